@@ -1,0 +1,85 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "moonport",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "moonport", targets: ["moonport"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // The system Lua 5.4 (Debian: liblua5.4-dev).
+        .systemLibrary(
+            name: "CLua",
+            path: "Sources/CLua",
+            pkgConfig: "lua5.4",
+            providers: [.apt(["liblua5.4-dev"])]
+        ),
+        // BSD libedit for the REPL (not GNU readline).
+        .systemLibrary(
+            name: "CEditline",
+            path: "Sources/CEditline",
+            pkgConfig: "libedit",
+            providers: [.apt(["libedit-dev"])]
+        ),
+        // The only C code that may raise or yield: trampoline, continuations,
+        // coroutine wrappers, traceback handler, Ctrl-C hook.
+        .target(
+            name: "CMoonport",
+            dependencies: ["CLua"],
+            path: "Sources/CMoonport"
+        ),
+        // The Swift <-> Lua layer: values, functions, userdata, errors, the scheduler.
+        .target(
+            name: "LuaBridge",
+            dependencies: ["CLua", "CMoonport"],
+            path: "Sources/LuaBridge"
+        ),
+        // The runtime: built-in modules (json, log, ...), module path, stdlib.
+        .target(
+            name: "MoonportCore",
+            dependencies: [
+                "LuaBridge",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/MoonportCore",
+            plugins: ["EmbedStdlib"]
+        ),
+        .executableTarget(
+            name: "moonport",
+            dependencies: [
+                "MoonportCore",
+                "CEditline",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/moonport"
+        ),
+        // Compiles stdlib/*.lua into the binary (no files beside the executable).
+        .executableTarget(name: "EmbedStdlibTool", path: "Sources/EmbedStdlibTool"),
+        .plugin(
+            name: "EmbedStdlib",
+            capability: .buildTool(),
+            dependencies: ["EmbedStdlibTool"],
+            path: "Plugins/EmbedStdlib"
+        ),
+        .testTarget(
+            name: "LuaBridgeTests",
+            dependencies: ["LuaBridge", "MoonportCore"],
+            path: "Tests/LuaBridgeTests"
+        ),
+        .testTarget(
+            name: "MoonportCoreTests",
+            dependencies: ["MoonportCore"],
+            path: "Tests/MoonportCoreTests"
+        ),
+        .testTarget(
+            name: "CLITests",
+            dependencies: [],
+            path: "Tests/CLITests"
+        ),
+    ]
+)

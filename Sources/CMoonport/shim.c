@@ -1,0 +1,320 @@
+/*
+ * The only place in moonport that raises Lua errors or yields (both longjmp).
+ * Everything here is C, so a longjmp never crosses a Swift frame.
+ */
+#include "moonport_shim.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+/* ------------------------------------------------------------------ */
+/* The trampoline and the wait protocol                               */
+/* ------------------------------------------------------------------ */
+
+static const char mp_wait_key = 'w';
+
+void mp_push_wait_sentinel(lua_State *L) {
+    lua_pushlightuserdata(L, (void *)&mp_wait_key);
+}
+
+int mp_is_wait_sentinel(lua_State *L, int idx) {
+    return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == (void *)&mp_wait_key;
+}
+
+static int mp_finish(lua_State *L, int n);
+
+/* Runs when the host resumes a coroutine whose Swift call was waiting. */
+static int mp_deliver_k(lua_State *L, int status, lua_KContext ctx) {
+    (void)status;
+    (void)ctx;
+    return mp_finish(L, moonport_swift_deliver(L));
+}
+
+static int mp_finish(lua_State *L, int n) {
+    if (n == MP_RAISE) return lua_error(L);
+    if (n == MP_YIELD) {
+        /* The Swift side checked lua_isyieldable before starting the work. */
+        mp_push_wait_sentinel(L);
+        return lua_yieldk(L, 1, 0, mp_deliver_k);
+    }
+    return n;
+}
+
+int mp_trampoline(lua_State *L) {
+    return mp_finish(L, moonport_swift_call(L));
+}
+
+/* ------------------------------------------------------------------ */
+/* coroutine.resume / coroutine.wrap that pass host waits outward      */
+/* ------------------------------------------------------------------ */
+
+/* Moves narg values into co, resumes it and moves its results (or its
+ * error) back. Returns the number of results, or -1 with the error on top. */
+static int mp_auxresume(lua_State *L, lua_State *co, int narg) {
+    int status, nres;
+    if (!lua_checkstack(co, narg)) {
+        lua_pushliteral(L, "too many arguments to resume");
+        return -1;
+    }
+    lua_xmove(L, co, narg);
+    status = lua_resume(co, L, narg, &nres);
+    if (status == LUA_OK || status == LUA_YIELD) {
+        if (!lua_checkstack(L, nres + 1)) {
+            lua_pop(co, nres);
+            lua_pushliteral(L, "too many results to resume");
+            return -1;
+        }
+        lua_xmove(co, L, nres);
+        return nres;
+    }
+    lua_xmove(co, L, 1);
+    return -1;
+}
+
+/* Did the resumed coroutine stop because it waits for the host? */
+static int mp_inner_waits(lua_State *L, int r) {
+    return r == 1 && mp_is_wait_sentinel(L, -1);
+}
+
+static int mp_forward_wait(lua_State *L, lua_KContext ctx, lua_KFunction k) {
+    if (!lua_isyieldable(L)) {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "a coroutine waits for I/O, but the code that resumed it cannot wait "
+                           "(it runs inside a metamethod, a C iterator or outside any task)");
+        return lua_error(L);
+    }
+    /* The sentinel is on top: yield it to whoever resumed us. */
+    return lua_yieldk(L, 1, ctx, k);
+}
+
+static int mp_resume_result(lua_State *L, lua_State *co, int r);
+
+static int mp_resume_k(lua_State *L, int status, lua_KContext ctx) {
+    (void)status;
+    lua_State *co = (lua_State *)ctx;
+    return mp_resume_result(L, co, mp_auxresume(L, co, 0));
+}
+
+static int mp_resume_result(lua_State *L, lua_State *co, int r) {
+    if (mp_inner_waits(L, r)) return mp_forward_wait(L, (lua_KContext)co, mp_resume_k);
+    if (r < 0) {
+        lua_pushboolean(L, 0);
+        lua_insert(L, -2);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    lua_insert(L, -(r + 1));
+    return r + 1;
+}
+
+static int mp_coresume(lua_State *L) {
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argexpected(L, co, 1, "coroutine");
+    return mp_resume_result(L, co, mp_auxresume(L, co, lua_gettop(L) - 1));
+}
+
+static int mp_wrap_result(lua_State *L, lua_State *co, int r);
+
+static int mp_wrap_k(lua_State *L, int status, lua_KContext ctx) {
+    (void)status;
+    (void)ctx;
+    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+    return mp_wrap_result(L, co, mp_auxresume(L, co, 0));
+}
+
+static int mp_wrap_result(lua_State *L, lua_State *co, int r) {
+    if (mp_inner_waits(L, r)) return mp_forward_wait(L, 0, mp_wrap_k);
+    if (r < 0) {
+        int stat = lua_status(co);
+        if (stat != LUA_OK && stat != LUA_YIELD) { /* error inside the coroutine */
+            stat = lua_resetthread(co);            /* close its to-be-closed variables */
+            lua_xmove(co, L, 1);
+        }
+        if (stat != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
+            luaL_where(L, 1);
+            lua_insert(L, -2);
+            lua_concat(L, 2);
+        }
+        return lua_error(L);
+    }
+    return r;
+}
+
+static int mp_auxwrap(lua_State *L) {
+    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+    return mp_wrap_result(L, co, mp_auxresume(L, co, lua_gettop(L)));
+}
+
+static int mp_cowrap(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_State *NL = lua_newthread(L);
+    lua_pushvalue(L, 1);
+    lua_xmove(L, NL, 1);
+    lua_pushcclosure(L, mp_auxwrap, 1);
+    return 1;
+}
+
+void mp_patch_coroutine_library(lua_State *L) {
+    lua_getglobal(L, "coroutine");
+    if (lua_istable(L, -1)) {
+        lua_pushcfunction(L, mp_coresume);
+        lua_setfield(L, -2, "resume");
+        lua_pushcfunction(L, mp_cowrap);
+        lua_setfield(L, -2, "wrap");
+    }
+    lua_pop(L, 1);
+    /* require "coroutine" returns the same table, through package.loaded */
+}
+
+/* ------------------------------------------------------------------ */
+/* Protected helpers                                                   */
+/* ------------------------------------------------------------------ */
+
+static int mp_msghandler(lua_State *L) {
+    const char *msg = lua_tostring(L, 1);
+    if (msg == NULL) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+            msg = lua_tostring(L, -1);
+        else
+            msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+int mp_pcall_traceback(lua_State *L, int nargs, int nresults) {
+    int base = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, mp_msghandler);
+    lua_insert(L, base);
+    int status = lua_pcall(L, nargs, nresults, base);
+    lua_remove(L, base);
+    return status;
+}
+
+static int mp_tostring_fn(lua_State *L) {
+    luaL_tolstring(L, 1, NULL);
+    return 1;
+}
+
+int mp_safe_tostring(lua_State *L, int idx) {
+    idx = lua_absindex(L, idx);
+    if (!lua_checkstack(L, 3)) return 0;
+    lua_pushcfunction(L, mp_tostring_fn);
+    lua_pushvalue(L, idx);
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK) return 1;
+    if (lua_type(L, -1) != LUA_TSTRING) {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "(error while converting a value to a string)");
+    }
+    return 0;
+}
+
+void mp_error_with_traceback(lua_State *L, lua_State *co) {
+    int top = lua_gettop(L);
+    const char *msg = NULL;
+    if (lua_type(L, top) == LUA_TSTRING) {
+        msg = lua_tostring(L, top);
+    } else if (luaL_getmetafield(L, top, "__tostring") != LUA_TNIL) {
+        lua_pop(L, 1);
+        if (mp_safe_tostring(L, top)) msg = lua_tostring(L, -1);
+        else lua_pop(L, 1);
+    }
+    if (msg == NULL) msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, top));
+    luaL_traceback(L, co, msg, 0);
+    lua_replace(L, top);
+    lua_settop(L, top);
+}
+
+void mp_where(lua_State *L, int level) {
+    luaL_where(L, level);
+}
+
+/* ------------------------------------------------------------------ */
+/* Ctrl-C and wake-ups                                                 */
+/* ------------------------------------------------------------------ */
+
+static volatile sig_atomic_t mp_sigint_flag = 0;
+static lua_State *volatile mp_running = NULL;
+static sem_t *volatile mp_sigint_wake = NULL;
+
+static void mp_stop_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    lua_sethook(L, NULL, 0, 0);
+    luaL_error(L, "interrupted");
+}
+
+static void mp_on_sigint(int sig) {
+    (void)sig;
+    mp_sigint_flag = 1;
+    lua_State *L = mp_running;
+    if (L != NULL) lua_sethook(L, mp_stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+    sem_t *wake = mp_sigint_wake;
+    if (wake != NULL) sem_post(wake); /* async-signal-safe */
+}
+
+void mp_sigint_install(void *wake) {
+    mp_sigint_wake = (sem_t *)wake;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = mp_on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: a blocking read returns EINTR */
+    sigaction(SIGINT, &sa, NULL);
+}
+
+void mp_sigint_default(void) {
+    signal(SIGINT, SIG_DFL);
+    mp_sigint_wake = NULL;
+}
+
+int mp_sigint_take(void) {
+    int was = mp_sigint_flag;
+    mp_sigint_flag = 0;
+    return was;
+}
+
+void mp_set_running(lua_State *L) {
+    mp_running = L;
+}
+
+void *mp_wake_new(void) {
+    sem_t *s = (sem_t *)malloc(sizeof(sem_t));
+    if (s != NULL) sem_init(s, 0, 0);
+    return s;
+}
+
+void mp_wake_free(void *wake) {
+    if (wake == NULL) return;
+    if (mp_sigint_wake == wake) mp_sigint_wake = NULL;
+    sem_destroy((sem_t *)wake);
+    free(wake);
+}
+
+void mp_wake_post(void *wake) {
+    sem_post((sem_t *)wake);
+}
+
+int mp_wake_wait(void *wake, double timeout_seconds) {
+    sem_t *s = (sem_t *)wake;
+    if (timeout_seconds < 0) {
+        while (sem_wait(s) != 0) {
+            if (errno == EINTR) return 1; /* a signal: let the caller look at its flags */
+        }
+        return 1;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long whole = (long long)timeout_seconds;
+    ts.tv_sec += (time_t)whole;
+    ts.tv_nsec += (long)((timeout_seconds - (double)whole) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec += 1;
+        ts.tv_nsec -= 1000000000L;
+    }
+    if (sem_timedwait(s, &ts) == 0) return 1;
+    return errno == EINTR ? 1 : 0;
+}

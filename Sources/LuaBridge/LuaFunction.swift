@@ -1,0 +1,156 @@
+import CLua
+import CMoonport
+
+/// What a Swift function implemented for Lua gives back.
+public enum LuaReturn {
+    /// This many results were pushed.
+    case results(Int32)
+    /// Asynchronous work was started with `LuaCall.suspend`: the calling
+    /// coroutine sleeps until it completes.
+    case suspended
+}
+
+public typealias LuaFunctionBody = (inout LuaCall) throws -> LuaReturn
+
+/// The context a Swift function keeps in upvalue 1 of its C closure.
+final class SwiftFunction {
+    let name: String
+    let body: LuaFunctionBody
+
+    init(name: String, body: @escaping LuaFunctionBody) {
+        self.name = name
+        self.body = body
+    }
+}
+
+let swiftFunctionMeta = "moonport.swiftfunction"
+let errorMeta = "moonport.error"
+
+extension LuaState {
+    /// Pushes a Lua function implemented in Swift. `name` is used in argument
+    /// errors ("json.decode: argument #1 ...").
+    public func push(function name: String, _ body: @escaping LuaFunctionBody) {
+        ensureStack(4)
+        let box = Unmanaged.passRetained(SwiftFunction(name: name, body: body)).toOpaque()
+        let slot = mp_newuserdata(L, MemoryLayout<UnsafeMutableRawPointer?>.size)!
+        slot.storeBytes(of: box, as: UnsafeMutableRawPointer?.self)
+        if mp_getmetatable_named(L, swiftFunctionMeta) == LUA_TNIL {
+            pop()
+            luaL_newmetatable(L, swiftFunctionMeta)
+            lua_pushcclosure(L, swiftFunctionGC, 0)
+            rawSet(-2, "__gc")
+        }
+        lua_setmetatable(L, -2)
+        mp_pushcclosure(L, 1)
+    }
+}
+
+/// __gc of a function context: releases the Swift closure. Plain C-callable
+/// Swift that never raises.
+private let swiftFunctionGC: lua_CFunction = { L in
+    guard let L, let slot = lua_touserdata(L, 1) else { return 0 }
+    if let box = slot.load(as: UnsafeMutableRawPointer?.self) {
+        Unmanaged<SwiftFunction>.fromOpaque(box).release()
+        slot.storeBytes(of: nil, as: UnsafeMutableRawPointer?.self)
+    }
+    return 0
+}
+
+/// The entry point behind `mp_trampoline`: finds the Swift function in
+/// upvalue 1, runs it, and turns its outcome into a count or a sentinel.
+@_cdecl("moonport_swift_call")
+func moonportSwiftCall(_ L: OpaquePointer?) -> Int32 {
+    guard let L else { return 0 }
+    let lua = LuaState(L)
+    guard let slot = lua_touserdata(L, mp_upvalueindex(1)),
+        let raw = slot.load(as: UnsafeMutableRawPointer?.self)
+    else {
+        lua.push(LuaError(.runtime, "a Swift function was called after it was released"))
+        return MP_RAISE
+    }
+    let function = Unmanaged<SwiftFunction>.fromOpaque(raw).takeUnretainedValue()
+    var call = LuaCall(lua: lua, name: function.name)
+    do {
+        switch try function.body(&call) {
+        case .results(let n): return n
+        case .suspended: return MP_YIELD
+        }
+    } catch {
+        lua.pushRaised(error, function: function.name)
+        return MP_RAISE
+    }
+}
+
+/// The entry point behind the continuation of a suspended call: pushes the
+/// outcome of the finished host operation.
+@_cdecl("moonport_swift_deliver")
+func moonportSwiftDeliver(_ L: OpaquePointer?) -> Int32 {
+    guard let L else { return 0 }
+    let lua = LuaState(L)
+    guard let runtime = LuaRuntime.owning(L) else {
+        lua.push(LuaError(.runtime, "resumed outside a moonport runtime"))
+        return MP_RAISE
+    }
+    return runtime.deliver(to: lua)
+}
+
+extension LuaState {
+    /// Pushes the Lua form of a Swift error, to be raised.
+    func pushRaised(_ error: any Error, function: String?) {
+        switch error {
+        case is LuaErrorOnStack:
+            if top == 0 { push(LuaError(.runtime, "\(function ?? "?"): unknown error")) }
+        case let e as LuaError:
+            push(e)
+        default:
+            push(LuaError(.runtime, "\(function.map { $0 + ": " } ?? "")\(error)"))
+        }
+    }
+
+    /// Pushes an error table (SPEC.md §2) with its metatable. `where` is the
+    /// position of the Lua code that called the failing function.
+    public func push(_ error: LuaError) {
+        ensureStack(6)
+        newTable(recordCount: 8)
+        let t = top
+        push(error.kind.rawValue); rawSet(t, "kind")
+        push(error.message); rawSet(t, "message")
+        if let v = error.vendor { push(v); rawSet(t, "vendor") }
+        if let s = error.status { push(s); rawSet(t, "status") }
+        if let c = error.code { push(c); rawSet(t, "code") }
+        if let r = error.retryable { push(r); rawSet(t, "retryable") }
+        if let d = error.details { push(d); rawSet(t, "details") }
+        for (k, v) in error.extra { push(v); rawSet(t, k) }
+        mp_where(L, 1)
+        rawSet(t, "where")
+        pushErrorMetatable()
+        lua_setmetatable(L, t)
+    }
+
+    /// The shared metatable of error objects: `__tostring` gives
+    /// "file:line: message".
+    public func pushErrorMetatable() {
+        if mp_getmetatable_named(L, errorMeta) != LUA_TNIL { return }
+        pop()
+        luaL_newmetatable(L, errorMeta)
+        push(function: "error.__tostring") { call in
+            let lua = call.lua
+            guard lua.type(at: 1) == LUA_TTABLE else {
+                lua.push("(error)")
+                return .results(1)
+            }
+            var text = ""
+            if lua.rawGet(1, "where") == LUA_TSTRING { text += lua.toString(-1) ?? "" }
+            lua.pop()
+            if lua.rawGet(1, "message") == LUA_TSTRING || lua.type(at: -1) == LUA_TNUMBER {
+                text += lua.toString(-1) ?? ""
+            } else {
+                text += "(error without a message)"
+            }
+            lua.pop()
+            lua.push(text)
+            return .results(1)
+        }
+        rawSet(-2, "__tostring")
+    }
+}

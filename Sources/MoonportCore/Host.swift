@@ -1,0 +1,108 @@
+import CLua
+import LuaBridge
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How a moonport runtime is set up from the command line.
+public struct HostOptions: Sendable {
+    public var libraryFolders: [String] = []
+    public var verbose = false
+    public var scriptPath: String?
+
+    public init(libraryFolders: [String] = [], verbose: Bool = false, scriptPath: String? = nil) {
+        self.libraryFolders = libraryFolders
+        self.verbose = verbose
+        self.scriptPath = scriptPath
+    }
+}
+
+/// A Lua runtime with moonport's modules and module path: what `run`,
+/// `check` and `repl` work on.
+public final class MoonportHost {
+    public let runtime: LuaRuntime
+    public let options: HostOptions
+    public var lua: LuaState { runtime.main }
+
+    public init(options: HostOptions = HostOptions()) {
+        self.options = options
+        runtime = LuaRuntime()
+        LogSink.shared.verbose = options.verbose
+        configureModulePath()
+        for module in Self.builtins { lua.preload(module) }
+        for (name, source) in EmbeddedStdlib.modules { lua.preload(Self.stdlibModule(name: name, source: source)) }
+    }
+
+    /// Native modules (the primitives; the friendly surface is in stdlib/).
+    static var builtins: [BuiltinModule] { [MoonportModule.builtin] }
+
+    /// A module from stdlib/: compiled when first required.
+    static func stdlibModule(name: String, source: String) -> BuiltinModule {
+        BuiltinModule(name: name) { call in
+            let lua = call.lua
+            let base = lua.top
+            guard lua.load(source, name: "@stdlib/\(name).lua") == LUA_OK else { throw LuaErrorOnStack() }
+            lua.push(name)
+            lua.push(":builtin:")
+            guard lua.pcall(2, 1) == LUA_OK else { throw LuaErrorOnStack() }
+            return .results(lua.top - base)
+        }
+    }
+
+    private func configureModulePath() {
+        let path = ModulePath(
+            libraryFolders: options.libraryFolders,
+            environmentPath: Environment.get("MOONPORT_PATH"),
+            scriptFolder: options.scriptPath.map(Self.folder(of:)),
+            home: Environment.get("HOME"))
+        lua.ensureStack(4)
+        lua.pushGlobals()
+        lua.rawGet(-1, "package")
+        lua.rawGet(-1, "path")
+        let stockPath = lua.toString(-1) ?? ""
+        lua.pop()
+        lua.push(path.luaPath(appending: stockPath))
+        lua.rawSet(-2, "path")
+        lua.rawGet(-1, "cpath")
+        let stockCPath = lua.toString(-1) ?? ""
+        lua.pop()
+        lua.push(path.luaCPath(appending: stockCPath))
+        lua.rawSet(-2, "cpath")
+        lua.pop(2)
+    }
+
+    static func folder(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let dir = String(path[..<slash])
+        return dir.isEmpty ? "/" : dir
+    }
+
+    /// Sets the global `arg` as the standalone interpreter does: arg[0] is the
+    /// script, arg[1...] its arguments, arg[-1] the interpreter.
+    public func setArguments(script: String?, arguments: [String], interpreter: String) {
+        lua.ensureStack(4)
+        lua.newTable(arrayCount: Int32(arguments.count), recordCount: 2)
+        lua.push(interpreter)
+        lua_rawseti(lua.L, -2, -1)
+        if let script {
+            lua.push(script)
+            lua_rawseti(lua.L, -2, 0)
+        }
+        for (i, a) in arguments.enumerated() {
+            lua.push(a)
+            lua_rawseti(lua.L, -2, lua_Integer(i + 1))
+        }
+        lua_setglobal(lua.L, "arg")
+    }
+}
+
+/// getenv without Foundation (keeps start-up light).
+enum Environment {
+    static func get(_ name: String) -> String? {
+        guard let v = getenv(name) else { return nil }
+        return String(cString: v)
+    }
+}

@@ -1,0 +1,116 @@
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where `log.*` and moonport's own diagnostics go: one line each on stderr,
+/// "2026-11-23T13:50:01.123Z INFO  message". Debug lines only with `-v`.
+public final class LogSink: @unchecked Sendable {
+    public static let shared = LogSink()
+
+    private let lock = NSLockLite()
+    private var _verbose = false
+
+    public var verbose: Bool {
+        get { lock.withLock { _verbose } }
+        set { lock.withLock { _verbose = newValue } }
+    }
+
+    /// A swift-log logger that writes through this sink.
+    public func logger(label: String) -> Logger {
+        Logger(label: label) { _ in StderrLogHandler(sink: self) }
+    }
+
+    /// The logger behind the Lua `log` module.
+    public private(set) lazy var scriptLogger: Logger = logger(label: "script")
+
+    public func write(level: Logger.Level, _ message: String) {
+        if level == .debug || level == .trace, !verbose { return }
+        let line = "\(Self.timestamp()) \(Self.name(of: level)) \(message)\n"
+        lock.withLock {
+            var line = line
+            line.withUTF8 { buf in writeAll(2, UnsafeRawBufferPointer(buf)) }
+        }
+    }
+
+    static func name(of level: Logger.Level) -> String {
+        switch level {
+        case .trace: return "TRACE"
+        case .debug: return "DEBUG"
+        case .info: return "INFO "
+        case .notice: return "NOTE "
+        case .warning: return "WARN "
+        case .error: return "ERROR"
+        case .critical: return "CRIT "
+        }
+    }
+
+    /// UTC, ISO-8601 with milliseconds.
+    static func timestamp() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = time_t(ts.tv_sec)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        func pad(_ v: Int32, _ width: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))."
+            + "\(pad(Int32(ts.tv_nsec / 1_000_000), 3))Z"
+    }
+}
+
+/// The swift-log handler: level filtering by the sink's verbosity.
+struct StderrLogHandler: LogHandler {
+    let sink: LogSink
+    var metadata: Logger.Metadata = [:]
+    var metadataProvider: Logger.MetadataProvider?
+    var logLevel: Logger.Level {
+        get { sink.verbose ? .debug : .info }
+        set {}
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var text = event.message.description
+        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        if !merged.isEmpty {
+            text += " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        }
+        sink.write(level: event.level, text)
+    }
+}
+
+/// A pthread mutex (Foundation's NSLock without Foundation).
+final class NSLockLite: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return try body()
+    }
+}
+
+/// write(2) until every byte is out (or the descriptor fails).
+func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) {
+    var offset = 0
+    while offset < bytes.count {
+        let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+        if n < 0 {
+            if errno == EINTR { continue }
+            return
+        }
+        offset += n
+    }
+}

@@ -1,0 +1,69 @@
+import CLua
+import LuaBridge
+import Logging
+
+/// `require "moonport"`: the host's primitives that the Lua side of the
+/// stdlib builds on (Neovim's `vim._` / wrk's model).
+enum MoonportModule {
+    static let version = "0.1.0"
+
+    static var builtin: BuiltinModule { BuiltinModule(name: "moonport") { call in
+        let lua = call.lua
+        lua.newTable(recordCount: 4)
+        lua.push(version)
+        lua.rawSet(-2, "version")
+
+        // moonport.error(kind, message [, fields]) -> error object (not raised)
+        lua.setFunction(-1, "error", qualifiedName: "moonport.error") { call in
+            let kindName = try call.string(1, "kind")
+            guard let kind = LuaError.Kind(rawValue: kindName) else {
+                let known = LuaError.Kind.allCases.map(\.rawValue).joined(separator: ", ")
+                throw LuaError.validation("moonport.error: unknown kind '\(kindName)' (one of: \(known))")
+            }
+            let message = try call.string(2, "message")
+            var extra: [String: LuaValue] = [:]
+            if let fields = try call.optionalTable(3, "fields") {
+                if case .table(let t) = try fields.lua.value(at: fields.index, path: "fields") {
+                    for (k, v) in t { if let key = k.stringValue { extra[key] = v } }
+                }
+            }
+            var error = LuaError(kind, message)
+            // The named fields of SPEC.md §2 keep their types.
+            if case .text(let v)? = extra.removeValue(forKey: "vendor").map(Self.textCase) { error.vendor = v }
+            if case .integer(let s)? = extra.removeValue(forKey: "status") { error.status = Int(s) }
+            if case .text(let c)? = extra.removeValue(forKey: "code").map(Self.textCase) { error.code = c }
+            if case .boolean(let r)? = extra.removeValue(forKey: "retryable") { error.retryable = r }
+            if let d = extra.removeValue(forKey: "details") { error.details = d }
+            extra["kind"] = nil
+            extra["message"] = nil
+            error.extra = extra
+            call.lua.push(error)
+            return .results(1)
+        }
+
+        // moonport.log(level, text): one line on stderr ("debug" only with -v)
+        lua.setFunction(-1, "log", qualifiedName: "moonport.log") { call in
+            let level = try call.string(1, "level")
+            let text = try call.string(2, "text")
+            let logger = LogSink.shared.scriptLogger
+            switch level {
+            case "debug": logger.debug("\(text)")
+            case "info": logger.info("\(text)")
+            case "warn": logger.warning("\(text)")
+            case "error": logger.error("\(text)")
+            default: throw LuaError.validation("moonport.log: unknown level '\(level)' (debug, info, warn, error)")
+            }
+            return .results(0)
+        }
+
+        lua.push(LogSink.shared.verbose)
+        lua.rawSet(-2, "verbose")
+        return .results(1)
+    } }
+
+    private enum TextCase { case text(String), other }
+    private static func textCase(_ v: LuaValue) -> TextCase {
+        if let s = v.stringValue { return .text(s) }
+        return .other
+    }
+}

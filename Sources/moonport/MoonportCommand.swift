@@ -1,0 +1,159 @@
+import ArgumentParser
+import MoonportCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+struct MoonportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "moonport",
+        abstract: "Run Lua scripts that drive SaaS vendor workflows.",
+        subcommands: [RunCommand.self, CheckCommand.self, ReplCommand.self],
+        defaultSubcommand: ReplCommand.self
+    )
+}
+
+/// Options shared by `run` and `repl`.
+struct RuntimeOptions: ParsableArguments {
+    @Option(name: [.customShort("I"), .customLong("lib")], help: "Add a library folder to the module search path (repeatable).")
+    var libraryFolders: [String] = []
+
+    @Flag(name: [.short, .long], help: "Log debug lines (and, later, each HTTP exchange) to stderr.")
+    var verbose = false
+
+    func hostOptions(script: String?) -> HostOptions {
+        HostOptions(libraryFolders: libraryFolders, verbose: verbose, scriptPath: script)
+    }
+}
+
+enum Exit {
+    static let scriptError: Int32 = 1
+    static let usage: Int32 = 2
+    static let interrupted: Int32 = 130
+}
+
+func printError(_ text: String) {
+    var line = "moonport: " + text + "\n"
+    line.withUTF8 { buf in
+        var offset = 0
+        while offset < buf.count {
+            let n = write(2, buf.baseAddress! + offset, buf.count - offset)
+            if n <= 0 { break }
+            offset += n
+        }
+    }
+}
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a script: moonport run SCRIPT [ARGS...] (or -e CHUNK).",
+        discussion: "Exit codes: 0 success, 1 the script raised an error, 2 bad usage or unreadable script, 130 interrupted."
+    )
+
+    @OptionGroup var runtime: RuntimeOptions
+
+    @Option(name: .customShort("e"), help: "Run a chunk of Lua code first, like lua -e (repeatable).")
+    var chunks: [String] = []
+
+    @Argument(parsing: .captureForPassthrough, help: "The script (- for stdin) and its arguments.")
+    var scriptAndArguments: [String] = []
+
+    func validate() throws {
+        if chunks.isEmpty && scriptAndArguments.isEmpty {
+            throw ValidationError("give a script to run, or -e CHUNK")
+        }
+    }
+
+    func run() throws {
+        let script = scriptAndArguments.first
+        let arguments = Array(scriptAndArguments.dropFirst())
+        let host = MoonportHost(options: runtime.hostOptions(script: script))
+        host.setArguments(script: script, arguments: arguments, interpreter: CommandLine.arguments[0])
+        host.catchInterrupts()
+
+        for chunk in chunks {
+            do {
+                try host.load(chunk: chunk, name: "=(command line)")
+            } catch {
+                printError(error.message)
+                throw ExitCode(Exit.scriptError)
+            }
+            try finish(host.execute(name: "(command line)"))
+        }
+        guard let script else { return }
+        do {
+            try host.load(file: script)
+        } catch .unreadable(let message) {
+            printError(message)
+            throw ExitCode(Exit.usage)
+        } catch {
+            printError(error.message)
+            throw ExitCode(Exit.scriptError)
+        }
+        host.lua.ensureStack(Int32(arguments.count) + 1)
+        for a in arguments { host.lua.push(a) }
+        try finish(host.execute(nargs: Int32(arguments.count), name: script))
+    }
+
+    private func finish(_ outcome: RunOutcome) throws {
+        switch outcome {
+        case .success:
+            return
+        case .failure(let message):
+            printError(message)
+            throw ExitCode(Exit.scriptError)
+        case .interrupted(let message):
+            printError(message ?? "interrupted")
+            throw ExitCode(Exit.interrupted)
+        }
+    }
+}
+
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Compile scripts without running them; report syntax errors as file:line: message."
+    )
+
+    @Argument(help: "The scripts to check.")
+    var scripts: [String]
+
+    func validate() throws {
+        if scripts.isEmpty { throw ValidationError("give at least one script to check") }
+    }
+
+    func run() throws {
+        let host = MoonportHost()
+        var worst: Int32 = 0
+        for script in scripts {
+            do {
+                try host.load(file: script)
+                host.lua.pop()
+            } catch .unreadable(let message) {
+                printError(message)
+                worst = max(worst, Exit.usage)
+            } catch {
+                printLine(error.message, to: 2)
+                worst = max(worst, Exit.scriptError)
+            }
+        }
+        if worst != 0 { throw ExitCode(worst) }
+    }
+}
+
+func printLine(_ text: String, to fd: Int32 = 1) {
+    var line = text + "\n"
+    line.withUTF8 { buf in
+        var offset = 0
+        while offset < buf.count {
+            let n = write(fd, buf.baseAddress! + offset, buf.count - offset)
+            if n <= 0 { break }
+            offset += n
+        }
+    }
+}
+
