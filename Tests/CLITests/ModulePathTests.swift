@@ -1,0 +1,51 @@
+import Foundation
+import XCTest
+
+/// SPEC.md §1: -I folders, $MOONPORT_PATH, the script's folder and its lib/,
+/// ~/.moonport/lib; built-in modules never come from the disk.
+final class ModulePathTests: XCTestCase {
+    func testSearchOrder() throws {
+        let root = try MoonportProcess.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let places: [(label: String, folder: URL)] = [
+            ("-I", root.appendingPathComponent("include")),
+            ("MOONPORT_PATH", root.appendingPathComponent("env")),
+            ("script folder", root.appendingPathComponent("project")),
+            ("script lib/", root.appendingPathComponent("project/lib")),
+            ("~/.moonport/lib", root.appendingPathComponent("home/.moonport/lib")),
+        ]
+        for place in places {
+            try MoonportProcess.write("return '\(place.label)'", to: place.folder.appendingPathComponent("where.lua"))
+        }
+        // A nested module through ?/init.lua, and a stray file named like a built-in.
+        try MoonportProcess.write("return 'pkg init'", to: places[4].folder.appendingPathComponent("pkg/init.lua"))
+        try MoonportProcess.write("error('the built-in log must win')", to: places[2].folder.appendingPathComponent("log.lua"))
+        let script = root.appendingPathComponent("project/main.lua")
+        try MoonportProcess.write("print(require 'where', require 'pkg', type(require('log').info))", to: script)
+
+        let env = ["MOONPORT_PATH": places[1].folder.path + ";" + root.appendingPathComponent("templates/?.lua").path,
+                   "HOME": root.appendingPathComponent("home").path]
+        for (i, place) in places.enumerated() {
+            let r = try MoonportProcess.run(["run", "-I", places[0].folder.path, script.path], environment: env, directory: root)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(r.stdout, "\(place.label)\tpkg init\tfunction\n", "step \(i)")
+            try FileManager.default.removeItem(at: place.folder.appendingPathComponent("where.lua"))
+        }
+        // A `?` template in MOONPORT_PATH is used as it is.
+        try MoonportProcess.write("return 'template'", to: root.appendingPathComponent("templates/where.lua"))
+        let r = try MoonportProcess.run(["run", script.path], environment: env, directory: root)
+        XCTAssertEqual(r.stdout, "template\tpkg init\tfunction\n", r.stderr)
+    }
+
+    func testBuiltinsComeFromPreloadAndTheStockPathFollows() throws {
+        let r = try MoonportProcess.run(["run", "-e", """
+            for _, name in ipairs{"log", "json", "moonport"} do
+              assert(type(package.preload[name]) == "function", name .. " is not in package.preload")
+            end
+            local p = package.path
+            print(p:find("/usr/local/share/lua/5.4/?.lua", 1, true) ~= nil, p:find("./?.lua", 1, true) ~= nil)
+            """])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "true\ttrue\n")
+    }
+}

@@ -1,0 +1,24 @@
+# Sourced by the scripts in scripts/: installs what a fresh Debian machine
+# lacks to build moonport (liblua5.4-dev, libedit-dev, pkg-config) with
+# apt-get, then checks for the Swift toolchain.
+ensure_deps() {
+  local need=()
+  command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+  if command -v pkg-config >/dev/null 2>&1; then
+    pkg-config --exists lua5.4 || need+=(liblua5.4-dev)
+    pkg-config --exists libedit || need+=(libedit-dev)
+  else
+    need+=(liblua5.4-dev libedit-dev)
+  fi
+  if [ ${#need[@]} -gt 0 ]; then
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "moonport: installing ${need[*]} with apt-get" >&2
+    $sudo apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+  if ! command -v swift >/dev/null 2>&1; then
+    echo "moonport: the Swift toolchain (swift 6) is not on PATH" >&2
+    return 1
+  fi
+}
