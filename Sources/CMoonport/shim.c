@@ -158,6 +158,60 @@ static int mp_cowrap(lua_State *L) {
     return 1;
 }
 
+/* The coroutines the host drives (a script's main chunk, a REPL line, a
+ * task) are, to the script, what the main thread is to the stock
+ * interpreter: running() says "main", they are not yieldable by the script,
+ * and coroutine.yield in them raises at once (catchable by pcall). */
+static const char mp_roots_key = 'r';
+
+static int mp_is_root(lua_State *L, lua_State *co) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &mp_roots_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_pushthread(co);
+    if (co != L) lua_xmove(co, L, 1);
+    int root = lua_rawget(L, -2) != LUA_TNIL;
+    lua_pop(L, 2);
+    return root;
+}
+
+void mp_mark_root(lua_State *L, lua_State *co) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &mp_roots_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_newtable(L);
+        lua_pushliteral(L, "k");
+        lua_setfield(L, -2, "__mode");
+        lua_setmetatable(L, -2);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &mp_roots_key);
+    }
+    lua_pushthread(co);
+    if (co != L) lua_xmove(co, L, 1);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+}
+
+static int mp_corunning(lua_State *L) {
+    int ismain = lua_pushthread(L);
+    lua_pushboolean(L, ismain || mp_is_root(L, L));
+    return 2;
+}
+
+static int mp_coisyieldable(lua_State *L) {
+    lua_State *co = lua_isnone(L, 1) ? L : lua_tothread(L, 1);
+    luaL_argexpected(L, co, 1, "coroutine");
+    lua_pushboolean(L, lua_isyieldable(co) && !mp_is_root(L, co));
+    return 1;
+}
+
+static int mp_coyield(lua_State *L) {
+    if (mp_is_root(L, L)) return luaL_error(L, "attempt to yield from outside a coroutine");
+    return lua_yield(L, lua_gettop(L));
+}
+
 void mp_patch_coroutine_library(lua_State *L) {
     lua_getglobal(L, "coroutine");
     if (lua_istable(L, -1)) {
@@ -165,6 +219,12 @@ void mp_patch_coroutine_library(lua_State *L) {
         lua_setfield(L, -2, "resume");
         lua_pushcfunction(L, mp_cowrap);
         lua_setfield(L, -2, "wrap");
+        lua_pushcfunction(L, mp_corunning);
+        lua_setfield(L, -2, "running");
+        lua_pushcfunction(L, mp_coisyieldable);
+        lua_setfield(L, -2, "isyieldable");
+        lua_pushcfunction(L, mp_coyield);
+        lua_setfield(L, -2, "yield");
     }
     lua_pop(L, 1);
     /* require "coroutine" returns the same table, through package.loaded */

@@ -53,6 +53,13 @@ public final class LuaRuntime {
         mp_sigint_install(wake.pointer)
     }
 
+    /// Forgets an interrupt that was handled (the REPL goes on after Ctrl-C):
+    /// clears `interrupted` and any Ctrl-C not yet seen by the loop.
+    public func clearInterrupted() {
+        interrupted = false
+        _ = mp_sigint_take()
+    }
+
     /// Forgets a finished task: its coroutine and error object can be collected.
     public func release(_ task: LuaTask) {
         guard task.isFinished, !task.released else { return }
@@ -75,6 +82,7 @@ public final class LuaRuntime {
         mp_insert(L, -(nargs + 2))  // thread below the function and its arguments
         lua_xmove(L, thread, nargs + 1)
         let ref = main.ref()  // anchors the thread
+        mp_mark_root(L, thread)
         let task = LuaTask(thread: thread, ref: ref, name: name, nargs: nargs)
         liveTasks[ObjectIdentifier(task)] = task
         readyTasks.append(task)
@@ -136,9 +144,7 @@ public final class LuaRuntime {
         let status = lua_resume(task.thread, main.L, nargs, &nres)
         mp_set_running(previous?.thread)
         currentTask = previous
-        if mp_sigint_take() != 0 {
-            interrupted = true
-        }
+        if mp_sigint_take() != 0 { interrupt() }
         let co = LuaState(task.thread)
         switch status {
         case LUA_OK:

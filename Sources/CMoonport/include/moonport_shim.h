@@ -40,6 +40,8 @@ int mp_is_wait_sentinel(lua_State *L, int idx);
  * host wait of an inner coroutine on to the coroutine that resumed it, so
  * that blocking calls work inside coroutines the script makes itself. */
 void mp_patch_coroutine_library(lua_State *L);
+/* Marks co as a coroutine the host drives (see shim.c). */
+void mp_mark_root(lua_State *L, lua_State *co);
 
 /* ---- Protected helpers ---- */
 
