@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/ensure-deps.sh
 ensure_deps
-swift build -c release --product moonport
+swift build -c release --static-swift-stdlib --product moonport
 out="${TMPDIR:-/tmp}/moonport-demo"
 mkdir -p "$out"
 .build/release/moonport run scripts/examples/export-roundtrip.lua "$out/accounts.json"

@@ -30,6 +30,7 @@ public final class LuaRuntime {
         inbox = Inbox(wake: wake)
         mp_extraspace(L).pointee = Unmanaged.passUnretained(self).toOpaque()
         luaL_openlibs(L)
+        mp_gc_generational(L)  // as lua.c does: scripts behave (and perform) as under lua5.4
         mp_patch_coroutine_library(L)
     }
 

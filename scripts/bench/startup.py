@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def build(bin_path):
     if bin_path:
         return bin_path
-    subprocess.run(["swift", "build", "-c", "release", "--product", "moonport"], cwd=ROOT, check=True,
+    subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "moonport"], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
     return os.path.join(ROOT, ".build", "release", "moonport")
 

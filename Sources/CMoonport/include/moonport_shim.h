@@ -97,6 +97,8 @@ static inline int mp_gc_isrunning(lua_State *L) { return lua_gc(L, LUA_GCISRUNNI
 static inline void mp_gc_stop(lua_State *L) { lua_gc(L, LUA_GCSTOP); }
 static inline void mp_gc_restart(lua_State *L) { lua_gc(L, LUA_GCRESTART); }
 static inline void mp_gc_collect(lua_State *L) { lua_gc(L, LUA_GCCOLLECT); }
+/* Generational mode, as the stock lua.c interpreter sets it. */
+static inline void mp_gc_generational(lua_State *L) { lua_gc(L, LUA_GCGEN, 0, 0); }
 static inline int mp_gc_count_kb(lua_State *L) { return lua_gc(L, LUA_GCCOUNT); }
 
 #endif

@@ -1,0 +1,344 @@
+#!/usr/bin/env python3
+"""JSON benchmark: moonport's json module vs lua-cjson (stock lua5.4) vs Python.
+
+    python3 scripts/bench/json.py [--bin PATH] [--size-mb 100] [--runs 3]
+
+1. Generates a deterministic (seeded), export-like JSON file of about
+   --size-mb MB (an array of records: nested objects, unicode text, escapes,
+   integers incl. 64-bit ids, floats, nulls, booleans, short arrays) into
+   bench-out/ (ignored by git). The file is reused when it already exists.
+2. Builds moonport in release mode unless --bin is given.
+3. Runs, each in a fresh process and --runs times:
+   - moonport run scripts/bench/json_bench.lua json FILE MODE
+   - lua5.4       scripts/bench/json_bench.lua cjson FILE MODE
+   - python3 (json.loads / json.dumps, compact, ensure_ascii=False)
+   MODE "decode" gives the decoding time and the peak memory while decoding;
+   MODE "roundtrip" gives the encoding time (of the decoded value).
+4. Prints one table (best time of the runs, highest peak).
+
+MB = 1,000,000 bytes. Throughput is the input file's size divided by the
+phase's time (for encode too, so that the rows compare the same work).
+Phase times are CPU time measured in-process (os.clock / process_time).
+"decode peak" is Linux's VmHWM after the decode, reset just before it via
+/proc/self/clear_refs: it includes the input text held in memory, not the
+read of the file (which briefly needs two copies in Lua). "process peak" is
+ru_maxrss of the whole decode process (os.wait4), read included.
+Standard library only.
+"""
+
+import os
+import sys
+
+# This file is called json.py: keep its folder off the import path so that
+# `import json` below is the standard library's.
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path = [p for p in sys.path if os.path.abspath(p or ".") != _here]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import random  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(_here))
+LUA_BENCH = os.path.join(_here, "json_bench.lua")
+MB = 1_000_000
+
+# ---------------------------------------------------------------- data
+
+FIRST = ["Anna", "Zoë", "José", "Łukasz", "Søren", "Ngozi", "Hiroshi", "Aylin", "Björn", "François",
+         "Chloé", "Dmitri", "Ana María", "Mei", "Oğuz", "Siobhán", "Jürgen", "Priya", "Émile", "Kwame",
+         "María José", "Nikolaj", "Zhang", "Olumide", "Élodie", "Matteo", "Ingrid", "Rafael", "Yuki", "Sam"]
+LAST = ["Müller", "García", "O'Brien", "Nowak", "Østergaard", "Okafor", "Tanaka", "Yılmaz", "Dubois",
+        "Ivanov", "Smith", "Rossi", "Kowalski", "Nakamura", "Fernández", "Schmidt", "Lefèvre", "Jensen",
+        "Chen", "Silva", "Papadopoulos", "Novák", "Horváth", "Andersson", "Kim", "Nguyễn", "Петров", "李"]
+CITIES = ["Berlin", "München", "Zürich", "São Paulo", "Kraków", "København", "Montréal", "Reykjavík",
+          "東京", "Москва", "İstanbul", "New York", "Lagos", "Málaga", "Lyon", "Athína", "Seoul", "Ōsaka"]
+COUNTRIES = ["DE", "CH", "BR", "PL", "DK", "CA", "IS", "JP", "RU", "TR", "US", "NG", "ES", "FR", "GR", "KR"]
+STREETS = ["Hauptstraße", "Rue de la Paix", "Main St", "Calle Mayor", "Ulica Długa", "Strøget",
+           "Avenida Paulista", "Bahnhofstraße", "Via Roma", "Königsallee"]
+WORDS = ("the of and to in is for on with as by at from this that renewal contract pipeline forecast "
+         "quarter deal stage closed won lost customer account upsell churn risk meeting follow-up call "
+         "email proposal pricing discount approval legal review signed invoice payment overdue budget "
+         "champion stakeholder timeline integration onboarding ticket escalation priority résumé naïve "
+         "café über größe délai réunion 会議 契約 顧客 встреча договор 🚀 ✅ — € £ ¥").split()
+STATUSES = ["open", "won", "lost", "pending", "in_review", "cancelled"]
+STAGES = ["Prospecting", "Qualification", "Needs Analysis", "Proposal/Price Quote", "Negotiation/Review",
+          "Closed Won", "Closed Lost"]
+TAGS = ["enterprise", "smb", "priority", "renewal", "expansion", "partner", "emea", "apac", "amer",
+        "strategic", "at-risk", "new-logo", "q1", "q2", "q3", "q4"]
+SKUS = ["PLAT-ENT", "PLAT-PRO", "ADDON-SSO", "ADDON-API", "SUPPORT-24x7", "SEATS-10", "SEATS-100"]
+
+
+def _sentence(r, lo, hi):
+    return " ".join(r.choice(WORDS) for _ in range(r.randint(lo, hi)))
+
+
+def _note(r):
+    parts = [_sentence(r, 4, 18).capitalize() + "."]
+    x = r.random()
+    if x < 0.15:
+        parts.append('Customer said: "' + _sentence(r, 2, 6) + '".')
+    if x < 0.25:
+        parts.append("\n- " + _sentence(r, 2, 5) + "\n- " + _sentence(r, 2, 5))
+    if x < 0.05:
+        parts.append("\tpath C:\\exports\\" + r.choice(TAGS) + ".csv")
+    return " ".join(parts)
+
+
+def _ts(r):
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (
+        r.randint(2019, 2025), r.randint(1, 12), r.randint(1, 28),
+        r.randint(0, 23), r.randint(0, 59), r.randint(0, 59), r.randint(0, 999))
+
+
+def _record(r, i):
+    first, last = r.choice(FIRST), r.choice(LAST)
+    owner_first, owner_last = r.choice(FIRST), r.choice(LAST)
+    items = []
+    for _ in range(r.randint(1, 4)):
+        items.append({
+            "sku": r.choice(SKUS),
+            "quantity": r.randint(1, 500),
+            "unit_price": round(r.uniform(5, 5000), 2),
+            "discount": None if r.random() < 0.6 else round(r.random() * 0.3, 4),
+            "description": _sentence(r, 3, 10),
+        })
+    return {
+        "id": i,
+        "external_id": "%016x" % r.getrandbits(64),
+        "crm_id": r.randint(10**17, 9 * 10**18),
+        "name": f"{first} {last}",
+        "email": f"{first.lower().replace(' ', '.')}.{last.lower()}@example.com",
+        "title": _sentence(r, 2, 4).title(),
+        "status": r.choice(STATUSES),
+        "stage": r.choice(STAGES),
+        "is_closed": r.random() < 0.4,
+        "is_won": r.random() < 0.2,
+        "amount": round(r.uniform(100, 2_000_000), 2),
+        "probability": r.randint(0, 100),
+        "score": r.random(),
+        "created_at": _ts(r),
+        "updated_at": _ts(r),
+        "closed_at": _ts(r) if r.random() < 0.4 else None,
+        "owner": {
+            "id": r.randint(1000, 99999),
+            "name": f"{owner_first} {owner_last}",
+            "team": None if r.random() < 0.3 else r.choice(["EMEA Sales", "APAC Sales", "Americas", "Partners"]),
+            "active": r.random() < 0.9,
+        },
+        "account": {
+            "id": r.randint(1, 10**9),
+            "name": f"{r.choice(LAST)} {r.choice(['GmbH', 'Inc.', 'S.A.', 'Ltd', 'AB', 'K.K.', 'SARL'])}",
+            "address": {
+                "street": f"{r.choice(STREETS)} {r.randint(1, 300)}",
+                "city": r.choice(CITIES),
+                "postal_code": "%05d" % r.randint(1000, 99999),
+                "country": r.choice(COUNTRIES),
+                "geo": {"lat": round(r.uniform(-60, 70), 6), "lon": round(r.uniform(-180, 180), 6)},
+            },
+            "employees": r.randint(1, 250000),
+        },
+        "tags": r.sample(TAGS, r.randint(0, 4)),
+        "line_items": items,
+        "forecast": [round(r.uniform(0, 1e6), 2) for _ in range(4)],
+        "notes": _note(r),
+        "custom_fields": {
+            "region_code": r.randint(1, 40),
+            "renewal": r.random() < 0.5,
+            "segment": r.choice(["A", "B", "C", None]),
+            "health": round(r.uniform(0, 10), 1),
+        },
+        "deleted_at": None,
+    }
+
+
+def generate(path, size, seed):
+    r = random.Random(seed)
+    tmp = path + ".part"
+    written = 0
+    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write("[\n")
+        i = 0
+        while written < size:
+            line = json.dumps(_record(r, i + 1), ensure_ascii=False, separators=(",", ":"))
+            if i:
+                f.write(",\n")
+            f.write(line)
+            written += len(line.encode("utf-8")) + 2
+            i += 1
+        f.write("\n]\n")
+    os.replace(tmp, path)
+    return i
+
+
+# ---------------------------------------------------------------- children
+
+def python_child(path, mode):
+    """The Python row: the same phases as json_bench.lua."""
+    clock = time.process_time
+
+    def reset_peak():
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+        except OSError:
+            pass
+
+    def peak_kb():
+        try:
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return -1
+
+    import gc
+    with open(path, "rb") as f:
+        data = f.read()
+    reset_peak()
+    t0 = clock()
+    value = json.loads(data)
+    decode_s = clock() - t0
+    decode_peak = peak_kb()
+    encode_s, encode_peak, out_bytes = -1, -1, -1
+    if mode == "roundtrip":
+        size = len(data)
+        del data
+        gc.collect()
+        reset_peak()
+        t0 = clock()
+        out = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        encode_s = clock() - t0
+        encode_peak = peak_kb()
+        out_bytes = len(out.encode("utf-8"))
+    else:
+        size = len(data)
+    print("RESULT bytes=%d decode_s=%.6f encode_s=%.6f decode_peak_kb=%d encode_peak_kb=%d out_bytes=%d"
+          % (size, decode_s, encode_s, decode_peak, encode_peak, out_bytes))
+
+
+def run_child(cmd):
+    """Runs cmd in a fresh process; returns (fields, ru_maxrss in kB, wall seconds)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=REPO)
+        _, status, usage = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - start
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        text = out.read().decode("utf-8", "replace")
+        if p.returncode != 0:
+            sys.exit("failed (%d): %s\n%s%s" % (p.returncode, " ".join(cmd), text,
+                                                 err.read().decode("utf-8", "replace")))
+    for line in text.splitlines():
+        if line.startswith("RESULT "):
+            fields = dict(kv.split("=", 1) for kv in line.split()[1:])
+            return {k: float(v) for k, v in fields.items()}, usage.ru_maxrss, wall
+    sys.exit("no RESULT line from: %s\n%s" % (" ".join(cmd), text))
+
+
+# ---------------------------------------------------------------- main
+
+def build_moonport(scratch):
+    cmd = ["swift", "build", "-c", "release", "--product", "moonport"]
+    if scratch:
+        cmd += ["--scratch-path", scratch]
+    print("building:", " ".join(cmd), flush=True)
+    subprocess.run(cmd, cwd=REPO, check=True)
+    out = subprocess.run(cmd + ["--show-bin-path"], cwd=REPO, check=True, capture_output=True, text=True)
+    return os.path.join(out.stdout.strip(), "moonport")
+
+
+def main():
+    if len(sys.argv) >= 2 and sys.argv[1] == "--python-child":
+        python_child(sys.argv[2], sys.argv[3])
+        return
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bin", help="the moonport binary (default: build it with swift build -c release)")
+    ap.add_argument("--scratch-path", help="swift build --scratch-path, when building")
+    ap.add_argument("--size-mb", type=float, default=100, help="size of the generated file (default 100)")
+    ap.add_argument("--seed", type=int, default=20240601)
+    ap.add_argument("--runs", type=int, default=3, help="processes per implementation and phase (best is kept)")
+    ap.add_argument("--out", default=os.path.join(REPO, "bench-out"), help="folder for the data (default bench-out/)")
+    ap.add_argument("--only", default="moonport,cjson,python", help="comma-separated subset of moonport,cjson,python")
+    args = ap.parse_args()
+
+    os.makedirs(args.out, exist_ok=True)
+    size = int(args.size_mb * MB)
+    path = os.path.join(args.out, "export-%dMB-seed%d.json" % (round(args.size_mb), args.seed))
+    if not os.path.exists(path):
+        print("generating %s ..." % path, flush=True)
+        t0 = time.perf_counter()
+        n = generate(path, size, args.seed)
+        print("  %d records in %.1f s" % (n, time.perf_counter() - t0), flush=True)
+    file_bytes = os.path.getsize(path)
+
+    only = set(args.only.split(","))
+    impls = []
+    if "moonport" in only:
+        binary = os.path.abspath(args.bin) if args.bin else build_moonport(args.scratch_path)
+        impls.append(("moonport json", ("decode", "roundtrip"),
+                      lambda mode: [binary, "run", LUA_BENCH, "json", path, mode]))
+        impls.append(("moonport json.read(path)", ("read",),
+                      lambda mode: [binary, "run", LUA_BENCH, "json", path, mode]))
+    if "cjson" in only:
+        lua = shutil.which("lua5.4") or "lua5.4"
+        impls.append(("lua5.4 + lua-cjson", ("decode", "roundtrip"), lambda mode: [lua, LUA_BENCH, "cjson", path, mode]))
+    if "python" in only:
+        impls.append(("python3 json", ("decode", "roundtrip"),
+                      lambda mode: [sys.executable, os.path.abspath(__file__), "--python-child", path, mode]))
+
+    results = {}
+    for name, modes, cmd in impls:
+        best = {"decode_s": float("inf"), "encode_s": float("inf"), "decode_peak_kb": 0, "encode_peak_kb": 0,
+                "maxrss_kb": 0, "out_bytes": 0}
+        for run in range(args.runs):
+            for mode in modes:
+                fields, maxrss, wall = run_child(cmd(mode))
+                best["decode_s"] = min(best["decode_s"], fields["decode_s"])
+                if mode in ("decode", "read"):
+                    best["decode_peak_kb"] = max(best["decode_peak_kb"], fields["decode_peak_kb"])
+                    best["maxrss_kb"] = max(best["maxrss_kb"], maxrss)
+                else:
+                    best["encode_s"] = min(best["encode_s"], fields["encode_s"])
+                    best["encode_peak_kb"] = max(best["encode_peak_kb"], fields["encode_peak_kb"])
+                    best["out_bytes"] = fields["out_bytes"]
+                print("  %-20s run %d %-9s decode %.3f s  encode %s  process peak %d MB  wall %.1f s" % (
+                    name, run + 1, mode, fields["decode_s"],
+                    "%.3f s" % fields["encode_s"] if fields["encode_s"] >= 0 else "-",
+                    maxrss * 1024 // MB, wall), flush=True)
+        results[name] = best
+
+    base = results.get("lua5.4 + lua-cjson")
+    mb = file_bytes / MB
+    print()
+    print("file: %s (%.1f MB)" % (path, mb))
+    header = ("implementation", "decode MB/s", "encode MB/s", "decode peak MB", "peak/file",
+              "process peak MB", "decode vs cjson", "encode vs cjson", "output MB")
+    rows = []
+    for name, r in results.items():
+        has_encode = r["encode_s"] != float("inf")
+        rows.append((
+            name, "%.1f" % (mb / r["decode_s"]), "%.1f" % (mb / r["encode_s"]) if has_encode else "-",
+            "%.0f" % (r["decode_peak_kb"] * 1024 / MB),
+            "%.2f" % (r["decode_peak_kb"] * 1024 / file_bytes), "%.0f" % (r["maxrss_kb"] * 1024 / MB),
+            "%.2fx" % (base["decode_s"] / r["decode_s"]) if base else "-",
+            "%.2fx" % (base["encode_s"] / r["encode_s"]) if base and has_encode else "-",
+            "%.1f" % (r["out_bytes"] / MB) if has_encode else "-"))
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
+    print(line(header))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in rows:
+        print(line(row))
+
+
+if __name__ == "__main__":
+    main()
