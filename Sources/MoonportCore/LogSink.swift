@@ -103,7 +103,7 @@ final class NSLockLite: @unchecked Sendable {
 }
 
 /// write(2) until every byte is out (or the descriptor fails).
-func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) {
+public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) {
     var offset = 0
     while offset < bytes.count {
         let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
@@ -113,4 +113,18 @@ func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) {
         }
         offset += n
     }
+}
+
+/// Writes text to a file descriptor (1: stdout, 2: stderr) unbuffered,
+/// after flushing C stdio (where Lua's print and io.write buffer), so output
+/// keeps its order.
+public func writeText(_ text: String, to fd: Int32) {
+    fflush(nil)
+    var text = text
+    text.withUTF8 { writeAll(fd, UnsafeRawBufferPointer($0)) }
+}
+
+/// writeText with a newline.
+public func printLine(_ text: String, to fd: Int32 = 1) {
+    writeText(text + "\n", to: fd)
 }

@@ -36,15 +36,7 @@ enum Exit {
 }
 
 func printError(_ text: String) {
-    var line = "moonport: " + text + "\n"
-    line.withUTF8 { buf in
-        var offset = 0
-        while offset < buf.count {
-            let n = write(2, buf.baseAddress! + offset, buf.count - offset)
-            if n <= 0 { break }
-            offset += n
-        }
-    }
+    printLine("moonport: " + text, to: 2)
 }
 
 struct RunCommand: ParsableCommand {
@@ -70,8 +62,31 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         let script = scriptAndArguments.first
-        let arguments = Array(scriptAndArguments.dropFirst())
-        let host = MoonportHost(options: runtime.hostOptions(script: script))
+        try ScriptRun(
+            options: runtime.hostOptions(script: script), chunks: chunks, script: script,
+            arguments: Array(scriptAndArguments.dropFirst())
+        ).run()
+    }
+}
+
+/// What `moonport run` does once its command line is understood.
+struct ScriptRun {
+    var options: HostOptions
+    var chunks: [String] = []
+    var script: String?
+    var arguments: [String] = []
+
+    /// `moonport run SCRIPT [ARGS...]` with no option before the script:
+    /// everything after the script is the script's (as swift-argument-parser
+    /// would capture it), so this common form skips the parser's reflection,
+    /// which costs a few milliseconds of start-up (see scripts/bench/startup.py).
+    static func plainRun(_ argv: [String]) -> ScriptRun? {
+        guard argv.count >= 3, argv[1] == "run", !argv[2].hasPrefix("-") else { return nil }
+        return ScriptRun(options: HostOptions(scriptPath: argv[2]), script: argv[2], arguments: Array(argv[3...]))
+    }
+
+    func run() throws {
+        let host = MoonportHost(options: options)
         host.setArguments(script: script, arguments: arguments, interpreter: CommandLine.arguments[0])
         host.catchInterrupts()
 
@@ -145,15 +160,4 @@ struct CheckCommand: ParsableCommand {
     }
 }
 
-func printLine(_ text: String, to fd: Int32 = 1) {
-    var line = text + "\n"
-    line.withUTF8 { buf in
-        var offset = 0
-        while offset < buf.count {
-            let n = write(fd, buf.baseAddress! + offset, buf.count - offset)
-            if n <= 0 { break }
-            offset += n
-        }
-    }
-}
 

@@ -55,15 +55,15 @@ struct ReplCommand: ParsableCommand {
         while true {
             switch editor.readLine(prompt: session.prompt) {
             case .endOfInput:
-                replWrite("\n", to: 1)
+                writeText("\n", to: 1)
                 return
             case .interrupted:
                 session.cancelInput()
-                replWrite("^C\n", to: 1)
+                writeText("^C\n", to: 1)
             case .line(let line):
                 editor.remember(line)
                 let outcome = session.feed(line)
-                if case .interrupted = outcome { replWrite("\n", to: 2) }  // after the terminal's "^C"
+                if case .interrupted = outcome { writeText("\n", to: 2) }  // after the terminal's "^C"
                 _ = report(outcome)
             }
         }
@@ -102,13 +102,13 @@ struct ReplCommand: ParsableCommand {
         case .empty, .incomplete:
             return .ok
         case .success(let values):
-            if !values.isEmpty { replWrite(values.joined(separator: "\t") + "\n", to: 1) }
+            if !values.isEmpty { writeText(values.joined(separator: "\t") + "\n", to: 1) }
             return .ok
         case .failure(let message):
-            replWrite(message + "\n", to: 2)
+            writeText(message + "\n", to: 2)
             return .failed
         case .interrupted(let message):
-            replWrite(message + "\n", to: 2)
+            writeText(message + "\n", to: 2)
             return .interrupted
         }
     }

@@ -233,7 +233,7 @@ final class LineEditor {
             out += line + "\n"
         }
         if candidates.count > limit { out += "... (\(candidates.count - limit) more)\n" }
-        replWrite(out, to: 1)
+        writeText(out, to: 1)
     }
 }
 
@@ -262,18 +262,3 @@ private func lineEditorComplete(_ el: OpaquePointer?, _ key: Int32) -> UInt8 {
     editor(of: el)?.completeAtCursor() ?? UInt8(CC_ERROR)
 }
 
-/// Writes all of text to fd, after flushing C stdio (Lua's io.write and
-/// libedit buffer there), so output keeps its order.
-func replWrite(_ text: String, to fd: Int32) {
-    fflush(nil)
-    var text = text
-    text.withUTF8 { buf in
-        var offset = 0
-        while offset < buf.count {
-            let n = write(fd, buf.baseAddress! + offset, buf.count - offset)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            offset += n
-        }
-    }
-}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import MoonportCore
 
 #if canImport(Glibc)
 import Glibc
@@ -8,8 +9,12 @@ import Darwin
 
 // SPEC.md §1: 2 for bad usage (swift-argument-parser's own default is 64).
 do {
-    var command = try MoonportCommand.parseAsRoot()
-    try command.run()
+    if let plain = ScriptRun.plainRun(CommandLine.arguments) {
+        try plain.run()
+    } else {
+        var command = try MoonportCommand.parseAsRoot()
+        try command.run()
+    }
 } catch {
     let code = MoonportCommand.exitCode(for: error)
     if code == .validationFailure {
