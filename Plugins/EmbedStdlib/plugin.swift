@@ -15,8 +15,11 @@ struct EmbedStdlib: BuildToolPlugin {
             .buildCommand(
                 displayName: "Embedding \(files.count) stdlib modules",
                 executable: try context.tool(named: "EmbedStdlibTool").url,
-                arguments: [output.path] + files.map(\.path),
-                inputFiles: files,
+                // The tool lists the folder itself, so a module added since the
+                // plugin last ran is embedded too.
+                arguments: [output.path, stdlib.path],
+                // The folder too, so that adding a module re-runs the command.
+                inputFiles: files + [stdlib],
                 outputFiles: [output]
             )
         ]

@@ -154,3 +154,35 @@ extension LuaState {
         rawSet(-2, "__tostring")
     }
 }
+
+extension LuaState {
+    /// Pushes a Swift function (as `push(function:)`) that keeps the value at
+    /// the top of the stack alive for as long as the function lives (the
+    /// value is popped). The body gets it back with `call.pushAnchor()`.
+    /// Lets an iterator keep Lua values it needs on every call (for example
+    /// the interned key strings of csv rows) without a registry reference
+    /// that nothing would release if the iterator were dropped.
+    public func push(function name: String, anchoring: (), _ body: @escaping LuaFunctionBody) {
+        ensureStack(3)
+        let value = top
+        push(function: name, body)
+        // Upvalue 1 is the userdata holding the Swift closure; its user value slot is free.
+        _ = lua_getupvalue(L, -1, 1)
+        pushValue(at: value)
+        lua_setiuservalue(L, -2, 1)
+        pop()
+        lua_rotate(L, value, -1)
+        pop()
+    }
+}
+
+extension LuaCall {
+    /// Pushes the value anchored by `push(function:anchoring:)` (nil for other functions).
+    public func pushAnchor() {
+        lua.ensureStack(2)
+        if lua_getiuservalue(lua.L, mp_upvalueindex(1), 1) == LUA_TNONE {
+            lua.pop()
+            lua.pushNil()
+        }
+    }
+}

@@ -17,6 +17,7 @@ public final class LuaRuntime {
     private var deliveries: [OpaquePointer: PendingOperation] = [:]
     private var readyTasks: [LuaTask] = []
     private var liveTasks: [ObjectIdentifier: LuaTask] = [:]
+    private var finishedDetached: [LuaTask] = []
     private var nextOperationID: UInt64 = 1
     /// The task whose coroutine runs now.
     public private(set) var currentTask: LuaTask?
@@ -43,7 +44,7 @@ public final class LuaRuntime {
 
     /// The runtime that owns a Lua thread (every thread shares the main
     /// state's extra space).
-    static func owning(_ L: OpaquePointer) -> LuaRuntime? {
+    public static func owning(_ L: OpaquePointer) -> LuaRuntime? {
         guard let raw = mp_extraspace(L).pointee else { return nil }
         return Unmanaged<LuaRuntime>.fromOpaque(raw).takeUnretainedValue()
     }
@@ -65,8 +66,12 @@ public final class LuaRuntime {
     public func release(_ task: LuaTask) {
         guard task.isFinished, !task.released else { return }
         task.released = true
-        main.unref(task.ref)
+        if let r = task.threadRef { main.unref(r) }
+        task.threadRef = nil
+        if let r = task.resultsRef { main.unref(r) }
+        task.resultsRef = nil
         if case .failure(let errorRef, _)? = task.outcome { main.unref(errorRef) }
+        finishedDetached.removeAll { $0 === task }
     }
 
     /// The number of host operations in flight.
@@ -74,21 +79,64 @@ public final class LuaRuntime {
 
     // MARK: tasks
 
-    /// Makes a task of the function at `top - nargs` of the main stack and
-    /// its arguments (all popped), and queues it to run.
+    /// Makes a task of the function at `top - nargs` of `lua`'s stack (the
+    /// main state by default) and its arguments (all popped), and queues it
+    /// to run. `detached` tasks are the script's own (`task.spawn`): if one
+    /// fails and nobody waits for it, `unobservedFailures` reports it.
     @discardableResult
-    public func spawn(nargs: Int32, name: String = "task") -> LuaTask {
-        let L = main.L
+    public func spawn(on lua: LuaState? = nil, nargs: Int32, name: String = "task", detached: Bool = false) -> LuaTask {
+        let L = (lua ?? main).L
         let thread = lua_newthread(L)!
         mp_insert(L, -(nargs + 2))  // thread below the function and its arguments
         lua_xmove(L, thread, nargs + 1)
-        let ref = main.ref()  // anchors the thread
         mp_mark_root(L, thread)
+        let ref = luaL_ref(L, mp_registryindex())  // anchors the thread
         let task = LuaTask(thread: thread, ref: ref, name: name, nargs: nargs)
+        task.runtime = self
+        task.detached = detached
         liveTasks[ObjectIdentifier(task)] = task
         readyTasks.append(task)
         return task
     }
+
+    /// Suspends the coroutine of `lua` until `target` has finished; then
+    /// `deliver` runs on the owner and pushes the call's results.
+    public func suspend(
+        _ lua: LuaState, until target: LuaTask, name: String, deliver: @escaping (LuaState) throws -> Int32
+    ) throws -> LuaReturn {
+        guard let waiter = currentTask else { throw LuaError(.usage, "\(name) cannot wait outside a task") }
+        guard waiter !== target else { throw LuaError(.usage, "\(name): a task cannot wait for itself") }
+        guard lua_isyieldable(lua.L) != 0 else {
+            throw LuaError(.usage, "\(name) cannot wait here: it was called from code that cannot be suspended")
+        }
+        let id = nextOperationID
+        nextOperationID += 1
+        let op = PendingOperation(id: id, coroutine: lua.L, task: waiter, name: name) { lua, _ in try deliver(lua) }
+        op.isLocal = true
+        operations[id] = op
+        target.waiters.append(id)
+        return .suspended
+    }
+
+    /// Wakes what waits for a task that just finished.
+    private func wakeWaiters(of task: LuaTask) {
+        let ids = task.waiters
+        task.waiters.removeAll()
+        for id in ids {
+            guard let op = operations.removeValue(forKey: id) else { continue }
+            op.outcome = .success(Done())
+            deliveries[op.coroutine] = op
+            readyTasks.append(op.task)
+        }
+    }
+
+    /// Tasks of the script's own that failed and that nobody waited for.
+    public var unobservedFailures: [LuaTask] {
+        finishedDetached.filter { !$0.observed && $0.failed }
+    }
+
+    /// Tasks that still wait (for each other, or for a task that waits): a deadlock.
+    public var stuckTasks: [LuaTask] { Array(liveTasks.values) }
 
     /// Runs the loop until `task` has finished (other tasks progress too).
     public func wait(for task: LuaTask) {
@@ -109,7 +157,8 @@ public final class LuaRuntime {
                 resume(task)
             }
             if done() { return }
-            if operations.isEmpty { return }  // nothing can wake anything
+            // Only work in flight off the Lua thread can wake anything.
+            if !operations.values.contains(where: { !$0.isLocal }) { return }
             _ = mp_wake_wait(wake.pointer, -1)
             if mp_sigint_take() != 0 { interrupt() }
             for completion in inbox.drain() {
@@ -149,8 +198,7 @@ public final class LuaRuntime {
         let co = LuaState(task.thread)
         switch status {
         case LUA_OK:
-            task.finish(.success(count: nres))
-            liveTasks[ObjectIdentifier(task)] = nil
+            finished(task, .success(count: nres))
         case LUA_YIELD where nres == 1 && mp_is_wait_sentinel(task.thread, -1) != 0:
             co.pop()  // waiting for an operation; it will be made ready again
         case LUA_YIELD:
@@ -171,10 +219,76 @@ public final class LuaRuntime {
         main.pushValue(at: -1)
         let errorRef = main.ref()
         mp_error_with_traceback(L, task.thread)
-        let text = main.toString(-1) ?? "(error)"
+        var text = main.toString(-1) ?? "(error)"
         main.pop()
-        task.finish(.failure(errorRef: errorRef, message: text))
+        // An error that came out of another task (task.wait) carries its traceback.
+        let base = main.top
+        main.pushRef(errorRef)
+        if main.type(at: -1) == LUA_TTABLE, main.rawGet(-1, "traceback") == LUA_TSTRING, let inner = main.toString(-1) {
+            text += "\n" + inner
+        }
+        main.top = base
+        finished(task, .failure(errorRef: errorRef, message: text))
+    }
+
+    private func finished(_ task: LuaTask, _ outcome: LuaTask.Outcome) {
+        task.finish(outcome)
         liveTasks[ObjectIdentifier(task)] = nil
+        if task.detached {
+            // Keep the results (or the error) and let the coroutine go.
+            if case .success(let count) = outcome {
+                let L = main.L
+                main.ensureStack(count + 2)
+                main.newTable(arrayCount: count, recordCount: 1)
+                lua_xmove(task.thread, L, count)
+                for i in stride(from: count, through: 1, by: -1) { lua_rawseti(L, -1 - i, lua_Integer(i)) }
+                main.push(Int64(count))
+                main.rawSet(-2, "n")
+                task.resultsRef = main.ref()
+            } else {
+                finishedDetached.append(task)
+            }
+            if let r = task.threadRef { main.unref(r) }
+            task.threadRef = nil
+        }
+        wakeWaiters(of: task)
+    }
+
+    /// Pushes a finished detached task's results (returns their count), or
+    /// pushes its error and throws `LuaErrorOnStack`. Marks it observed.
+    public func pushOutcome(of task: LuaTask, on lua: LuaState) throws -> Int32 {
+        task.observed = true
+        finishedDetached.removeAll { $0 === task }
+        switch task.outcome {
+        case .success?:
+            guard let r = task.resultsRef else { return 0 }
+            lua.pushRef(r)
+            lua.rawGet(-1, "n")
+            let n = Int32(truncatingIfNeeded: lua_tointegerx(lua.L, -1, nil))
+            lua.pop()
+            lua.ensureStack(n + 1)
+            for i in 1...max(n, 1) where n > 0 { lua_rawgeti(lua.L, -Int32(i), lua_Integer(i)) }
+            mp_remove(lua.L, -(n + 1))
+            return n
+        case .failure(let errorRef, let message)?:
+            lua.ensureStack(4)
+            lua.pushRef(errorRef)
+            if lua.type(at: -1) == LUA_TTABLE {
+                if lua.rawGet(-1, "traceback") == LUA_TNIL {
+                    lua.pop()
+                    lua.push("task '\(task.name)' failed: \(message)")
+                    lua.rawSet(-2, "traceback")
+                } else {
+                    lua.pop()
+                }
+            } else {
+                lua.pop()
+                lua.push(message)
+            }
+            throw LuaErrorOnStack()
+        case nil:
+            throw LuaError(.runtime, "task '\(task.name)' has not finished")
+        }
     }
 
     // MARK: operations
@@ -226,7 +340,9 @@ public final class LuaRuntime {
 
 /// A coroutine driven by the runtime: a script's main chunk, a REPL line,
 /// or (later) a `task.spawn`.
-public final class LuaTask {
+public final class LuaTask: LuaObject {
+    public static let luaTypeName = "moonport.task"
+
     public enum Outcome {
         /// Finished: `count` results are on top of `thread`'s stack.
         case success(count: Int32)
@@ -236,15 +352,34 @@ public final class LuaTask {
     }
 
     public let thread: OpaquePointer
-    public let ref: Int32
+    /// Anchors the coroutine in the registry while it may run or be read.
+    public internal(set) var threadRef: Int32?
+    /// A finished detached task's results, as {n=, ...}.
+    var resultsRef: Int32?
     public let name: String
     var pendingArguments: Int32
     var released = false
+    /// Started by the script (task.spawn), not by the host.
+    public internal(set) var detached = false
+    /// Someone took its results or its error (task.wait).
+    public var observed = false
+    var waiters: [UInt64] = []
+    weak var runtime: LuaRuntime?
     public private(set) var outcome: Outcome?
+
+    public var failed: Bool {
+        if case .failure? = outcome { return true }
+        return false
+    }
+
+    deinit {
+        // Collected (its handle was): let Lua collect its coroutine too.
+        if let runtime, !released, isFinished { runtime.release(self) }
+    }
 
     init(thread: OpaquePointer, ref: Int32, name: String, nargs: Int32) {
         self.thread = thread
-        self.ref = ref
+        self.threadRef = ref
         self.name = name
         self.pendingArguments = nargs
     }
@@ -262,6 +397,8 @@ final class PendingOperation {
     let deliver: (LuaState, any Sendable) throws -> Int32
     var outcome: Result<any Sendable, any Error>?
     var work: Task<Void, Never>?
+    /// Waits for something on the Lua thread (another task), not for Swift work.
+    var isLocal = false
 
     init(
         id: UInt64, coroutine: OpaquePointer, task: LuaTask, name: String,
@@ -274,6 +411,9 @@ final class PendingOperation {
         self.deliver = deliver
     }
 }
+
+/// The value of a local wait that completed.
+struct Done: Sendable {}
 
 struct Completion: Sendable {
     let id: UInt64

@@ -59,10 +59,29 @@ extension MoonportHost {
             if runtime.interrupted { return .interrupted(message) }
             return .failure(message)
         case .success?:
-            return runtime.interrupted ? .interrupted(nil) : .success
+            if runtime.interrupted { return .interrupted(nil) }
+            return backgroundFailures().map { .failure($0) } ?? .success
         case nil:
-            return .failure("\(name): the script stopped while waiting for an operation that never finished")
+            let stuck = runtime.stuckTasks.map(\.name).joined(separator: ", ")
+            return .failure(
+                "\(name) never finished: it waits for a task that cannot finish (tasks waiting for each other: \(stuck))")
         }
+    }
+
+    /// Tasks the script spawned that failed with nobody waiting for them: an
+    /// error is never swallowed. Each is reported once.
+    private func backgroundFailures() -> String? {
+        let failures = runtime.unobservedFailures
+        guard !failures.isEmpty else { return nil }
+        var lines: [String] = []
+        for task in failures {
+            task.observed = true
+            if case .failure(_, let message)? = task.outcome {
+                lines.append("a task that nothing waited for failed (task started at \(task.name)):\n\(message)")
+            }
+            runtime.release(task)
+        }
+        return lines.joined(separator: "\n")
     }
 
     /// Ctrl-C from now on sets a hook and wakes the loop (lua.c's way).

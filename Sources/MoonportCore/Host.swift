@@ -37,7 +37,7 @@ public final class MoonportHost {
     }
 
     /// Native modules (the primitives; the friendly surface is in stdlib/).
-    static var builtins: [BuiltinModule] { [MoonportModule.builtin, JSONModule.builtin] }
+    static var builtins: [BuiltinModule] { [MoonportModule.builtin, JSONModule.builtin, TaskModule.builtin] }
 
     /// A module from stdlib/: compiled when first required.
     static func stdlibModule(name: String, source: String) -> BuiltinModule {

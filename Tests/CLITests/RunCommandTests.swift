@@ -101,6 +101,19 @@ final class RunCommandTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("interrupted"), r.stderr)
     }
 
+    func testCtrlCWhileTasksWaitCancelsThemAndExits130() throws {
+        let start = Date()
+        let r = try run(["run", "-e", """
+            local task = require "task"
+            local hs = {}
+            for i = 1, 10 do hs[i] = task.spawn(task.sleep, 60) end
+            for i = 1, 10 do task.wait(hs[i]) end
+            """], interruptAfter: 0.5)
+        XCTAssertEqual(r.status, 130, r.stderr)
+        XCTAssertTrue(r.stderr.contains("interrupted"), r.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 10, "in-flight waits were cancelled, not waited out")
+    }
+
     func testLogWritesLevelAndTimeToStderrAndDebugOnlyWithVerbose() throws {
         let code = "local log = require 'log' log.info('rows: %d', 12) log.debug('detail %s', 'x') log.warn({}) log.error('plain')"
         let quiet = try run(["run", "-e", code])
