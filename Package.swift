@@ -3,13 +3,15 @@ import PackageDescription
 
 let package = Package(
     name: "moonport",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "moonport", targets: ["moonport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // HTTP: one shared client, connection pooling, TLS, HTTP/1.1 and HTTP/2.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // The system Lua 5.4 (Debian: liblua5.4-dev).
@@ -45,6 +47,7 @@ let package = Package(
             dependencies: [
                 "LuaBridge",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Sources/MoonportCore",
             plugins: ["EmbedStdlib"]

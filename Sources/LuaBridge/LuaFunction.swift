@@ -121,10 +121,28 @@ extension LuaState {
         if let r = error.retryable { push(r); rawSet(t, "retryable") }
         if let d = error.details { push(d); rawSet(t, "details") }
         for (k, v) in error.extra { push(v); rawSet(t, k) }
-        mp_where(L, 1)
+        pushWhere(level: 1)
         rawSet(t, "where")
         pushErrorMetatable()
         lua_setmetatable(L, t)
+    }
+
+    /// Pushes "file:line: " of the Lua code at `level` (as luaL_where), but
+    /// skips moonport's own stdlib and C functions: an error is reported
+    /// where the script called into moonport, not inside it.
+    public func pushWhere(level: Int32) {
+        var ar = lua_Debug()
+        var l = max(level, 1)
+        while lua_getstack(L, l, &ar) != 0 {
+            guard lua_getinfo(L, "Sl", &ar) != 0 else { break }
+            let source = ar.source.map { String(cString: $0) } ?? ""
+            if ar.currentline > 0 && !source.hasPrefix("@stdlib/") {
+                mp_where(L, l)
+                return
+            }
+            l += 1
+        }
+        push("")
     }
 
     /// The shared metatable of error objects: `__tostring` gives

@@ -37,7 +37,8 @@ public final class MoonportHost {
     }
 
     /// Native modules (the primitives; the friendly surface is in stdlib/).
-    static var builtins: [BuiltinModule] { [MoonportModule.builtin, JSONModule.builtin, TaskModule.builtin] }
+    static var builtins: [BuiltinModule] { [MoonportModule.builtin, JSONModule.builtin, TaskModule.builtin,
+        CSVModule.builtin, NDJSONModule.builtin, HTTPModule.builtin] }
 
     /// A module from stdlib/: compiled when first required.
     static func stdlibModule(name: String, source: String) -> BuiltinModule {

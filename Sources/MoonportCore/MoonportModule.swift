@@ -1,4 +1,5 @@
 import CLua
+import CMoonport
 import LuaBridge
 import Logging
 
@@ -13,7 +14,7 @@ enum MoonportModule {
         lua.push(version)
         lua.rawSet(-2, "version")
 
-        // moonport.error(kind, message [, fields]) -> error object (not raised)
+        // moonport.error(kind, message [, fields [, level]]) -> error object (not raised)
         lua.setFunction(-1, "error", qualifiedName: "moonport.error") { call in
             let kindName = try call.string(1, "kind")
             guard let kind = LuaError.Kind(rawValue: kindName) else {
@@ -37,7 +38,14 @@ enum MoonportModule {
             extra["kind"] = nil
             extra["message"] = nil
             error.extra = extra
+            // level: whose position `where` names (1, the default: the caller
+            // of moonport.error; 2: its caller; ...), as error() takes it.
+            let level = call.isMissing(4) ? nil : try call.integer(4, "level")
             call.lua.push(error)
+            if let level {
+                call.lua.pushWhere(level: Int32(clamping: max(level, 1)))
+                call.lua.rawSet(-2, "where")
+            }
             return .results(1)
         }
 

@@ -82,8 +82,8 @@ final class BridgeTests: XCTestCase {
         }
         let v = try h.evaluate("""
             local ok, e = pcall(function() fail() end)
-            local ok2, e2 = pcall(fail) -- called straight from a C function: no position, as luaL_error
-            assert(tostring(e2) == "server said no")
+            local ok2, e2 = pcall(fail) -- called from a C function: the position of the Lua code around it
+            assert(tostring(e2) == "errors.lua:2: server said no", tostring(e2))
             return ok, e.kind, e.vendor, e.status, e.code, e.retryable, tostring(e), getmetatable(e) ~= nil
             """, name: "@errors.lua")
         XCTAssertEqual(v, [false, "http", "clari", 503, "busy", true, "errors.lua:1: server said no", true])

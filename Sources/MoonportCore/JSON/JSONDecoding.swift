@@ -86,6 +86,11 @@ struct JSONParser {
     /// The decimal point of the C locale in force (strtod uses it).
     let decimalPoint: UInt8
 
+    /// ndjson.read: the input is line `sourceLine` of a file (1-based; 0
+    /// when the input is a whole document), so locations read "at byte N
+    /// of line L (column C)", N counted from the start of that line.
+    var sourceLine = 0
+
     /// Pending items beyond this many stack slots are moved into their tables.
     static let stackBudget: Int32 = 200_000
 
@@ -117,7 +122,7 @@ struct JSONParser {
     /// Decodes `bytes` and pushes the value (only it: the stack is as before plus one).
     static func decode(
         _ lua: LuaState, _ bytes: UnsafeRawBufferPointer, function: String, source: String? = nil,
-        releasableFrom fd: Int32 = -1
+        releasableFrom fd: Int32 = -1, line sourceLine: Int = 0
     ) throws {
         let L = lua.L
         let prefix = source.map { "\(function): \($0)" } ?? function
@@ -144,6 +149,7 @@ struct JSONParser {
         parser.objectMT = first + 2
         parser.releasable = fd >= 0
         parser.sourceFD = fd
+        parser.sourceLine = sourceLine
         parser.keyCacheSlot = first + 4
         parser.bottom = first + 5
         do {
@@ -834,6 +840,7 @@ struct JSONParser {
             }
         }
         if offset > fromFile { count(start + fromFile, offset - fromFile) }
+        if sourceLine > 0 { return "at byte \(offset + 1) of line \(sourceLine + line - 1) (column \(column))" }
         return "at byte \(offset + 1) (line \(line), column \(column))"
     }
 

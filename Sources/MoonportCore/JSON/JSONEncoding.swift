@@ -124,7 +124,7 @@ struct JSONEmitter {
     let function: String
     let pretty: Bool
     let sortKeys: Bool
-    var out = JSONWriter(capacity: 1024)
+    var out: JSONWriter
     var frames: UnsafeMutablePointer<Frame>
     var frameCapacity = 8
     var depth = 0
@@ -135,8 +135,9 @@ struct JSONEmitter {
     var deepTables = Set<UnsafeRawPointer>()
     var sortedKeys: [SortKey] = []
 
-    init(L: OpaquePointer, function: String, options: JSONEncodeOptions) {
+    init(L: OpaquePointer, function: String, options: JSONEncodeOptions, out: JSONWriter = JSONWriter(capacity: 1024)) {
         self.L = L
+        self.out = out
         self.function = function
         pretty = options.pretty
         sortKeys = options.sortKeys
@@ -783,5 +784,35 @@ extension JSONWriter {
             throw error
         }
         return emitter.out
+    }
+
+    /// Encodes the value at `value` compactly at the end of `out` (ndjson's
+    /// writer reuses one buffer for every line). On error `out` is as it was.
+    static func encode(
+        _ lua: LuaState, value: Int32, options: JSONEncodeOptions, function: String, appendingTo out: inout JSONWriter
+    ) throws {
+        let L = lua.L
+        let root = lua.absolute(value)
+        guard lua.ensureStack(32) else { throw LuaError.validation("\(function): the Lua stack is full") }
+        let base = lua.top
+        defer { lua_settop(L, base) }
+        let start = out.count
+        // The emitter works on `out` itself (a struct of pointers: moved in, moved back).
+        var emitter = JSONEmitter(L: L, function: function, options: options, out: out)
+        defer {
+            emitter.releaseFrames()
+            out = emitter.out
+        }
+        JSONModule.pushSentinels(lua)
+        emitter.nullPointer = lua_touserdata(L, -4)
+        emitter.arrayMTPointer = lua_topointer(L, -3)
+        emitter.objectMTPointer = lua_topointer(L, -2)
+        emitter.sideMarks = lua.top
+        do {
+            try emitter.run(root)
+        } catch {
+            emitter.out.count = start
+            throw error
+        }
     }
 }

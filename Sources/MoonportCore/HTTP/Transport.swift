@@ -1,0 +1,244 @@
+import AsyncHTTPClient
+import Foundation
+import LuaBridge
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// One HTTP exchange as the `http` module or a vendor binding describes it.
+public struct HTTPRequestSpec: Sendable {
+    public var method: String
+    public var url: String
+    /// In order; a name may repeat.
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]?
+    /// Seconds for the whole of one attempt (connect, send, receive).
+    public var timeout: Double
+    public var retry: RetryPolicy
+    /// The caller knows how to make repeating a POST/PATCH safe.
+    public var safeToRepeat: Bool
+    public var maxRedirects: Int
+    /// Header names whose values are secrets (redacted in logs, never sent to another host on a redirect).
+    public var secretHeaders: Set<String>
+
+    public init(
+        method: String, url: String, headers: [(name: String, value: String)] = [], body: [UInt8]? = nil,
+        timeout: Double = 60, retry: RetryPolicy = .default, safeToRepeat: Bool = false, maxRedirects: Int = 5,
+        secretHeaders: Set<String> = []
+    ) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeout = timeout
+        self.retry = retry
+        self.safeToRepeat = safeToRepeat
+        self.maxRedirects = maxRedirects
+        self.secretHeaders = secretHeaders
+    }
+}
+
+/// What came back.
+public struct HTTPResult: Sendable {
+    public var status: Int
+    public var reason: String
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+    /// The URL that answered (after redirects).
+    public var url: String
+    /// How many attempts the exchange took.
+    public var attempts: Int
+}
+
+/// Sends requests over one shared async-http-client (connection pooling,
+/// TLS verification on, HTTP/1.1 and HTTP/2), with the retry policy of
+/// SPEC.md and redirects that never carry credentials to another host.
+public final class Transport: Sendable {
+    public static let shared = Transport()
+
+    let client: HTTPClient
+    let limiter = RateLimiter()
+    /// Bodies kept in memory are capped; larger ones belong in `stream_to`.
+    public static let maxBodyInMemory = 512 * 1024 * 1024
+
+    init() {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow  // followed here, to strip credentials across hosts
+        configuration.decompression = .enabled(limit: .ratio(200))
+        configuration.httpVersion = .automatic
+        configuration.connectionPool = .init(idleTimeout: .seconds(60))
+        // A refused or failed connect ends the attempt at once; our policy retries.
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(10)
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    /// Sends with retries; throws `LuaError` (kind network, timeout,
+    /// rate_limited) when the exchange cannot be completed. HTTP error
+    /// statuses are results, not errors: the caller decides.
+    public func send(_ spec: HTTPRequestSpec) async throws -> HTTPResult {
+        var attempt = 0
+        var waited = 0.0
+        var rng = SystemRandomNumberGenerator()
+        let log = LogSink.shared
+        while true {
+            attempt += 1
+            try Task.checkCancellation()
+            // Budgets are per origin (scheme, host and port): another port is another server.
+            if let host = URLParts(spec.url)?.origin, let pause = limiter.wait(for: host, now: Date()), pause > 0 {
+                let budgetLeft = spec.retry.maxTotalWait - waited
+                if pause > budgetLeft {
+                    throw LuaError(
+                        .rateLimited,
+                        "\(spec.method) \(Redaction.url(spec.url)): the rate limit is spent and resets in \(Self.seconds(pause)), more than the \(Self.seconds(budgetLeft)) left to wait",
+                        retryable: true)
+                }
+                log.write(level: .debug, "rate limit of \(host) spent: waiting \(Self.seconds(pause))")
+                try await Task.sleep(nanoseconds: UInt64(pause * 1e9))
+                waited += pause
+            }
+            let started = DispatchTime.now().uptimeNanoseconds
+            let outcome: AttemptOutcome
+            var result: HTTPResult?
+            do {
+                var r = try await exchange(spec)
+                r.attempts = attempt
+                result = r
+                outcome = .response(status: r.status, headers: r.headers)
+                if let host = URLParts(r.url)?.origin, let budget = RateLimitBudget(headers: r.headers, now: Date()) {
+                    limiter.record(host: host, budget: budget)
+                }
+            } catch let error as LuaError {
+                throw error
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                outcome = Self.classify(error)
+            }
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+            if log.verbose {
+                var line = "\(spec.method) \(Redaction.url(result?.url ?? spec.url))"
+                switch outcome {
+                case .response(let status, _): line += " \(status) \(result?.body.count ?? 0) B"
+                case .connectionRefused: line += " connection refused"
+                case .connectionFailed(let why): line += " failed: \(why)"
+                case .timedOut: line += " timed out"
+                }
+                line += " \(Int(ms)) ms (attempt \(attempt))"
+                log.write(level: .debug, line)
+            }
+            let decision = spec.retry.decide(
+                attempt: attempt, outcome: outcome, method: spec.method, safeToRepeat: spec.safeToRepeat,
+                waitedSoFar: waited, now: Date(), random: &rng)
+            switch decision {
+            case .done:
+                if let result { return result }
+                throw Self.failure(spec, outcome, attempts: attempt, reason: "no response")
+            case .retry(let after, let reason):
+                log.write(level: .debug, "\(spec.method) \(Redaction.url(spec.url)): \(reason)")
+                try await Task.sleep(nanoseconds: UInt64(max(0, after) * 1e9))
+                waited += after
+            case .stop(let reason):
+                if let result, case .response(let status, _) = outcome, status != 429 {
+                    // A final HTTP status: the caller turns it into an error if it wants.
+                    var r = result
+                    r.attempts = attempt
+                    return r
+                }
+                throw Self.failure(spec, outcome, attempts: attempt, reason: reason)
+            }
+        }
+    }
+
+    /// One attempt, following redirects.
+    private func exchange(_ spec: HTTPRequestSpec) async throws -> HTTPResult {
+        var url = spec.url
+        var method = spec.method
+        var body = spec.body
+        var headers = spec.headers
+        var redirects = 0
+        while true {
+            var request = HTTPClientRequest(url: url)
+            request.method = HTTPMethod(rawValue: method)
+            for h in headers { request.headers.add(name: h.name, value: h.value) }
+            if !headers.contains(where: { $0.name.lowercased() == "accept-encoding" }) {
+                request.headers.add(name: "Accept-Encoding", value: "gzip, deflate")
+            }
+            if !headers.contains(where: { $0.name.lowercased() == "user-agent" }) {
+                request.headers.add(name: "User-Agent", value: "moonport/\(MoonportModule.version)")
+            }
+            if let body { request.body = .bytes(body) }
+            let response = try await client.execute(request, timeout: .milliseconds(Int64(spec.timeout * 1000)))
+            let status = Int(response.status.code)
+            if [301, 302, 303, 307, 308].contains(status), let location = response.headers.first(name: "location") {
+                redirects += 1
+                guard redirects <= spec.maxRedirects else {
+                    throw LuaError(
+                        .http, "\(spec.method) \(Redaction.url(spec.url)): more than \(spec.maxRedirects) redirects (a redirect loop?)",
+                        status: status, retryable: false)
+                }
+                _ = try? await response.body.collect(upTo: 1 << 20)
+                guard let next = URLParts.resolve(location, against: url) else {
+                    throw LuaError(.http, "\(method) \(Redaction.url(url)): redirect to an invalid location", status: status)
+                }
+                if URLParts(next)?.origin != URLParts(url)?.origin {
+                    // Never forward credentials to another host.
+                    // Anything named like a secret (Authorization, Cookie, X-Api-Key, ...), not only the auth headers.
+                    headers.removeAll { spec.secretHeaders.contains($0.name.lowercased()) || Redaction.isSecretName($0.name) }
+                }
+                if status == 303 || ((status == 301 || status == 302) && method == "POST") {
+                    method = "GET"
+                    body = nil
+                    headers.removeAll { ["content-type", "content-length"].contains($0.name.lowercased()) }
+                }
+                url = next
+                continue
+            }
+            let limit = Self.maxBodyInMemory
+            let bytes: ByteBuffer
+            do {
+                bytes = try await response.body.collect(upTo: limit)
+            } catch is NIOTooManyBytesError {
+                throw LuaError(
+                    .usage, "\(method) \(Redaction.url(url)): the response is larger than \(limit / 1_048_576) MiB; use stream_to = PATH to write it to a file")
+            }
+            return HTTPResult(
+                status: status, reason: response.status.reasonPhrase,
+                headers: response.headers.map { (name: $0.name, value: $0.value) },
+                body: Array(bytes.readableBytesView), url: url, attempts: 1)
+        }
+    }
+
+    static func classify(_ error: any Error) -> AttemptOutcome {
+        if let e = error as? HTTPClientError {
+            switch e {
+            case .readTimeout, .deadlineExceeded, .connectTimeout: return .timedOut
+            default: return .connectionFailed(String(describing: e))
+            }
+        }
+        if let e = error as? IOError, e.errnoCode == ECONNREFUSED { return .connectionRefused }
+        let text = String(describing: error)
+        if text.contains("connectionRefused") || text.contains("Connection refused") { return .connectionRefused }
+        return .connectionFailed(text)
+    }
+
+    static func failure(_ spec: HTTPRequestSpec, _ outcome: AttemptOutcome, attempts: Int, reason: String) -> LuaError {
+        let target = "\(spec.method) \(Redaction.url(spec.url))"
+        switch outcome {
+        case .response(let status, _) where status == 429:
+            return LuaError(.rateLimited, "\(target): rate limited (429): \(reason)", status: 429, retryable: true)
+        case .response(let status, _):
+            return LuaError(.http, "\(target): HTTP \(status): \(reason)", status: status, retryable: false)
+        case .timedOut:
+            return LuaError(.timeout, "\(target): no answer within \(Self.seconds(spec.timeout)): \(reason)", retryable: true)
+        case .connectionRefused:
+            return LuaError(.network, "\(target): connection refused: \(reason)", retryable: true)
+        case .connectionFailed(let why):
+            return LuaError(.network, "\(target): \(why): \(reason)", retryable: true)
+        }
+    }
+
+    static func seconds(_ s: Double) -> String {
+        s < 10 ? String(format: "%.1f s", s) : "\(Int(s.rounded())) s"
+    }
+}

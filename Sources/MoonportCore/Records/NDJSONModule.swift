@@ -1,0 +1,281 @@
+import CLua
+import CMoonport
+import LuaBridge
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `require "ndjson.native"`: the native half of `ndjson` (SPEC.md §3);
+/// `stdlib/ndjson.lua` is the module scripts see.
+///
+/// - `read(path)` → iterator of decoded values (and the line number), one
+///   JSON text per line, decoded by json's parser (same values, same
+///   messages); blank lines (only spaces, tabs, CR) are skipped, CRLF is
+///   accepted, a UTF-8 byte order mark at the start of the file is
+///   skipped; a line may be of any length (the buffer grows for it and
+///   shrinks back after). Errors: `kind = "validation"` with `file`, `line`
+///   and `offset` (the 1-based byte within the line), as "at byte N of line L".
+/// - `write(path, list [, {sort_keys=}])` / `writer(path [, opts])`: one
+///   compact JSON text per line (json's encoder), LF line ends, written
+///   atomically (temporary file, fsync, rename).
+enum NDJSONModule {
+    static var builtin: BuiltinModule {
+        BuiltinModule(name: "ndjson.native") { call in
+            let lua = call.lua
+            lua.ensureStack(8)
+            registerTypes(lua)
+            lua.newTable(recordCount: 3)
+            let module = lua.top
+            lua.setFunction(module, "read", qualifiedName: "ndjson.read") { call in try read(&call) }
+            lua.setFunction(module, "write", qualifiedName: "ndjson.write") { call in try writeList(&call) }
+            lua.setFunction(module, "writer", qualifiedName: "ndjson.writer") { call in try openWriter(&call) }
+            return .results(1)
+        }
+    }
+
+    static func registerTypes(_ lua: LuaState) {
+        lua.registerObjectType(
+            NDJSONReader.self,
+            methods: [
+                "close": { call in
+                    try call.object(1, "reader", as: NDJSONReader.self).input.close()
+                    return .results(0)
+                }
+            ],
+            metamethods: [
+                "__close": { call in
+                    call.lua.object(at: 1, as: NDJSONReader.self)?.input.close()
+                    return .results(0)
+                },
+                "__tostring": { call in
+                    let path = call.lua.object(at: 1, as: NDJSONReader.self)?.input.path ?? "?"
+                    call.lua.push("ndjson.reader (\(path))")
+                    return .results(1)
+                },
+            ])
+        lua.registerObjectType(
+            NDJSONWriter.self,
+            methods: [
+                "write": { call in
+                    let writer = try call.object(1, "writer", as: NDJSONWriter.self)
+                    try writer.write(call.lua, value: 2)
+                    return .results(0)
+                },
+                "close": { call in
+                    let writer = try call.object(1, "writer", as: NDJSONWriter.self)
+                    try writer.commit()
+                    call.lua.push(writer.rows)
+                    return .results(1)
+                },
+                "abort": { call in
+                    try call.object(1, "writer", as: NDJSONWriter.self).output.abort()
+                    return .results(0)
+                },
+            ],
+            metamethods: [
+                "__close": { call in
+                    guard let writer = call.lua.object(at: 1, as: NDJSONWriter.self) else { return .results(0) }
+                    if call.lua.isNoneOrNil(2) {
+                        if !writer.output.finished { try writer.commit() }
+                    } else {
+                        writer.output.abort()
+                    }
+                    return .results(0)
+                },
+                "__tostring": { call in
+                    let path = call.lua.object(at: 1, as: NDJSONWriter.self)?.output.path ?? "?"
+                    call.lua.push("ndjson.writer (\(path))")
+                    return .results(1)
+                },
+            ])
+    }
+
+    /// ndjson.read(path) → iterator, reader, nil, reader.
+    static func read(_ call: inout LuaCall) throws -> LuaReturn {
+        let lua = call.lua
+        let path = try call.string(1, "path")
+        if let options = try call.optionalTable(2, "options") {
+            try RecordIO.checkKnownFields(options, [])
+        }
+        registerTypes(lua)
+        let input = try ChunkedInput(path: path, function: "ndjson.read")
+        do {
+            try input.skipByteOrderMark()
+        } catch {
+            input.close()
+            throw error
+        }
+        let reader = NDJSONReader(input: input)
+        lua.ensureStack(6)
+        lua.push(function: "ndjson.read") { call in try reader.next(call.lua) }
+        lua.push(object: reader)
+        lua.pushNil()
+        lua.pushValue(at: -2)
+        return .results(4)
+    }
+
+    static func writerOptions(_ call: LuaCall, _ index: Int32) throws -> JSONEncodeOptions {
+        var result = JSONEncodeOptions()
+        guard let options = try call.optionalTable(index, "options") else { return result }
+        try RecordIO.checkKnownFields(options, ["sort_keys"])
+        result.sortKeys = try options.bool("sort_keys") ?? false
+        return result
+    }
+
+    static func openWriter(_ call: inout LuaCall) throws -> LuaReturn {
+        let path = try call.string(1, "path")
+        let options = try writerOptions(call, 2)
+        registerTypes(call.lua)
+        let writer = NDJSONWriter(output: try AtomicOutput(path: path, function: call.name), options: options)
+        call.lua.push(object: writer)
+        return .results(1)
+    }
+
+    /// ndjson.write(path, list [, opts]) → the number of lines written.
+    static func writeList(_ call: inout LuaCall) throws -> LuaReturn {
+        let lua = call.lua
+        let path = try call.string(1, "path")
+        try RecordIO.checkList(call, 2, "list")
+        let options = try writerOptions(call, 3)
+        let writer = NDJSONWriter(output: try AtomicOutput(path: path, function: call.name), options: options)
+        lua.ensureStack(4)
+        let base = lua.top
+        do {
+            let n = lua.rawLength(2)
+            if n > 0 {
+                for i in 1...n {
+                    lua_rawgeti(lua.L, 2, lua_Integer(i))
+                    try writer.write(lua, value: base + 1)
+                    lua.top = base
+                }
+            }
+            try writer.commit()
+        } catch {
+            writer.output.abort()
+            throw error
+        }
+        lua.push(writer.rows)
+        return .results(1)
+    }
+}
+
+final class NDJSONReader: LuaObject {
+    static let luaTypeName = "ndjson.reader"
+
+    let input: ChunkedInput
+    /// The number of the next line (1-based).
+    var line = 1
+    var finished = false
+    /// Bytes after `input.start` already searched for a LF.
+    var scanned = 0
+
+    init(input: ChunkedInput) { self.input = input }
+
+    /// Pushes the next value and its line number, or nil at the end.
+    func next(_ lua: LuaState) throws -> LuaReturn {
+        if finished {
+            lua.pushNil()
+            return .results(1)
+        }
+        guard input.isOpen else {
+            throw LuaError.usage("ndjson.read: the reader of '\(input.path)' was closed before the end of the file")
+        }
+        while true {
+            let from = input.start + scanned
+            let lineEnd: Int
+            let nextStart: Int
+            if from < input.end, let hit = memchr(input.buffer + from, 0x0A, input.end - from) {
+                lineEnd = hit.assumingMemoryBound(to: UInt8.self) - input.buffer
+                nextStart = lineEnd + 1
+            } else if !input.eof {
+                scanned = input.end - input.start
+                try input.fill()
+                continue
+            } else if input.start == input.end {
+                finished = true
+                input.close()
+                lua.pushNil()
+                return .results(1)
+            } else {
+                lineEnd = input.end
+                nextStart = input.end
+            }
+            scanned = 0
+            let number = line
+            line += 1
+            let lineStart = input.start
+            input.start = nextStart
+            // Blank lines are skipped. The rest goes to the parser whole (from
+            // the start of the line, so its offsets count from there): spaces,
+            // tabs and the CR of CRLF around the value are JSON whitespace.
+            var first = lineStart
+            while first < lineEnd && isSpace(input.buffer[first]) { first += 1 }
+            if first == lineEnd { continue }
+            do {
+                try JSONParser.decode(
+                    lua, UnsafeRawBufferPointer(start: input.buffer + lineStart, count: lineEnd - lineStart),
+                    function: "ndjson.read", source: input.path, line: number)
+            } catch var error as LuaError {
+                error.extra["file"] = .text(input.path)
+                error.extra["line"] = .integer(Int64(number))
+                throw error
+            }
+            lua.push(number)
+            return .results(2)
+        }
+    }
+
+    @inline(__always)
+    func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0D }
+}
+
+final class NDJSONWriter: LuaObject {
+    static let luaTypeName = "ndjson.writer"
+
+    let output: AtomicOutput
+    let options: JSONEncodeOptions
+    var rows = 0
+
+    init(output: AtomicOutput, options: JSONEncodeOptions) {
+        self.output = output
+        self.options = options
+    }
+
+    func commit() throws {
+        if output.finished {
+            if output.committed { return }
+            throw LuaError.usage("\(output.function): the writer of '\(output.path)' was aborted")
+        }
+        try output.commit()
+    }
+
+    func write(_ lua: LuaState, value: Int32) throws {
+        let function = output.function
+        if output.finished {
+            throw LuaError.usage("\(function): the writer of '\(output.path)' is closed")
+        }
+        let item = rows + 1
+        if lua.isNoneOrNil(value) {
+            throw LuaError.validation(
+                "\(function): item \(item) is nil (write json.null for a JSON null)",
+                extra: ["file": .text(output.path), "item": .integer(Int64(item))])
+        }
+        do {
+            try JSONWriter.encode(lua, value: value, options: options, function: function, appendingTo: &output.out)
+        } catch var error as LuaError {
+            let prefix = "\(function): "
+            if error.message.hasPrefix(prefix) {
+                error.message = "\(function): item \(item): " + error.message.dropFirst(prefix.count)
+            }
+            error.extra["file"] = .text(output.path)
+            error.extra["item"] = .integer(Int64(item))
+            throw error
+        }
+        output.out.appendByte(0x0A)
+        rows += 1
+        try output.flushIfNeeded()
+    }
+}

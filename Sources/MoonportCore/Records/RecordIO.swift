@@ -1,0 +1,265 @@
+import CLua
+import CMoonport
+import LuaBridge
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// File plumbing shared by `csv` and `ndjson`: a chunked reader whose memory
+/// does not grow with the file, and an atomic writer (temporary file beside
+/// the target, fsync, rename).
+/// close(2), callable where a method named `close` hides it.
+@inline(__always)
+func sysClose(_ fd: Int32) -> Int32 { close(fd) }
+
+enum RecordIO {
+    /// The size of one read(2) and of one write(2) batch.
+    static let chunk = 64 << 10
+
+    /// An I/O failure: kind "validation" with `file` (as json.read/json.write do).
+    static func ioError(_ function: String, _ what: String, _ path: String, errno code: Int32) -> LuaError {
+        let reason = String(cString: strerror(code))
+        return LuaError.validation("\(function): cannot \(what) '\(path)': \(reason)", extra: ["file": .text(path)])
+    }
+
+    /// Rejects fields of an options table that are not in `known` (a typo
+    /// must not be ignored silently).
+    static func checkKnownFields(_ options: LuaOptions, _ known: [String]) throws {
+        let lua = options.lua
+        lua.ensureStack(3)
+        lua.pushNil()
+        while lua_next(lua.L, options.index) != 0 {
+            lua.pop()
+            let key = lua.type(at: -1) == LUA_TSTRING ? lua.toString(-1) : nil
+            if key == nil || !known.contains(key!) {
+                let shown = key.map { "'\($0)'" } ?? lua.describe(-1)
+                lua.pop()
+                throw LuaError.validation(
+                    "\(options.owner): unknown field \(shown) (known: \(known.joined(separator: ", ")))")
+            }
+        }
+    }
+
+    /// Checks the rows argument: a list (a table with items 1..n, or empty)
+    /// or, in the Lua wrappers, an iterator function.
+    static func checkList(_ call: LuaCall, _ i: Int32, _ what: String) throws {
+        let lua = call.lua
+        guard lua.type(at: i) == LUA_TTABLE else {
+            throw call.argumentError(i, what, expected: "a list (a table 1..n) or an iterator function")
+        }
+        if lua.rawLength(i) == 0 {
+            lua.ensureStack(3)
+            lua.pushNil()
+            if lua_next(lua.L, lua.absolute(i)) != 0 {
+                lua.pop(2)
+                throw LuaError.validation(
+                    "\(call.name): argument #\(i) (\(what)) must be a list (a table 1..n) or an iterator function, "
+                        + "got a table without item 1 (a single record? wrap it: {record})")
+            }
+        }
+    }
+}
+
+/// A file read in chunks into one buffer. `start..<end` is the data not yet
+/// consumed; `fill` moves it to the front and reads more after it, growing
+/// the buffer only when one record does not fit (and shrinking it back).
+final class ChunkedInput {
+    let path: String
+    let function: String
+    private(set) var fd: Int32
+    private(set) var buffer: UnsafeMutablePointer<UInt8>
+    private(set) var capacity: Int
+    var start = 0
+    var end = 0
+    private(set) var eof = false
+    /// Bytes consumed before `buffer[0]` (for offsets in messages).
+    private(set) var consumedBefore = 0
+
+    init(path: String, function: String) throws {
+        self.path = path
+        self.function = function
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw RecordIO.ioError(function, "open", path, errno: errno) }
+        var info = stat()
+        if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+            _ = sysClose(fd)
+            throw RecordIO.ioError(function, "read", path, errno: EISDIR)
+        }
+        self.fd = fd
+        capacity = 2 * RecordIO.chunk
+        buffer = .allocate(capacity: capacity)
+    }
+
+    deinit {
+        close()
+        buffer.deallocate()
+    }
+
+    var isOpen: Bool { fd >= 0 }
+
+    func close() {
+        if fd >= 0 {
+            _ = sysClose(fd)
+            fd = -1
+        }
+    }
+
+    /// Keeps `start..<end`, reads more after it. Reads at least as many bytes
+    /// as are already pending (so a record that spans many chunks is
+    /// re-scanned O(log n) times, not O(n / chunk)). Returns false when
+    /// nothing more could be read (end of file; `eof` is then true).
+    @discardableResult
+    func fill() throws -> Bool {
+        if eof || fd < 0 {
+            eof = true
+            return false
+        }
+        let pending = end - start
+        if start > 0 {
+            if pending > 0 { (buffer).update(from: buffer + start, count: pending) }
+            consumedBefore += start
+            start = 0
+            end = pending
+        }
+        let want = max(RecordIO.chunk, pending)
+        if capacity - end < want {
+            var newCapacity = capacity * 2
+            while newCapacity - end < want { newCapacity *= 2 }
+            resize(newCapacity)
+        } else if capacity > 8 * RecordIO.chunk && pending + want <= 2 * RecordIO.chunk {
+            // A long record has gone: give the memory back.
+            resize(2 * RecordIO.chunk)
+        }
+        var got = 0
+        while got < want && end < capacity {
+            let n = read(fd, buffer + end, capacity - end)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw RecordIO.ioError(function, "read", path, errno: errno)
+            }
+            if n == 0 {
+                eof = true
+                break
+            }
+            end += n
+            got += n
+        }
+        return got > 0
+    }
+
+    private func resize(_ newCapacity: Int) {
+        let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        bigger.update(from: buffer, count: end)
+        buffer.deallocate()
+        buffer = bigger
+        capacity = newCapacity
+    }
+
+    /// Skips a UTF-8 byte order mark at the very start of the file.
+    func skipByteOrderMark() throws {
+        while end - start < 3 && !eof { try fill() }
+        if end - start >= 3 && buffer[start] == 0xEF && buffer[start + 1] == 0xBB && buffer[start + 2] == 0xBF {
+            start += 3
+        }
+    }
+}
+
+/// A file written atomically: bytes go to `PATH.tmp-PID-RANDOM` beside the
+/// target (same folder, so the rename cannot cross file systems); `commit`
+/// flushes, fsyncs and renames it over the target; anything else (an
+/// error, `abort`, the writer being collected) removes it, so no half file
+/// is ever left under the target's name.
+final class AtomicOutput {
+    let path: String
+    let temp: String
+    let function: String
+    private var fd: Int32
+    var out = JSONWriter(capacity: 2 * RecordIO.chunk)
+    private(set) var committed = false
+    private(set) var finished = false
+
+    init(path: String, function: String) throws {
+        self.path = path
+        self.function = function
+        temp = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if fd < 0 {
+            let code = errno
+            finished = true  // deinit (which runs: self is complete) frees the buffer, removes nothing
+            throw RecordIO.ioError(function, "create a temporary file for", path, errno: code)
+        }
+    }
+
+    deinit {
+        abort()
+        out.deallocate()
+    }
+
+    /// Writes the buffer out once it holds a chunk.
+    @inline(__always)
+    func flushIfNeeded() throws {
+        if out.count >= RecordIO.chunk { try flush() }
+    }
+
+    func flush() throws {
+        guard fd >= 0 else { throw LuaError.usage("\(function): the writer of '\(path)' is closed") }
+        var offset = 0
+        while offset < out.count {
+            let n = write(fd, out.bytes + offset, out.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                let code = errno
+                abort()
+                throw RecordIO.ioError(function, "write", temp, errno: code)
+            }
+            offset += n
+        }
+        out.count = 0
+    }
+
+    /// Flush, fsync, close, rename over `path`, fsync the folder.
+    func commit() throws {
+        try flush()
+        if fsync(fd) != 0 {
+            let code = errno
+            abort()
+            throw RecordIO.ioError(function, "sync", temp, errno: code)
+        }
+        let closed = sysClose(fd)
+        fd = -1
+        if closed != 0 {
+            let code = errno
+            abort()
+            throw RecordIO.ioError(function, "close", temp, errno: code)
+        }
+        if rename(temp, path) != 0 {
+            let code = errno
+            abort()
+            throw RecordIO.ioError(function, "rename the temporary file to", path, errno: code)
+        }
+        committed = true
+        finished = true
+        // Make the rename itself durable (best effort).
+        let folder = MoonportHost.folder(of: path)
+        let dir = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dir >= 0 {
+            _ = fsync(dir)
+            _ = sysClose(dir)
+        }
+    }
+
+    /// Closes and removes the temporary file (nothing when already done).
+    func abort() {
+        if fd >= 0 {
+            _ = sysClose(fd)
+            fd = -1
+        }
+        if !finished {
+            unlink(temp)
+            finished = true
+        }
+    }
+}

@@ -1,0 +1,141 @@
+--- http: requests that look synchronous; the task waits, others run.
+---   local res = http.get(url, {query = {oppId = {"a", "b"}}, headers = {...}, timeout = 30})
+---   res.status, res.headers["content-type"], res.body, res:json()
+---   http.post(url, {json = {...}}) / {body = "raw"} / {form = {a = 1}}
+--- A status >= 400 raises kind = "http" (unless raise = false). Retries follow
+--- the shared policy of SPEC.md (retry = false turns it off).
+local native = require "moonport.http"
+local json = require "json"
+local moonport = require "moonport"
+
+local http = {}
+
+local Response = {}
+Response.__index = Response
+
+--- The body decoded as JSON; a body that is not JSON (an HTML error page, a
+--- cut-off answer) raises kind = "validation" saying what came back.
+function Response:json()
+  local ok, value = pcall(json.decode, self.body)
+  if ok then return value end
+  local ctype = self.headers["content-type"] or "no content-type"
+  error(moonport.error("validation", string.format("%s answered %d with a body that is not JSON (%s, %d bytes): %s",
+    native.redact_url(self.url), self.status, ctype, #self.body,
+    type(value) == "table" and value.message or tostring(value)), {status = self.status}, 2), 0)
+end
+
+local function percent(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+--- {a = 1, ids = {"x", "y"}} -> "a=1&ids=x&ids=y" (keys sorted; a list repeats its key).
+function http.encode_query(params)
+  local keys = {}
+  for k in pairs(params) do
+    if type(k) ~= "string" then
+      error(moonport.error("validation", "http: query and form keys must be strings, got " .. type(k), nil, 3), 0)
+    end
+    keys[#keys + 1] = k
+  end
+  table.sort(keys)
+  local out = {}
+  for _, k in ipairs(keys) do
+    local v = params[k]
+    local list = type(v) == "table" and v or {v}
+    for _, item in ipairs(list) do
+      local t = type(item)
+      if t ~= "string" and t ~= "number" and t ~= "boolean" then
+        error(moonport.error("validation", string.format("http: value of '%s' must be a string, number or boolean, got %s", k, t), nil, 3), 0)
+      end
+      out[#out + 1] = percent(k) .. "=" .. percent(item)
+    end
+  end
+  return table.concat(out, "&")
+end
+
+local known = {method = true, url = true, query = true, headers = true, json = true, body = true, form = true,
+  timeout = true, retry = true, raise = true, safe_to_repeat = true}
+
+function http.request(opts)
+  if type(opts) ~= "table" then
+    error(moonport.error("validation", "http.request: argument #1 (request) must be a table, got " .. type(opts), nil, 2), 0)
+  end
+  for k in pairs(opts) do
+    if not known[k] then
+      error(moonport.error("validation", "http.request: unknown option '" .. tostring(k) .. "'", nil, 2), 0)
+    end
+  end
+  if type(opts.url) ~= "string" then
+    error(moonport.error("validation", "http.request: field 'url' is required (a string)", nil, 2), 0)
+  end
+  local url = opts.url
+  if opts.query ~= nil then
+    if type(opts.query) ~= "table" then
+      error(moonport.error("validation", "http.request: field 'query' must be a table", nil, 2), 0)
+    end
+    local q = http.encode_query(opts.query)
+    if q ~= "" then url = url .. (url:find("?", 1, true) and "&" or "?") .. q end
+  end
+  local headers = {}
+  if opts.headers ~= nil then
+    if type(opts.headers) ~= "table" then
+      error(moonport.error("validation", "http.request: field 'headers' must be a table", nil, 2), 0)
+    end
+    for k, v in pairs(opts.headers) do headers[k] = v end
+  end
+  local function has_header(name)
+    for k in pairs(headers) do if type(k) == "string" and k:lower() == name then return true end end
+    return false
+  end
+  local body, bodies = nil, 0
+  if opts.json ~= nil then
+    bodies = bodies + 1
+    body = json.encode(opts.json)
+    if not has_header("content-type") then headers["Content-Type"] = "application/json" end
+  end
+  if opts.form ~= nil then
+    bodies = bodies + 1
+    if type(opts.form) ~= "table" then
+      error(moonport.error("validation", "http.request: field 'form' must be a table", nil, 2), 0)
+    end
+    body = http.encode_query(opts.form)
+    if not has_header("content-type") then headers["Content-Type"] = "application/x-www-form-urlencoded" end
+  end
+  if opts.body ~= nil then
+    bodies = bodies + 1
+    body = opts.body
+  end
+  if bodies > 1 then
+    error(moonport.error("validation", "http.request: give one of json, form or body, not several", nil, 2), 0)
+  end
+  local method = opts.method or (body and "POST" or "GET")
+  local res = native.send{method = method, url = url, headers = headers, body = body, timeout = opts.timeout,
+    retry = opts.retry, safe_to_repeat = opts.safe_to_repeat}
+  setmetatable(res, Response)
+  if res.status >= 400 and opts.raise ~= false then
+    local details
+    local ok, decoded = pcall(json.decode, res.body)
+    if ok then details = decoded end
+    local snippet = res.body:sub(1, 300):gsub("%s+", " ")
+    error(moonport.error("http", string.format("%s %s answered %d %s%s", method:upper(), native.redact_url(res.url),
+        res.status, res.reason, snippet ~= "" and (": " .. snippet) or ""),
+      {status = res.status, details = details, retryable = res.status == 429 or res.status >= 500}, 2), 0)
+  end
+  return res
+end
+
+for _, method in ipairs{"get", "post", "put", "patch", "delete", "head"} do
+  http[method] = function(url, opts)
+    local o = {}
+    if opts ~= nil then
+      if type(opts) ~= "table" then
+        error(moonport.error("validation", "http." .. method .. ": argument #2 (options) must be a table, got " .. type(opts), nil, 2), 0)
+      end
+      for k, v in pairs(opts) do o[k] = v end
+    end
+    o.method, o.url = method:upper(), url
+    return http.request(o)
+  end
+end
+
+return http
