@@ -82,44 +82,10 @@ enum CSVModule {
                     return .results(1)
                 },
             ])
-        lua.registerObjectType(
-            CSVWriter.self,
-            methods: [
-                "write": { call in
-                    let writer = try call.object(1, "writer", as: CSVWriter.self)
-                    if call.argumentCount < 2 { throw call.argumentError(2, "row", expected: "a table") }
-                    try writer.write(call.lua, writerSlot: 1, row: 2)
-                    return .results(0)
-                },
-                "close": { call in
-                    let writer = try call.object(1, "writer", as: CSVWriter.self)
-                    try writer.commit()
-                    call.lua.push(writer.rows)
-                    return .results(1)
-                },
-                "abort": { call in
-                    try call.object(1, "writer", as: CSVWriter.self).output.abort()
-                    return .results(0)
-                },
-            ],
-            metamethods: [
-                // `local w <close> = csv.writer(path)`: commits when the block
-                // ends normally, removes the temporary file when it ends by an error.
-                "__close": { call in
-                    guard let writer = call.lua.object(at: 1, as: CSVWriter.self) else { return .results(0) }
-                    if call.lua.isNoneOrNil(2) {
-                        if !writer.output.finished { try writer.commit() }
-                    } else {
-                        writer.output.abort()
-                    }
-                    return .results(0)
-                },
-                "__tostring": { call in
-                    let path = call.lua.object(at: 1, as: CSVWriter.self)?.output.path ?? "?"
-                    call.lua.push("csv.writer (\(path))")
-                    return .results(1)
-                },
-            ])
+        lua.registerWriterType(CSVWriter.self) { call, writer in
+            if call.argumentCount < 2 { throw call.argumentError(2, "row", expected: "a table") }
+            try writer.write(call.lua, writerSlot: 1, row: 2)
+        }
     }
 
     // MARK: options
@@ -606,7 +572,7 @@ final class CSVReader: LuaObject {
 
 // MARK: - writer
 
-final class CSVWriter: LuaObject {
+final class CSVWriter: RecordWriter {
     static let luaTypeName = "csv.writer"
 
     struct Options {

@@ -56,41 +56,9 @@ enum NDJSONModule {
                     return .results(1)
                 },
             ])
-        lua.registerObjectType(
-            NDJSONWriter.self,
-            methods: [
-                "write": { call in
-                    let writer = try call.object(1, "writer", as: NDJSONWriter.self)
-                    try writer.write(call.lua, value: 2)
-                    return .results(0)
-                },
-                "close": { call in
-                    let writer = try call.object(1, "writer", as: NDJSONWriter.self)
-                    try writer.commit()
-                    call.lua.push(writer.rows)
-                    return .results(1)
-                },
-                "abort": { call in
-                    try call.object(1, "writer", as: NDJSONWriter.self).output.abort()
-                    return .results(0)
-                },
-            ],
-            metamethods: [
-                "__close": { call in
-                    guard let writer = call.lua.object(at: 1, as: NDJSONWriter.self) else { return .results(0) }
-                    if call.lua.isNoneOrNil(2) {
-                        if !writer.output.finished { try writer.commit() }
-                    } else {
-                        writer.output.abort()
-                    }
-                    return .results(0)
-                },
-                "__tostring": { call in
-                    let path = call.lua.object(at: 1, as: NDJSONWriter.self)?.output.path ?? "?"
-                    call.lua.push("ndjson.writer (\(path))")
-                    return .results(1)
-                },
-            ])
+        lua.registerWriterType(NDJSONWriter.self) { call, writer in
+            try writer.write(call.lua, value: 2)
+        }
     }
 
     /// ndjson.read(path) → iterator, reader, nil, reader.
@@ -232,7 +200,7 @@ final class NDJSONReader: LuaObject {
     func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0D }
 }
 
-final class NDJSONWriter: LuaObject {
+final class NDJSONWriter: RecordWriter {
     static let luaTypeName = "ndjson.writer"
 
     let output: AtomicOutput

@@ -263,3 +263,55 @@ final class AtomicOutput {
         }
     }
 }
+
+/// What csv.writer and ndjson.writer have in common: an atomic output, a
+/// count of what was written, and a commit.
+protocol RecordWriter: LuaObject {
+    var output: AtomicOutput { get }
+    var rows: Int { get }
+    func commit() throws
+}
+
+extension LuaState {
+    /// The metatable of a writer: w:write(x) (the format's own `write`),
+    /// w:close() -> count (commits), w:abort(), and `__close` so that
+    /// `local w <close> = ...` commits when the block ends normally and
+    /// removes the temporary file when it ends by an error.
+    func registerWriterType<W: RecordWriter>(_ type: W.Type, write: @escaping (inout LuaCall, W) throws -> Void) {
+        registerObjectType(
+            W.self,
+            methods: [
+                "write": { call in
+                    let writer = try call.object(1, "writer", as: W.self)
+                    try write(&call, writer)
+                    return .results(0)
+                },
+                "close": { call in
+                    let writer = try call.object(1, "writer", as: W.self)
+                    try writer.commit()
+                    call.lua.push(writer.rows)
+                    return .results(1)
+                },
+                "abort": { call in
+                    try call.object(1, "writer", as: W.self).output.abort()
+                    return .results(0)
+                },
+            ],
+            metamethods: [
+                "__close": { call in
+                    guard let writer = call.lua.object(at: 1, as: W.self) else { return .results(0) }
+                    if call.lua.isNoneOrNil(2) {
+                        if !writer.output.finished { try writer.commit() }
+                    } else {
+                        writer.output.abort()
+                    }
+                    return .results(0)
+                },
+                "__tostring": { call in
+                    let path = call.lua.object(at: 1, as: W.self)?.output.path ?? "?"
+                    call.lua.push("\(W.luaTypeName) (\(path))")
+                    return .results(1)
+                },
+            ])
+    }
+}
