@@ -5,34 +5,7 @@ import XCTest
 
 /// The csv module (SPEC.md §3): RFC 4180 reading and writing, streaming,
 /// errors with file and line, atomic writes, iterator input, closing at break.
-final class CSVTests: XCTestCase {
-    private var host: MoonportHost!
-    private var dir: URL!
-
-    override func setUpWithError() throws {
-        host = MoonportHost()
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("csvtests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        host = nil
-        try? FileManager.default.removeItem(at: dir)
-    }
-
-    private func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
-
-    private func put(_ name: String, _ bytes: [UInt8]) throws -> String {
-        let p = path(name)
-        try Data(bytes).write(to: URL(fileURLWithPath: p))
-        return p
-    }
-
-    private func put(_ name: String, _ text: String) throws -> String { try put(name, Array(text.utf8)) }
-
-    private func contents(_ p: String) throws -> String {
-        String(decoding: try Data(contentsOf: URL(fileURLWithPath: p)), as: UTF8.self)
-    }
+final class CSVTests: RecordFileTestCase {
 
     /// Runs a chunk with `csv`, `json` and `P` (the test folder) defined.
     @discardableResult

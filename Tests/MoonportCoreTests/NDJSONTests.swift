@@ -5,34 +5,7 @@ import XCTest
 
 /// The ndjson module (SPEC.md §3): one JSON value per line, streaming,
 /// json's decoder and encoder, errors with line and byte, atomic writes.
-final class NDJSONTests: XCTestCase {
-    private var host: MoonportHost!
-    private var dir: URL!
-
-    override func setUpWithError() throws {
-        host = MoonportHost()
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("ndjsontests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        host = nil
-        try? FileManager.default.removeItem(at: dir)
-    }
-
-    private func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
-
-    private func put(_ name: String, _ bytes: [UInt8]) throws -> String {
-        let p = path(name)
-        try Data(bytes).write(to: URL(fileURLWithPath: p))
-        return p
-    }
-
-    private func put(_ name: String, _ text: String) throws -> String { try put(name, Array(text.utf8)) }
-
-    private func contents(_ p: String) throws -> String {
-        String(decoding: try Data(contentsOf: URL(fileURLWithPath: p)), as: UTF8.self)
-    }
+final class NDJSONTests: RecordFileTestCase {
 
     private func quoted(_ s: String) -> String {
         "\"" + s.utf8.map { "\\" + String($0) }.joined() + "\""
