@@ -2,6 +2,8 @@
 ---   local res = http.get(url, {query = {oppId = {"a", "b"}}, headers = {...}, timeout = 30})
 ---   res.status, res.headers["content-type"], res.body, res:json()
 ---   http.post(url, {json = {...}}) / {body = "raw"} / {form = {a = 1}}
+---   http.get(url, {stream_to = "big.csv"}) -> res.path, res.bytes (written to a
+---     temporary file, fsynced, renamed; resumed with Range after a dropped connection)
 --- A status >= 400 raises kind = "http" (unless raise = false). Retries follow
 --- the shared policy of SPEC.md (retry = false turns it off).
 local native = require "moonport.http"
@@ -54,7 +56,7 @@ function http.encode_query(params)
 end
 
 local known = {method = true, url = true, query = true, headers = true, json = true, body = true, form = true,
-  timeout = true, retry = true, raise = true, safe_to_repeat = true}
+  timeout = true, retry = true, raise = true, safe_to_repeat = true, stream_to = true}
 
 function http.request(opts)
   if type(opts) ~= "table" then
@@ -110,7 +112,8 @@ function http.request(opts)
   end
   local method = opts.method or (body and "POST" or "GET")
   local res = native.send{method = method, url = url, headers = headers, body = body, timeout = opts.timeout,
-    retry = opts.retry, safe_to_repeat = opts.safe_to_repeat}
+    retry = opts.retry, safe_to_repeat = opts.safe_to_repeat, stream_to = opts.stream_to}
+  if res.bytes then res.path = opts.stream_to end
   setmetatable(res, Response)
   if res.status >= 400 and opts.raise ~= false then
     local details

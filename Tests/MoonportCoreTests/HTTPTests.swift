@@ -303,6 +303,74 @@ final class HTTPTests: XCTestCase {
         XCTAssertEqual(v, [false, "network", 3])
     }
 
+    // MARK: - stream_to
+
+    /// The bytes /download serves (a repeating pattern), for comparisons.
+    func expectedDownload(_ size: Int) -> [UInt8] { (0..<size).map { UInt8(($0 * 7 + 3) % 251) } }
+
+    func folder() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("moonport-dl-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        return dir
+    }
+
+    func leftovers(_ dir: URL) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+    }
+
+    func testStreamToWritesTheBodyToAFileNotMemory() throws {
+        let dir = try folder()
+        let out = dir.appendingPathComponent("export.bin").path
+        let v = try run("""
+            local res = http.get(BASE .. "/download?size=5000000", {stream_to = "\(out)"})
+            return res.status, res.bytes, res.path, #res.body, res.resumes
+            """)
+        XCTAssertEqual(v, [200, 5_000_000, .text(out), 0, 0])
+        XCTAssertEqual(Array(try Data(contentsOf: URL(fileURLWithPath: out))), expectedDownload(5_000_000))
+        XCTAssertEqual(try leftovers(dir), ["export.bin"], "no temporary file is left beside it")
+    }
+
+    func testStreamToResumesWithRangeAfterADroppedConnection() throws {
+        let dir = try folder()
+        let out = dir.appendingPathComponent("resumed.bin").path
+        let v = try run("""
+            local res = http.get(BASE .. "/download-drop?size=3000000&at=1200000&key=r1", {stream_to = "\(out)", retry = FAST})
+            return res.bytes, res.resumes, hits("/download-drop", "r1")
+            """)
+        XCTAssertEqual(v, [3_000_000, 1, 2], "one drop, one Range request")
+        XCTAssertEqual(Array(try Data(contentsOf: URL(fileURLWithPath: out))), expectedDownload(3_000_000))
+        XCTAssertEqual(try leftovers(dir), ["resumed.bin"])
+    }
+
+    func testACutShortDownloadLeavesNoFileAndSaysSo() throws {
+        let dir = try folder()
+        let out = dir.appendingPathComponent("short.bin").path
+        // An old file under the name stays as it was.
+        try Data("previous".utf8).write(to: URL(fileURLWithPath: out))
+        let v = try run("""
+            local e = catch(http.get, BASE .. "/download-short?size=100000&at=1000", {stream_to = "\(out)", retry = FAST})
+            local e2 = catch(http.get, BASE .. "/download-norange?size=1000", {stream_to = "\(dir.path)/no/such/folder/x.bin"})
+            return e.kind, e.message, e2.kind
+            """)
+        XCTAssertEqual(v[0], "network")
+        assertContains(v[1], "broke off after 1000 bytes")
+        XCTAssertEqual(v[2], "validation", "an unwritable path is the caller's mistake")
+        XCTAssertEqual(String(decoding: try Data(contentsOf: URL(fileURLWithPath: out)), as: UTF8.self), "previous")
+        XCTAssertEqual(try leftovers(dir), ["short.bin"], "the temporary file was removed")
+    }
+
+    func testStreamToOfAnErrorStatusRaisesAndWritesNothing() throws {
+        let dir = try folder()
+        let out = dir.appendingPathComponent("e.bin").path
+        let v = try run("""
+            local e = catch(http.get, BASE .. "/status/404", {stream_to = "\(out)"})
+            return e.kind, e.status
+            """)
+        XCTAssertEqual(v, ["http", 404])
+        XCTAssertEqual(try leftovers(dir), [])
+    }
+
     // MARK: - Bodies
 
     func testHTMLBodyIsNotJSON() throws {

@@ -157,6 +157,43 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/gzip":
             raw = json.dumps({"compressed": True, "text": "moonport " * 50}).encode()
             return self.send(200, gzip.compress(raw), headers=[("Content-Encoding", "gzip")])
+        if path in ("/download", "/download-drop", "/download-short", "/download-norange"):
+            # size bytes of a repeating pattern. Range requests are served
+            # (206) except on /download-norange. /download-drop cuts the
+            # connection after `at` bytes the first time (per key);
+            # /download-short always announces size and sends `at` bytes.
+            size = int(one("size", "1000"))
+            data_at = lambda a, b: bytes((i * 7 + 3) % 251 for i in range(a, b))
+            start = 0
+            rng = self.headers.get("Range")
+            ranged = rng is not None and path != "/download-norange"
+            if ranged:
+                start = int(rng.split("=")[1].split("-")[0])
+            self.send_response(206 if ranged else 200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(size - start))
+            if path != "/download-norange":
+                self.send_header("Accept-Ranges", "bytes")
+                self.send_header("ETag", '"v1"')
+            if ranged:
+                self.send_header("Content-Range", "bytes %d-%d/%d" % (start, size - 1, size))
+            self.end_headers()
+            if self.command == "HEAD":
+                return
+            cut = None
+            if path == "/download-short" or (path == "/download-drop" and n == 1):
+                cut = int(one("at", str(size // 2)))
+            end = size if cut is None else min(size, max(cut, start))
+            pos = start
+            while pos < end:
+                chunk = min(65536, end - pos)
+                self.wfile.write(data_at(pos, pos + chunk))
+                pos += chunk
+            if cut is not None:
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         if path == "/invalid-json":
             return self.send(200, '{"a": 1, "b": [1, 2,, 3]}')
         return self.send(404, {"error": "no route " + path, "code": "not_found"})

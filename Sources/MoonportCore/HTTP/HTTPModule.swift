@@ -103,6 +103,10 @@ enum HTTPModule {
             spec.retry = policy
         }
         spec.safeToRepeat = try t.bool("safe_to_repeat") ?? false
+        if let path = try t.string("stream_to") {
+            guard !path.isEmpty else { throw LuaError.validation("http.request: stream_to must be a file path") }
+            spec.streamTo = path
+        }
         return spec
     }
 
@@ -119,6 +123,12 @@ enum HTTPModule {
         lua.rawSet(-2, "url")
         lua.push(r.attempts)
         lua.rawSet(-2, "attempts")
+        if let bytes = r.streamedBytes {
+            lua.push(bytes)
+            lua.rawSet(-2, "bytes")
+            lua.push(r.resumes)
+            lua.rawSet(-2, "resumes")
+        }
         // Lower-case names; a repeated header's values joined with ", " (RFC 9110).
         var merged: [String: String] = [:]
         var order: [String] = []

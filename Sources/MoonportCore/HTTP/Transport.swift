@@ -20,6 +20,10 @@ public struct HTTPRequestSpec: Sendable {
     public var maxRedirects: Int
     /// Header names whose values are secrets (redacted in logs, never sent to another host on a redirect).
     public var secretHeaders: Set<String>
+    /// Write a successful body to this file (temporary file, fsync, rename)
+    /// instead of memory; resumed with Range after a dropped connection
+    /// when the server supports it.
+    public var streamTo: String?
 
     public init(
         method: String, url: String, headers: [(name: String, value: String)] = [], body: [UInt8]? = nil,
@@ -48,6 +52,10 @@ public struct HTTPResult: Sendable {
     public var url: String
     /// How many attempts the exchange took.
     public var attempts: Int
+    /// With stream_to: the bytes written to the file, and how many times the
+    /// download was resumed.
+    public var streamedBytes: Int64? = nil
+    public var resumes = 0
 }
 
 /// Sends requests over one shared async-http-client (connection pooling,
@@ -70,6 +78,9 @@ public final class Transport: Sendable {
         // A refused or failed connect ends the attempt at once; our policy retries.
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(10)
+        // A stalled body (no byte for this long) fails the attempt; streamed
+        // downloads have no overall deadline (see `download`).
+        configuration.timeout.read = .seconds(120)
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
@@ -168,7 +179,10 @@ public final class Transport: Sendable {
                 request.headers.add(name: "User-Agent", value: "moonport/\(MoonportModule.version)")
             }
             if let body { request.body = .bytes(body) }
-            let response = try await client.execute(request, timeout: .milliseconds(Int64(spec.timeout * 1000)))
+            // A download may take longer than `timeout`: its deadline only
+            // guards against a hang (the read timeout catches stalls).
+            let deadline = spec.streamTo == nil ? spec.timeout : max(spec.timeout, 7 * 24 * 3600)
+            let response = try await client.execute(request, timeout: .milliseconds(Int64(deadline * 1000)))
             let status = Int(response.status.code)
             if [301, 302, 303, 307, 308].contains(status), let location = response.headers.first(name: "location") {
                 redirects += 1
@@ -194,6 +208,9 @@ public final class Transport: Sendable {
                 url = next
                 continue
             }
+            if let path = spec.streamTo, (200..<300).contains(status) {
+                return try await download(response, url: url, method: method, headers: headers, spec: spec, to: path)
+            }
             let limit = Self.maxBodyInMemory
             let bytes: ByteBuffer
             do {
@@ -207,6 +224,80 @@ public final class Transport: Sendable {
                 headers: response.headers.map { (name: $0.name, value: $0.value) },
                 body: Array(bytes.readableBytesView), url: url, attempts: 1)
         }
+    }
+
+    /// Streams a 2xx body to a temporary file beside `path`, then fsyncs and
+    /// renames it. A dropped connection is resumed with `Range` (and
+    /// `If-Range`) when the server said `Accept-Ranges: bytes`; a body
+    /// shorter than its Content-Length is an error; nothing is left under
+    /// `path` unless the whole body arrived.
+    private func download(
+        _ first: HTTPClientResponse, url: String, method: String, headers: [(name: String, value: String)],
+        spec: HTTPRequestSpec, to path: String
+    ) async throws -> HTTPResult {
+        let file = try AtomicOutput(path: path, function: "http.request (stream_to)")
+        defer { file.abort() }  // nothing once committed
+        let acceptsRanges = first.headers.first(name: "accept-ranges")?.lowercased().contains("bytes") == true
+        let validator = first.headers.first(name: "etag") ?? first.headers.first(name: "last-modified")
+        var expected = first.headers.first(name: "content-length").flatMap { Int64($0) }
+        var response = first
+        var written: Int64 = 0
+        var resumes = 0
+        while true {
+            do {
+                for try await chunk in response.body {
+                    try chunk.withUnsafeReadableBytes { try file.write($0) }
+                    written += Int64(chunk.readableBytes)
+                }
+                if let expected, written != expected {
+                    throw LuaError(
+                        .network, "\(method) \(Redaction.url(url)): the body was cut short: \(written) of \(expected) bytes",
+                        retryable: true)
+                }
+                break
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                let ended = (error as? LuaError)?.message ?? String(describing: error)
+                guard acceptsRanges, resumes + 1 < max(spec.retry.attempts, 1) else {
+                    throw LuaError(
+                        .network,
+                        "\(method) \(Redaction.url(url)): the download broke off after \(written) bytes (\(ended))"
+                            + (acceptsRanges ? " and could not be resumed" : "; the server does not accept Range requests, so it was not resumed"),
+                        retryable: true)
+                }
+                resumes += 1
+                LogSink.shared.write(level: .debug, "\(method) \(Redaction.url(url)): resuming the download at byte \(written) (\(ended))")
+                var request = HTTPClientRequest(url: url)
+                request.method = HTTPMethod(rawValue: method)
+                for h in headers { request.headers.add(name: h.name, value: h.value) }
+                request.headers.replaceOrAdd(name: "Range", value: "bytes=\(written)-")
+                if let validator { request.headers.replaceOrAdd(name: "If-Range", value: validator) }
+                response = try await client.execute(request, timeout: .hours(24 * 7))
+                let status = Int(response.status.code)
+                let range = response.headers.first(name: "content-range") ?? ""
+                if status == 206, range.hasPrefix("bytes \(written)-") {
+                    if let total = range.split(separator: "/").last.flatMap({ Int64($0) }) { expected = total }
+                    continue
+                }
+                if status == 200 {  // the resource changed or the server ignored the range: start over
+                    try file.restart()
+                    written = 0
+                    expected = response.headers.first(name: "content-length").flatMap { Int64($0) }
+                    continue
+                }
+                throw LuaError(
+                    .network, "\(method) \(Redaction.url(url)): resuming the download at byte \(written) was answered \(status)",
+                    status: status, retryable: true)
+            }
+        }
+        try file.commit()
+        var result = HTTPResult(
+            status: Int(first.status.code), reason: first.status.reasonPhrase,
+            headers: first.headers.map { (name: $0.name, value: $0.value) }, body: [], url: url, attempts: 1)
+        result.streamedBytes = written
+        result.resumes = resumes
+        return result
     }
 
     static func classify(_ error: any Error) -> AttemptOutcome {

@@ -14,6 +14,7 @@ import Darwin
 /// close(2), callable where a method named `close` hides it.
 @inline(__always)
 func sysClose(_ fd: Int32) -> Int32 { close(fd) }
+func sysWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int { write(fd, p, n) }
 
 enum RecordIO {
     /// The size of one read(2) and of one write(2) batch.
@@ -208,7 +209,7 @@ final class AtomicOutput {
         guard fd >= 0 else { throw LuaError.usage("\(function): the writer of '\(path)' is closed") }
         var offset = 0
         while offset < out.count {
-            let n = write(fd, out.bytes + offset, out.count - offset)
+            let n = sysWrite(fd, out.bytes + offset, out.count - offset)
             if n < 0 {
                 if errno == EINTR { continue }
                 let code = errno
@@ -218,6 +219,24 @@ final class AtomicOutput {
             offset += n
         }
         out.count = 0
+    }
+
+    /// Appends raw bytes (a downloaded chunk), going straight to the file
+    /// once the buffer holds a chunk.
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        out.append(base.assumingMemoryBound(to: UInt8.self), bytes.count)
+        try flushIfNeeded()
+    }
+
+    /// Empties the temporary file (a download that has to start over).
+    func restart() throws {
+        out.count = 0
+        guard fd >= 0, ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else {
+            let code = errno
+            abort()
+            throw RecordIO.ioError(function, "truncate", temp, errno: code)
+        }
     }
 
     /// Flush, fsync, close, rename over `path`, fsync the folder.
