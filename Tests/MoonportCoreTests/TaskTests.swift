@@ -51,7 +51,7 @@ final class TaskTests: XCTestCase {
             local started = 0
             local ok, e = pcall(task.map, {1, 2, 3, 4, 5, 6, 7, 8}, function(x)
               started = started + 1
-              task.sleep(0.01)
+              task.sleep(0.03 * x)  -- 1 ends first (3 starts), then 2 fails: no item after it starts
               if x == 2 or x == 3 then error("item " .. x .. " failed", 0) end
               return x
             end, {concurrency = 2})
