@@ -6,6 +6,11 @@
 ---     temporary file, fsynced, renamed; resumed with Range after a dropped connection)
 --- A status >= 400 raises kind = "http" (unless raise = false). Retries follow
 --- the shared policy of SPEC.md (retry = false turns it off).
+---   auth = {bearer = token, headers = {["X-Account-Id"] = id}} | {basic = {user, password}}
+---        | {header = "X-Api-Key", value = key} | {authorization = raw}
+---        | {key_header = "X-Api-Key", key = k, secret_header = "X-Api-Secret", secret = s}
+--- Auth values never appear in -v, --trace, error messages or tostring; any
+--- secret value seen so far is masked (***) in error messages.
 local native = require "moonport.http"
 local json = require "json"
 local moonport = require "moonport"
@@ -23,7 +28,7 @@ function Response:json()
   local ctype = self.headers["content-type"] or "no content-type"
   error(moonport.error("validation", string.format("%s answered %d with a body that is not JSON (%s, %d bytes): %s",
     native.redact_url(self.url), self.status, ctype, #self.body,
-    type(value) == "table" and value.message or tostring(value)), {status = self.status}, 2), 0)
+    native.redact(type(value) == "table" and value.message or tostring(value))), {status = self.status}, 2), 0)
 end
 
 local function percent(s)
@@ -56,7 +61,7 @@ function http.encode_query(params)
 end
 
 local known = {method = true, url = true, query = true, headers = true, json = true, body = true, form = true,
-  timeout = true, retry = true, raise = true, safe_to_repeat = true, stream_to = true}
+  timeout = true, retry = true, raise = true, safe_to_repeat = true, stream_to = true, auth = true}
 
 function http.request(opts)
   if type(opts) ~= "table" then
@@ -112,20 +117,27 @@ function http.request(opts)
   end
   local method = opts.method or (body and "POST" or "GET")
   local res = native.send{method = method, url = url, headers = headers, body = body, timeout = opts.timeout,
-    retry = opts.retry, safe_to_repeat = opts.safe_to_repeat, stream_to = opts.stream_to}
+    retry = opts.retry, safe_to_repeat = opts.safe_to_repeat, stream_to = opts.stream_to, auth = opts.auth}
   if res.bytes then res.path = opts.stream_to end
   setmetatable(res, Response)
   if res.status >= 400 and opts.raise ~= false then
+    -- The server may echo a credential (a 401 quoting the token): the
+    -- message and the details come from the body with secrets masked.
+    local body = native.redact(res.body)
     local details
-    local ok, decoded = pcall(json.decode, res.body)
+    local ok, decoded = pcall(json.decode, body)
     if ok then details = decoded end
-    local snippet = res.body:sub(1, 300):gsub("%s+", " ")
+    local snippet = native.redact(body:sub(1, 300)):gsub("%s+", " ")
     error(moonport.error("http", string.format("%s %s answered %d %s%s", method:upper(), native.redact_url(res.url),
         res.status, res.reason, snippet ~= "" and (": " .. snippet) or ""),
       {status = res.status, details = details, retryable = res.status == 429 or res.status >= 500}, 2), 0)
   end
   return res
 end
+
+--- The text with every secret value seen so far (auth values, secret headers
+--- and query values sent) replaced by ***.
+http.redact = native.redact
 
 for _, method in ipairs{"get", "post", "put", "patch", "delete", "head"} do
   http[method] = function(url, opts)

@@ -27,8 +27,8 @@ public final class LuaRuntime {
     public init() {
         guard let L = luaL_newstate() else { fatalError("cannot create a Lua state (out of memory)") }
         main = LuaState(L)
-        wake = WakeHandle(mp_wake_new())
-        inbox = Inbox(wake: wake)
+        inbox = Inbox()
+        wake = inbox.wake
         mp_extraspace(L).pointee = Unmanaged.passUnretained(self).toOpaque()
         luaL_openlibs(L)
         mp_gc_generational(L)  // as lua.c does: scripts behave (and perform) as under lua5.4
@@ -39,7 +39,8 @@ public final class LuaRuntime {
         for op in operations.values { op.work?.cancel() }
         mp_extraspace(main.L).pointee = nil
         lua_close(main.L)
-        mp_wake_free(wake.pointer)
+        // The semaphore belongs to the inbox: work still finishing after this
+        // (a cancelled request) posts to it safely; it is freed with the inbox.
     }
 
     /// The runtime that owns a Lua thread (every thread shares the main
@@ -429,12 +430,14 @@ struct WakeHandle: @unchecked Sendable {
     }
 }
 
-/// Completions posted from any thread, drained by the owner.
+/// Completions posted from any thread, drained by the owner. It owns the
+/// semaphore the owner sleeps on; every piece of work in flight holds the
+/// inbox, so a completion never posts to a freed semaphore.
 final class Inbox: Sendable {
     private let items = Mutex<[Completion]>([])
-    private let wake: WakeHandle
+    let wake = WakeHandle(mp_wake_new())
 
-    init(wake: WakeHandle) { self.wake = wake }
+    deinit { mp_wake_free(wake.pointer) }
 
     func post(_ completion: Completion) {
         items.withLock { $0.append(completion) }

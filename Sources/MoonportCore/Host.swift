@@ -12,11 +12,26 @@ public struct HostOptions: Sendable {
     public var libraryFolders: [String] = []
     public var verbose = false
     public var scriptPath: String?
+    /// `--trace FILE`: every HTTP attempt as an NDJSON line (see HTTPTracer).
+    public var tracePath: String?
 
-    public init(libraryFolders: [String] = [], verbose: Bool = false, scriptPath: String? = nil) {
+    public init(libraryFolders: [String] = [], verbose: Bool = false, scriptPath: String? = nil, tracePath: String? = nil) {
         self.libraryFolders = libraryFolders
         self.verbose = verbose
         self.scriptPath = scriptPath
+        self.tracePath = tracePath
+    }
+
+    /// Opens the trace file (mode 0600, appended) and hands it to the shared
+    /// transport. Call once, before the script runs; without `tracePath`
+    /// it does nothing (and does not touch the transport).
+    public func startTracing() throws(HTTPTracer.OpenError) {
+        guard let tracePath else { return }
+        let tracer: HTTPTracer
+        do { tracer = try HTTPTracer(path: tracePath) } catch let e as HTTPTracer.OpenError { throw e } catch {
+            throw HTTPTracer.OpenError(message: "--trace \(tracePath): \(error)")
+        }
+        Transport.shared.tracer = tracer
     }
 }
 

@@ -29,7 +29,8 @@ public final class LogSink: @unchecked Sendable {
 
     public func write(level: Logger.Level, _ message: String) {
         if level == .debug || level == .trace, !verbose { return }
-        let line = "\(Self.timestamp()) \(Self.name(of: level)) \(message)\n"
+        // No secret the process has seen reaches stderr (SPEC.md §4).
+        let line = "\(Self.timestamp()) \(Self.name(of: level)) \(Redaction.scrub(message))\n"
         lock.withLock {
             var line = line
             line.withUTF8 { buf in writeAll(2, UnsafeRawBufferPointer(buf)) }

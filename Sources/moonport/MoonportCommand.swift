@@ -21,11 +21,15 @@ struct RuntimeOptions: ParsableArguments {
     @Option(name: [.customShort("I"), .customLong("lib")], help: "Add a library folder to the module search path (repeatable).")
     var libraryFolders: [String] = []
 
-    @Flag(name: [.short, .long], help: "Log debug lines (and, later, each HTTP exchange) to stderr.")
+    @Flag(name: [.short, .long], help: "Log debug lines and each HTTP exchange to stderr (secrets masked).")
     var verbose = false
 
+    @Option(name: .customLong("trace"), help: ArgumentHelp(
+        "Append every HTTP attempt to FILE as NDJSON (redacted; the file is made mode 0600).", valueName: "FILE"))
+    var trace: String?
+
     func hostOptions(script: String?) -> HostOptions {
-        HostOptions(libraryFolders: libraryFolders, verbose: verbose, scriptPath: script)
+        HostOptions(libraryFolders: libraryFolders, verbose: verbose, scriptPath: script, tracePath: trace)
     }
 }
 
@@ -35,8 +39,19 @@ enum Exit {
     static let interrupted: Int32 = 130
 }
 
+/// A message on stderr, with every secret value the process has seen masked.
 func printError(_ text: String) {
-    printLine("moonport: " + text, to: 2)
+    printLine("moonport: " + Redaction.scrub(text), to: 2)
+}
+
+/// `--trace FILE`: opened before anything runs; a file that cannot be opened is bad usage (exit 2).
+func startTracing(_ options: HostOptions) throws {
+    do {
+        try options.startTracing()
+    } catch {
+        printError(error.message)
+        throw ExitCode(Exit.usage)
+    }
 }
 
 struct RunCommand: ParsableCommand {
@@ -86,6 +101,7 @@ struct ScriptRun {
     }
 
     func run() throws {
+        try startTracing(options)
         let host = MoonportHost(options: options)
         host.setArguments(script: script, arguments: arguments, interpreter: CommandLine.arguments[0])
         host.catchInterrupts()

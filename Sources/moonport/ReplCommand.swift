@@ -31,7 +31,9 @@ struct ReplCommand: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func run() throws {
-        let host = MoonportHost(options: runtime.hostOptions(script: nil))
+        let options = runtime.hostOptions(script: nil)
+        try startTracing(options)
+        let host = MoonportHost(options: options)
         host.setArguments(script: nil, arguments: [], interpreter: CommandLine.arguments[0])
         host.catchInterrupts()
         let session = ReplSession(host: host)
@@ -96,19 +98,20 @@ struct ReplCommand: ParsableCommand {
 
     private enum Reported { case ok, failed, interrupted }
 
-    /// Prints an outcome: values to stdout, errors to stderr.
+    /// Prints an outcome: values to stdout, errors to stderr; any secret
+    /// value the process has seen shows as *** (SPEC.md §4: REPL echo).
     private func report(_ outcome: ReplSession.Outcome) -> Reported {
         switch outcome {
         case .empty, .incomplete:
             return .ok
         case .success(let values):
-            if !values.isEmpty { writeText(values.joined(separator: "\t") + "\n", to: 1) }
+            if !values.isEmpty { writeText(Redaction.scrub(values.joined(separator: "\t")) + "\n", to: 1) }
             return .ok
         case .failure(let message):
-            writeText(message + "\n", to: 2)
+            writeText(Redaction.scrub(message) + "\n", to: 2)
             return .failed
         case .interrupted(let message):
-            writeText(message + "\n", to: 2)
+            writeText(Redaction.scrub(message) + "\n", to: 2)
             return .interrupted
         }
     }

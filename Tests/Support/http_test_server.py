@@ -8,6 +8,8 @@ killed. Routes are chosen by the path; behaviour by the query:
   /__hits?path=P[&key=K]   {"path": P, "count": N}: how many requests P (with key K) got
   /json                    200 {"ok": true, "items": [1, 2, 3], "name": "moonport"}
   /echo                    200 JSON of what was received: method, path, query, headers, body
+  /echo-auth               401 {"message": "Invalid authentication credentials: <Authorization>", "headers": {...}}:
+                           a careless server quoting the credentials it got
   /status/503-then-200?key=K[&n=N][&status=S]  first N (default 1) hits answer S (503), then 200
   /status/N                status N with a JSON error body {"error": ..., "code": ...}
   /retry-after?secs=S&times=N[&status=429]     Retry-After: S the first N times, then 200
@@ -102,6 +104,10 @@ class Handler(BaseHTTPRequestHandler):
                 headers[k] = headers[k] + ", " + v if k in headers else v
             return self.send(200, {"method": self.command, "path": path, "query": q, "headers": headers,
                                    "body": body.decode("utf-8", "replace")})
+        if path == "/echo-auth":
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            return self.send(401, {"message": "Invalid authentication credentials: " + headers.get("authorization", "(none)"),
+                                   "headers": headers})
         if path == "/status/503-then-200":
             if n <= int(one("n", "1")):
                 return self.send(int(one("status", "503")), {"error": "not yet", "hit": n})

@@ -5,21 +5,43 @@ import LuaBridge
 ///   send{method=, url=, headers={name = value | {values}}, body=, timeout=,
 ///        retry = false | {attempts=, base=, max=, max_wait=}, safe_to_repeat=}
 ///     -> {status=, reason=, headers={lower-case name = value}, body=, url=, attempts=}
+///        auth = {bearer=, headers=} | {basic={user, password}} | {header=, value=}
+///             | {authorization=} | {key_header=, key=, secret_header=, secret=}}
+///     -> {status=, reason=, headers={lower-case name = value}, body=, url=, attempts=}
 ///   redact_url(url) -> the URL with secret query values masked
+///   redact(text) -> the text with every secret value seen so far masked (***)
 enum HTTPModule {
     static var builtin: BuiltinModule {
         BuiltinModule(name: "moonport.http") { call in
             let lua = call.lua
             lua.newTable(recordCount: 2)
             lua.setFunction(-1, "send", qualifiedName: "http.request") { call in
-                let spec = try requestSpec(try call.table(1, "request"))
+                let spec: HTTPRequestSpec
+                do {
+                    spec = try requestSpec(try call.table(1, "request"))
+                } catch var e as LuaError {
+                    e.message = Redaction.scrub(e.message)
+                    throw e
+                }
                 return try call.suspend({ try await Transport.shared.send(spec) }, deliver: { lua, result in
                     push(result, on: lua)
                     return 1
                 })
             }
             lua.setFunction(-1, "redact_url", qualifiedName: "http.redact_url") { call in
-                call.results(.text(Redaction.url(try call.string(1, "url"))))
+                call.results(.text(Redaction.scrub(Redaction.url(try call.string(1, "url")))))
+            }
+            lua.setFunction(-1, "redact", qualifiedName: "http.redact") { call in
+                let lua = call.lua
+                // Bytes in, bytes out: a body that is not UTF-8 is not repaired.
+                try call.checkType(1, "text", LUA_TSTRING, "a string")
+                let bytes = lua.withBytes(at: 1) { Array($0.bindMemory(to: UInt8.self)) } ?? []
+                if let masked = SecretRegistry.shared.scrub(bytes: bytes, mask: Redaction.mask) {
+                    lua.push(bytes: masked)
+                } else {
+                    lua.pushValue(at: 1)
+                }
+                return .results(1)
             }
             return .results(1)
         }
@@ -102,12 +124,138 @@ enum HTTPModule {
             if let w = try r.number("max_wait") { policy.maxTotalWait = max(0, w) }
             spec.retry = policy
         }
+        try t.with("auth") { i in
+            guard !lua.isNoneOrNil(i) else { return }
+            spec.authorize(try auth(lua, at: i))
+        }
         spec.safeToRepeat = try t.bool("safe_to_repeat") ?? false
         if let path = try t.string("stream_to") {
             guard !path.isEmpty else { throw LuaError.validation("http.request: stream_to must be a file path") }
             spec.streamTo = path
         }
         return spec
+    }
+
+    /// The `auth` table of http.request. Errors name the field, never the value.
+    static func auth(_ lua: LuaState, at i: Int32) throws -> Auth {
+        let owner = "http.request: auth"
+        guard lua.type(at: i) == LUA_TTABLE else {
+            throw LuaError.validation("\(owner) must be a table, got \(lua.typeName(at: i))")
+        }
+        let known: Set<String> = ["bearer", "basic", "header", "value", "authorization", "key_header", "key",
+            "secret_header", "secret", "headers"]
+        var present: Set<String> = []
+        lua.ensureStack(4)
+        lua.pushNil()
+        while lua_next(lua.L, i) != 0 {
+            lua.pop()
+            guard lua.type(at: -1) == LUA_TSTRING, let k = lua.toString(-1) else {
+                throw LuaError.validation("\(owner): keys must be strings, got \(lua.typeName(at: -1))")
+            }
+            guard known.contains(k) else {
+                throw LuaError.validation("\(owner): unknown field '\(k)' (use bearer, basic, header + value, authorization, or key_header + key + secret_header + secret)")
+            }
+            present.insert(k)
+        }
+        // A credential value: a non-empty string (numbers are taken as text).
+        func credential(_ at: Int32, _ field: String, allowEmpty: Bool = false) throws -> Secret {
+            let t = lua.type(at: at)
+            guard t == LUA_TSTRING || t == LUA_TNUMBER, let v = lua.toString(at) else {
+                throw LuaError.validation("\(owner): field '\(field)' must be a string, got \(lua.typeName(at: at))")
+            }
+            guard allowEmpty || !v.isEmpty else { throw LuaError.validation("\(owner): field '\(field)' is empty") }
+            guard !v.contains("\r") && !v.contains("\n") else {
+                throw LuaError.validation("\(owner): field '\(field)' contains a line break")
+            }
+            return Secret(v)
+        }
+        func headerName(_ at: Int32, _ field: String) throws -> String {
+            guard lua.type(at: at) == LUA_TSTRING, let n = lua.toString(at), !n.isEmpty,
+                n.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") })
+            else {
+                throw LuaError.validation("\(owner): field '\(field)' must be a header name (a string without spaces or ':')")
+            }
+            return n
+        }
+        func field<R>(_ name: String, _ body: (Int32) throws -> R) rethrows -> R {
+            lua.rawGet(i, name)
+            defer { lua.pop() }
+            return try body(lua.top)
+        }
+        let forms = ["bearer", "basic", "header", "authorization", "key_header"].filter { present.contains($0) }
+        if forms.count > 1 {
+            throw LuaError.validation("\(owner): give one of bearer, basic, header, authorization or key_header, not \(forms.joined(separator: " and "))")
+        }
+        var result = Auth(headers: [])
+        switch forms.first {
+        case "bearer":
+            result = .bearer(try field("bearer") { try credential($0, "bearer") })
+        case "basic":
+            result = try field("basic") { b in
+                guard lua.type(at: b) == LUA_TTABLE else {
+                    throw LuaError.validation("\(owner): field 'basic' must be a table {user, password}, got \(lua.typeName(at: b))")
+                }
+                func part(_ n: lua_Integer, _ name: String, allowEmpty: Bool) throws -> Secret {
+                    lua.rawGet(b, name)
+                    if lua.isNoneOrNil(-1) {
+                        lua.pop()
+                        lua_rawgeti(lua.L, b, n)
+                    }
+                    defer { lua.pop() }
+                    if allowEmpty && lua.isNoneOrNil(-1) { return Secret("") }
+                    if lua.isNoneOrNil(-1) {
+                        throw LuaError.validation("\(owner): field 'basic.\(name)' is required (basic = {user, password})")
+                    }
+                    return try credential(lua.top, "basic.\(name)", allowEmpty: allowEmpty)
+                }
+                let user = try part(1, "user", allowEmpty: false)
+                if user.reveal().contains(":") {
+                    throw LuaError.validation("\(owner): field 'basic.user' must not contain ':'")
+                }
+                return .basic(user: user, password: try part(2, "password", allowEmpty: true))
+            }
+        case "header":
+            let name = try field("header") { try headerName($0, "header") }
+            guard present.contains("value") else {
+                throw LuaError.validation("\(owner): field 'value' is required with 'header'")
+            }
+            result = .header(name, try field("value") { try credential($0, "value") })
+        case "authorization":
+            result = .authorization(try field("authorization") { try credential($0, "authorization") })
+        case "key_header":
+            for f in ["key", "secret_header", "secret"] where !present.contains(f) {
+                throw LuaError.validation("\(owner): field '\(f)' is required with 'key_header'")
+            }
+            result = .keyAndSecret(
+                keyHeader: try field("key_header") { try headerName($0, "key_header") },
+                key: try field("key") { try credential($0, "key") },
+                secretHeader: try field("secret_header") { try headerName($0, "secret_header") },
+                secret: try field("secret") { try credential($0, "secret") })
+        default:
+            for f in ["value", "key", "secret_header", "secret"] where present.contains(f) {
+                throw LuaError.validation("\(owner): field '\(f)' needs \(f == "value" ? "'header'" : "'key_header'")")
+            }
+            if !present.contains("headers") {
+                throw LuaError.validation("\(owner): give one of bearer, basic, header, authorization or key_header")
+            }
+        }
+        if present.contains("headers") {
+            try field("headers") { h in
+                guard lua.type(at: h) == LUA_TTABLE else {
+                    throw LuaError.validation("\(owner): field 'headers' must be a table, got \(lua.typeName(at: h))")
+                }
+                var extra: [Auth.Header] = []
+                lua.pushNil()
+                while lua_next(lua.L, h) != 0 {
+                    defer { lua.pop() }
+                    let name = try headerName(-2, "headers")
+                    extra.append(Auth.Header(name: name, value: try credential(lua.top, "headers." + name)))
+                }
+                extra.sort { $0.name < $1.name }
+                result = result + Auth(headers: extra)
+            }
+        }
+        return result
     }
 
     static func push(_ r: HTTPResult, on lua: LuaState) {

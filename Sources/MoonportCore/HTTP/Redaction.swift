@@ -36,6 +36,67 @@ public enum Redaction {
     public static func header(name: String, value: String, secretHeaders: Set<String> = []) -> String {
         isSecretName(name) || secretHeaders.contains(name.lowercased()) ? mask : value
     }
+
+    /// The text with every secret value the process has seen (auth values,
+    /// secret headers and query values sent) replaced by `***`. Applied to
+    /// every log line, `-v` line, trace line and http error message.
+    public static func scrub(_ text: String) -> String {
+        SecretRegistry.shared.scrub(text, mask: mask)
+    }
+
+    /// Registers the values of the query parameters named like secrets
+    /// (raw and percent-decoded), so an echo of them is masked too.
+    static func registerQuerySecrets(of url: String) {
+        guard url.contains("?"), let items = URLComponents(string: url)?.percentEncodedQueryItems else { return }
+        for item in items where isSecretName(item.name) {
+            guard let v = item.value else { continue }
+            SecretRegistry.shared.register(v)
+            if let decoded = v.removingPercentEncoding { SecretRegistry.shared.register(decoded) }
+        }
+    }
+
+    /// Registers the string values of JSON or form bodies under names
+    /// like secrets ({"password": "..."}), at any depth.
+    static func registerBodySecrets(_ body: [UInt8], contentType: String?) {
+        guard !body.isEmpty, body.count <= 1 << 20 else { return }
+        let ctype = contentType?.lowercased() ?? ""
+        if ctype.contains("json") || body.first == UInt8(ascii: "{") || body.first == UInt8(ascii: "[") {
+            guard let value = try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed]) else { return }
+            func walk(_ v: Any, secret: Bool) {
+                if let d = v as? [String: Any] {
+                    for (k, x) in d { walk(x, secret: secret || isSecretName(k)) }
+                } else if let a = v as? [Any] {
+                    for x in a { walk(x, secret: secret) }
+                } else if secret, let s = v as? String {
+                    SecretRegistry.shared.register(s)
+                }
+            }
+            walk(value, secret: false)
+        } else if ctype.contains("x-www-form-urlencoded") {
+            var c = URLComponents()
+            c.percentEncodedQuery = String(decoding: body, as: UTF8.self)
+            for item in c.percentEncodedQueryItems ?? [] where isSecretName(item.name) {
+                guard let v = item.value else { continue }
+                SecretRegistry.shared.register(v)
+                if let decoded = v.replacingOccurrences(of: "+", with: " ").removingPercentEncoding {
+                    SecretRegistry.shared.register(decoded)
+                }
+            }
+        }
+    }
+
+    /// A JSON value with the values under names like secrets replaced by
+    /// `***` at any depth, and every string scrubbed of registered secrets.
+    static func jsonValue(_ v: Any) -> Any {
+        if let d = v as? [String: Any] {
+            var out: [String: Any] = [:]
+            for (k, x) in d { out[scrub(k)] = isSecretName(k) && !(x is NSNull) ? mask : jsonValue(x) }
+            return out
+        }
+        if let a = v as? [Any] { return a.map(jsonValue) }
+        if let s = v as? String { return scrub(s) }
+        return v
+    }
 }
 
 /// The parts of a URL the transport needs.

@@ -4,6 +4,7 @@ import LuaBridge
 import Logging
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// One HTTP exchange as the `http` module or a vendor binding describes it.
 public struct HTTPRequestSpec: Sendable {
@@ -24,6 +25,11 @@ public struct HTTPRequestSpec: Sendable {
     /// instead of memory; resumed with Range after a dropped connection
     /// when the server supports it.
     public var streamTo: String?
+    /// Credentials: written as headers when each attempt is built (they
+    /// replace plain headers of the same name), never sent to another
+    /// origin on a redirect, masked in logs, traces and errors. Set with
+    /// `authorize(_:)`, which also marks the header names secret.
+    public var auth: Auth?
 
     public init(
         method: String, url: String, headers: [(name: String, value: String)] = [], body: [UInt8]? = nil,
@@ -66,6 +72,13 @@ public final class Transport: Sendable {
 
     let client: HTTPClient
     let limiter = RateLimiter()
+    private let tracerBox = Mutex<HTTPTracer?>(nil)
+
+    /// Where `--trace` writes one NDJSON line per attempt (nil: no trace).
+    public var tracer: HTTPTracer? {
+        get { tracerBox.withLock { $0 } }
+        set { tracerBox.withLock { $0 = newValue } }
+    }
     /// Bodies kept in memory are capped; larger ones belong in `stream_to`.
     public static let maxBodyInMemory = 512 * 1024 * 1024
 
@@ -88,6 +101,49 @@ public final class Transport: Sendable {
     /// rate_limited) when the exchange cannot be completed. HTTP error
     /// statuses are results, not errors: the caller decides.
     public func send(_ spec: HTTPRequestSpec) async throws -> HTTPResult {
+        Self.registerSecrets(of: spec)
+        do {
+            return try await sendAttempts(spec)
+        } catch var error as LuaError {
+            // A message may quote what the server said: mask the secrets.
+            error.message = Redaction.scrub(error.message)
+            throw error
+        }
+    }
+
+    /// Every secret value this request carries joins the registry, so an
+    /// echo of it (in a response body quoted by an error, in a log line) is masked.
+    static func registerSecrets(of spec: HTTPRequestSpec) {
+        spec.auth?.registerValues()
+        for h in spec.headers where spec.secretHeaders.contains(h.name.lowercased()) || Redaction.isSecretName(h.name) {
+            SecretRegistry.shared.registerHeaderValue(h.value)
+        }
+        Redaction.registerQuerySecrets(of: spec.url)
+        if let body = spec.body, body.count <= 256 * 1024 {
+            let ctype = spec.headers.last { $0.name.lowercased() == "content-type" }?.value
+            Redaction.registerBodySecrets(body, contentType: ctype)
+        }
+    }
+
+    /// The headers an attempt sends: the caller's, the auth headers in place
+    /// of any of the same name, and the defaults (Accept-Encoding, User-Agent).
+    static func wireHeaders(_ headers: [(name: String, value: String)], auth: Auth?) -> [(name: String, value: String)] {
+        var out = headers
+        if let auth {
+            let names = auth.headerNames
+            out.removeAll { names.contains($0.name.lowercased()) }
+            out += auth.headers.map { (name: $0.name, value: $0.value.reveal()) }
+        }
+        if !out.contains(where: { $0.name.lowercased() == "accept-encoding" }) {
+            out.append((name: "Accept-Encoding", value: "gzip, deflate"))
+        }
+        if !out.contains(where: { $0.name.lowercased() == "user-agent" }) {
+            out.append((name: "User-Agent", value: "moonport/\(MoonportModule.version)"))
+        }
+        return out
+    }
+
+    private func sendAttempts(_ spec: HTTPRequestSpec) async throws -> HTTPResult {
         var attempt = 0
         var waited = 0.0
         var rng = SystemRandomNumberGenerator()
@@ -109,6 +165,18 @@ public final class Transport: Sendable {
                 waited += pause
             }
             let started = DispatchTime.now().uptimeNanoseconds
+            let startedAt = Date()
+            let tracer = self.tracer
+            func trace(_ result: HTTPResult?, error: String?) {
+                guard let tracer else { return }
+                let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+                tracer.record(HTTPTracer.Attempt(
+                    started: startedAt, attempt: attempt, method: spec.method, url: spec.url, finalURL: result?.url,
+                    requestHeaders: Self.wireHeaders(spec.headers, auth: spec.auth),
+                    secretHeaders: spec.secretHeaders.union(spec.auth?.headerNames ?? []),
+                    requestBody: spec.body, status: result?.status, responseHeaders: result?.headers ?? [],
+                    responseBody: result?.body, streamedBytes: result?.streamedBytes, durationMS: ms, error: error))
+            }
             let outcome: AttemptOutcome
             var result: HTTPResult?
             do {
@@ -120,13 +188,21 @@ public final class Transport: Sendable {
                     limiter.record(host: host, budget: budget)
                 }
             } catch let error as LuaError {
+                trace(nil, error: error.message)
                 throw error
             } catch is CancellationError {
+                trace(nil, error: "cancelled")
                 throw CancellationError()
             } catch {
                 outcome = Self.classify(error)
             }
             let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+            switch outcome {
+            case .response: trace(result, error: nil)
+            case .connectionRefused: trace(nil, error: "connection refused")
+            case .connectionFailed(let why): trace(nil, error: why)
+            case .timedOut: trace(nil, error: "no answer within \(Self.seconds(spec.timeout))")
+            }
             if log.verbose {
                 var line = "\(spec.method) \(Redaction.url(result?.url ?? spec.url))"
                 switch outcome {
@@ -167,17 +243,13 @@ public final class Transport: Sendable {
         var method = spec.method
         var body = spec.body
         var headers = spec.headers
+        var auth = spec.auth
         var redirects = 0
         while true {
             var request = HTTPClientRequest(url: url)
             request.method = HTTPMethod(rawValue: method)
-            for h in headers { request.headers.add(name: h.name, value: h.value) }
-            if !headers.contains(where: { $0.name.lowercased() == "accept-encoding" }) {
-                request.headers.add(name: "Accept-Encoding", value: "gzip, deflate")
-            }
-            if !headers.contains(where: { $0.name.lowercased() == "user-agent" }) {
-                request.headers.add(name: "User-Agent", value: "moonport/\(MoonportModule.version)")
-            }
+            let wire = Self.wireHeaders(headers, auth: auth)
+            for h in wire { request.headers.add(name: h.name, value: h.value) }
             if let body { request.body = .bytes(body) }
             // A download may take longer than `timeout`: its deadline only
             // guards against a hang (the read timeout catches stalls).
@@ -199,6 +271,7 @@ public final class Transport: Sendable {
                     // Never forward credentials to another host.
                     // Anything named like a secret (Authorization, Cookie, X-Api-Key, ...), not only the auth headers.
                     headers.removeAll { spec.secretHeaders.contains($0.name.lowercased()) || Redaction.isSecretName($0.name) }
+                    auth = nil
                 }
                 if status == 303 || ((status == 301 || status == 302) && method == "POST") {
                     method = "GET"
@@ -209,7 +282,7 @@ public final class Transport: Sendable {
                 continue
             }
             if let path = spec.streamTo, (200..<300).contains(status) {
-                return try await download(response, url: url, method: method, headers: headers, spec: spec, to: path)
+                return try await download(response, url: url, method: method, headers: wire, spec: spec, to: path)
             }
             let limit = Self.maxBodyInMemory
             let bytes: ByteBuffer
