@@ -212,11 +212,21 @@ public struct RetryPolicy: Sendable, Equatable {
         return x
     }
 
+    /// The first header of that name (ASCII case-insensitive). Runs on every
+    /// response, so it compares bytes rather than going through Foundation.
     static func header(_ name: String, in headers: [(name: String, value: String)]) -> String? {
-        for h in headers where h.name.caseInsensitiveCompare(name) == .orderedSame {
+        for h in headers where asciiEqualIgnoringCase(h.name, name) {
             return h.value
         }
         return nil
+    }
+
+    static func asciiEqualIgnoringCase(_ a: String, _ b: String) -> Bool {
+        let x = a.utf8, y = b.utf8
+        guard x.count == y.count else { return false }
+        @inline(__always) func lower(_ c: UInt8) -> UInt8 { c >= 65 && c <= 90 ? c + 32 : c }
+        for (p, q) in zip(x, y) where lower(p) != lower(q) { return false }
+        return true
     }
 
     static func finiteOrZero(_ x: Double) -> Double { x.isFinite ? x : (x == .infinity ? .greatestFiniteMagnitude : 0) }

@@ -90,6 +90,9 @@ public final class Transport: Sendable {
         configuration.connectionPool = .init(idleTimeout: .seconds(60))
         // A refused or failed connect ends the attempt at once; our policy retries.
         configuration.connectionPool.retryConnectionEstablishment = false
+        // async-http-client opens 8 HTTP/1.1 connections per host by default;
+        // task.map with concurrency 64 should get 64 (scripts/bench/http.py).
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         configuration.timeout.connect = .seconds(10)
         // A stalled body (no byte for this long) fails the attempt; streamed
         // downloads have no overall deadline (see `download`).
