@@ -1,7 +1,9 @@
 --- http: requests that look synchronous; the task waits, others run.
 ---   local res = http.get(url, {query = {oppId = {"a", "b"}}, headers = {...}, timeout = 30})
 ---   res.status, res.headers["content-type"], res.body, res:json()
----   http.post(url, {json = {...}}) / {body = "raw"} / {form = {a = 1}}
+---   http.post(url, {json = {...}}) / {body = "raw"} / {form = {a = 1}} / {body_file = "big.ndjson"}
+---   http.post(url, {multipart = {{name = "FileData", file = "data.json", content_type = "application/json"},
+---                                {name = "note", value = "text"}}})   -- file parts stream from disk
 ---   http.get(url, {stream_to = "big.csv"}) -> res.path, res.bytes (written to a
 ---     temporary file, fsynced, renamed; resumed with Range after a dropped connection)
 --- A status >= 400 raises kind = "http" (unless raise = false). Retries follow
@@ -28,7 +30,8 @@ function Response:json()
   local ctype = self.headers["content-type"] or "no content-type"
   error(moonport.error("validation", string.format("%s answered %d with a body that is not JSON (%s, %d bytes): %s",
     native.redact_url(self.url), self.status, ctype, #self.body,
-    native.redact(type(value) == "table" and value.message or tostring(value))), {status = self.status}, 2), 0)
+    native.redact(type(value) == "table" and value.message or tostring(value))),
+    {status = self.status, offset = type(value) == "table" and value.offset or nil}, 2), 0)
 end
 
 local function percent(s)
@@ -61,7 +64,8 @@ function http.encode_query(params)
 end
 
 local known = {method = true, url = true, query = true, headers = true, json = true, body = true, form = true,
-  timeout = true, retry = true, raise = true, safe_to_repeat = true, stream_to = true, auth = true}
+  timeout = true, retry = true, raise = true, safe_to_repeat = true, stream_to = true, auth = true,
+  multipart = true, body_file = true}
 
 function http.request(opts)
   if type(opts) ~= "table" then
@@ -112,12 +116,21 @@ function http.request(opts)
     bodies = bodies + 1
     body = opts.body
   end
-  if bodies > 1 then
-    error(moonport.error("validation", "http.request: give one of json, form or body, not several", nil, 2), 0)
+  if opts.body_file ~= nil then
+    bodies = bodies + 1
+    if type(opts.body_file) ~= "string" then
+      error(moonport.error("validation", "http.request: field 'body_file' must be a file path (a string)", nil, 2), 0)
+    end
   end
-  local method = opts.method or (body and "POST" or "GET")
+  if opts.multipart ~= nil then bodies = bodies + 1 end
+  if bodies > 1 then
+    error(moonport.error("validation", "http.request: give one of json, form, body, body_file or multipart, not several", nil, 2), 0)
+  end
+  local sends = body or opts.body_file or opts.multipart
+  local method = opts.method or (sends and "POST" or "GET")
   local res = native.send{method = method, url = url, headers = headers, body = body, timeout = opts.timeout,
-    retry = opts.retry, safe_to_repeat = opts.safe_to_repeat, stream_to = opts.stream_to, auth = opts.auth}
+    retry = opts.retry, safe_to_repeat = opts.safe_to_repeat, stream_to = opts.stream_to, auth = opts.auth,
+    body_file = opts.body_file, multipart = opts.multipart}
   if res.bytes then res.path = opts.stream_to end
   setmetatable(res, Response)
   if res.status >= 400 and opts.raise ~= false then

@@ -104,6 +104,16 @@ public struct LuaCall {
         _ work: @escaping @Sendable () async throws -> T,
         deliver: @escaping (LuaState, T) throws -> Int32
     ) throws -> LuaReturn {
+        let runtime = try suspendingRuntime()
+        try runtime.startOperation(on: lua.L, name: name, work: work, deliver: deliver)
+        return .suspended
+    }
+}
+
+extension LuaCall {
+    /// The runtime that will resume this coroutine; a clear error when the
+    /// caller cannot wait (inside a metamethod, a C iterator, or outside any coroutine).
+    func suspendingRuntime() throws -> LuaRuntime {
         guard let runtime = LuaRuntime.owning(lua.L) else {
             throw LuaError(.runtime, "\(name): no moonport runtime owns this Lua state")
         }
@@ -113,7 +123,19 @@ public struct LuaCall {
                 "\(name) cannot wait here: it was called from code that cannot be suspended "
                     + "(a metamethod, a C iterator such as table.sort's comparator, or the REPL's printer)")
         }
-        try runtime.startOperation(on: lua.L, name: name, work: work, deliver: deliver)
+        return runtime
+    }
+
+    /// Suspends the calling coroutine until `start`'s work calls its
+    /// completion (from any thread, e.g. an event-loop callback): no Swift
+    /// task is created, which saves two thread hops on short requests.
+    /// `start` runs at once and returns what cancels the work (Ctrl-C).
+    public func suspend<T: Sendable>(
+        starting start: (@escaping @Sendable (Result<T, any Error>) -> Void) -> @Sendable () -> Void,
+        deliver: @escaping (LuaState, T) throws -> Int32
+    ) throws -> LuaReturn {
+        let runtime = try suspendingRuntime()
+        try runtime.startOperation(on: lua.L, name: name, start: start, deliver: deliver)
         return .suspended
     }
 }

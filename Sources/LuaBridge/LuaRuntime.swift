@@ -36,7 +36,7 @@ public final class LuaRuntime {
     }
 
     deinit {
-        for op in operations.values { op.work?.cancel() }
+        for op in operations.values { op.cancelWork() }
         mp_extraspace(main.L).pointee = nil
         lua_close(main.L)
         // The semaphore belongs to the inbox: work still finishing after this
@@ -176,7 +176,7 @@ public final class LuaRuntime {
     public func interrupt() {
         interrupted = true
         for (id, op) in operations {
-            op.work?.cancel()
+            op.cancelWork()
             operations[id] = nil
             op.outcome = .failure(LuaError(.interrupted, "interrupted"))
             deliveries[op.coroutine] = op
@@ -299,6 +299,23 @@ public final class LuaRuntime {
         work: @escaping @Sendable () async throws -> T,
         deliver: @escaping (LuaState, T) throws -> Int32
     ) throws {
+        let op = try register(on: coroutine, name: name, deliver: deliver)
+        let (id, inbox) = (op.id, self.inbox)
+        op.work = Task {
+            let outcome: Result<any Sendable, any Error>
+            do {
+                outcome = .success(try await work())
+            } catch {
+                outcome = .failure(error)
+            }
+            inbox.post(Completion(id: id, outcome: outcome))
+        }
+    }
+
+    /// A new operation the current task waits for, in `operations`.
+    private func register<T: Sendable>(
+        on coroutine: OpaquePointer, name: String, deliver: @escaping (LuaState, T) throws -> Int32
+    ) throws -> PendingOperation {
         guard let task = currentTask else {
             throw LuaError(.usage, "\(name) cannot wait outside a task")
         }
@@ -309,15 +326,21 @@ public final class LuaRuntime {
             return try deliver(lua, value)
         }
         operations[id] = op
-        let inbox = self.inbox
-        op.work = Task {
-            let outcome: Result<any Sendable, any Error>
-            do {
-                outcome = .success(try await work())
-            } catch {
-                outcome = .failure(error)
-            }
-            inbox.post(Completion(id: id, outcome: outcome))
+        return op
+    }
+
+    /// Like `startOperation(work:)`, for work that reports back through a
+    /// callback called on any thread (an event loop), with no Swift task in
+    /// between; `start` returns what stops the work on Ctrl-C.
+    func startOperation<T: Sendable>(
+        on coroutine: OpaquePointer, name: String,
+        start: (@escaping @Sendable (Result<T, any Error>) -> Void) -> @Sendable () -> Void,
+        deliver: @escaping (LuaState, T) throws -> Int32
+    ) throws {
+        let op = try register(on: coroutine, name: name, deliver: deliver)
+        let (id, inbox) = (op.id, self.inbox)
+        op.cancel = start { result in
+            inbox.post(Completion(id: id, outcome: result.map { $0 as any Sendable }))
         }
     }
 
@@ -398,8 +421,15 @@ final class PendingOperation {
     let deliver: (LuaState, any Sendable) throws -> Int32
     var outcome: Result<any Sendable, any Error>?
     var work: Task<Void, Never>?
+    /// Stops work started without a Swift task (an event-loop callback).
+    var cancel: (@Sendable () -> Void)?
     /// Waits for something on the Lua thread (another task), not for Swift work.
     var isLocal = false
+
+    func cancelWork() {
+        work?.cancel()
+        cancel?()
+    }
 
     init(
         id: UInt64, coroutine: OpaquePointer, task: LuaTask, name: String,

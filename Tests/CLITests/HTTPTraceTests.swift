@@ -34,6 +34,31 @@ final class HTTPTraceTests: XCTestCase {
         }
     }
 
+    func testAStreamedUploadIsTracedAsASummaryWithSecretFieldsMasked() throws {
+        try withServer { base in
+            let folder = try MoonportProcess.temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let trace = folder.appendingPathComponent("trace.ndjson")
+            let data = folder.appendingPathComponent("data.json")
+            try MoonportProcess.write(String(repeating: "{\"row\": 1}\n", count: 1000), to: data)
+            let r = try MoonportProcess.run(["run", "-v", "--trace", trace.path, "-e", """
+                local http = require "http"
+                local res = http.post("\(base)/multipart", {multipart = {
+                  {name = "api_key", value = "TRACE-MPART-999"}, {name = "FileData", file = "\(data.path)"}}})
+                assert(res:json().parts[2].size == 11000)
+                """], timeout: 60)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let raw = try String(contentsOf: trace, encoding: .utf8)
+            XCTAssertFalse(raw.contains("TRACE-MPART-999"), raw)
+            XCTAssertFalse(r.stderr.contains("TRACE-MPART-999"), r.stderr)
+            let line = try traceLines(trace).first ?? [:]
+            XCTAssertEqual(line["request_body"] as? String,
+                           "<multipart: api_key=***; FileData=<file \(data.path), 11000 bytes>>", raw)
+            XCTAssertEqual(line["request_body_bytes"] as? Int, 11319)
+            XCTAssertTrue(((line["request_headers"] as? [String: String])?["content-type"] ?? "").hasPrefix("multipart/form-data; boundary="))
+        }
+    }
+
     func testTraceRecordsEveryAttemptRedacted() throws {
         try withServer { base in
             let folder = try MoonportProcess.temporaryFolder()

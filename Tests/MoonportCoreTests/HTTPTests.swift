@@ -392,9 +392,11 @@ final class HTTPTests: XCTestCase {
     func testInvalidJSONNamesTheByteOffset() throws {
         let v = try run("""
             local e = catch(http.get(BASE .. "/invalid-json").json, http.get(BASE .. "/invalid-json"))
-            return e.kind, e.message
+            return e.kind, e.message, e.offset, e.status
             """)
         XCTAssertEqual(v[0], "validation")
+        XCTAssertEqual(v[2], 21, "the offset is a field too, not only in the message")
+        XCTAssertEqual(v[3], 200)
         assertContains(v[1], "byte 21")
         assertContains(v[1], "/invalid-json")
     }

@@ -8,6 +8,9 @@ killed. Routes are chosen by the path; behaviour by the query:
   /__hits?path=P[&key=K]   {"path": P, "count": N}: how many requests P (with key K) got
   /json                    200 {"ok": true, "items": [1, 2, 3], "name": "moonport"}
   /echo                    200 JSON of what was received: method, path, query, headers, body
+  /digest                  200 {method, size, crc32, content_type, content_length} of the body received
+  /multipart               200 JSON of the multipart/form-data parts received (name, filename,
+                           content_type, size, crc32, text when small), parsed by Python's email package
   /echo-auth               401 {"message": "Invalid authentication credentials: <Authorization>", "headers": {...}}:
                            a careless server quoting the credentials it got
   /status/503-then-200?key=K[&n=N][&status=S]  first N (default 1) hits answer S (503), then 200
@@ -104,6 +107,28 @@ class Handler(BaseHTTPRequestHandler):
                 headers[k] = headers[k] + ", " + v if k in headers else v
             return self.send(200, {"method": self.command, "path": path, "query": q, "headers": headers,
                                    "body": body.decode("utf-8", "replace")})
+        if path == "/digest":
+            import zlib
+            return self.send(200, {"method": self.command, "size": len(body), "crc32": zlib.crc32(body),
+                                   "content_type": self.headers.get("Content-Type"),
+                                   "content_length": int(self.headers.get("Content-Length") or -1)})
+        if path == "/multipart":
+            # Parsed by the stdlib's MIME parser, not by the code under test.
+            import zlib
+            from email.parser import BytesParser
+            from email.policy import HTTP
+            ctype = self.headers.get("Content-Type", "")
+            msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + body)
+            parts = []
+            for part in msg.iter_parts():
+                data = part.get_payload(decode=True) or b""
+                parts.append({"name": part.get_param("name", header="content-disposition"),
+                              "filename": part.get_filename(), "content_type": part.get("Content-Type"),
+                              "size": len(data), "crc32": zlib.crc32(data),
+                              "text": data.decode("utf-8", "replace") if len(data) <= 1024 else None})
+            return self.send(200, {"multipart": msg.is_multipart(), "content_type": ctype,
+                                   "content_length": int(self.headers.get("Content-Length") or -1),
+                                   "received": len(body), "parts": parts})
         if path == "/echo-auth":
             headers = {k.lower(): v for k, v in self.headers.items()}
             return self.send(401, {"message": "Invalid authentication credentials: " + headers.get("authorization", "(none)"),

@@ -23,7 +23,7 @@ enum HTTPModule {
                     e.message = Redaction.scrub(e.message)
                     throw e
                 }
-                return try call.suspend({ try await Transport.shared.send(spec) }, deliver: { lua, result in
+                return try call.suspend(starting: { Transport.shared.start(spec, completion: $0) }, deliver: { lua, result in
                     push(result, on: lua)
                     return 1
                 })
@@ -128,12 +128,120 @@ enum HTTPModule {
             guard !lua.isNoneOrNil(i) else { return }
             spec.authorize(try auth(lua, at: i))
         }
+        if let path = try t.string("body_file") {
+            guard spec.body == nil else { throw LuaError.validation("http.request: give body or body_file, not both") }
+            spec.attach(try Upload.file(path))
+        }
+        try t.with("multipart") { i in
+            guard !lua.isNoneOrNil(i) else { return }
+            guard spec.body == nil, spec.upload == nil else {
+                throw LuaError.validation("http.request: give one of json, form, body, body_file or multipart, not several")
+            }
+            spec.attach(try multipart(lua, at: i))
+        }
         spec.safeToRepeat = try t.bool("safe_to_repeat") ?? false
         if let path = try t.string("stream_to") {
             guard !path.isEmpty else { throw LuaError.validation("http.request: stream_to must be a file path") }
             spec.streamTo = path
         }
         return spec
+    }
+
+    /// `multipart = {{name=, value= | file=, filename=, content_type=}, ...}`
+    /// (parts in order), or `{name = "text" | {file=, filename=, content_type=}}`
+    /// (parts sorted by name). File parts stream from disk.
+    static func multipart(_ lua: LuaState, at i: Int32) throws -> Upload {
+        guard lua.type(at: i) == LUA_TTABLE else {
+            throw LuaError.validation("http.request: field 'multipart' must be a table, got \(lua.typeName(at: i))")
+        }
+        lua.ensureStack(4)
+        let count = lua.rawLength(i)
+        var parts: [Upload.Part] = []
+        func text(_ at: Int32, _ what: String) throws -> String? {
+            if lua.isNoneOrNil(at) { return nil }
+            guard lua.type(at: at) == LUA_TSTRING, let v = lua.toString(at) else {
+                throw LuaError.validation("http.request: \(what) must be a string, got \(lua.typeName(at: at))")
+            }
+            guard !v.contains("\r") && !v.contains("\n") else {
+                throw LuaError.validation("http.request: \(what) contains a line break")
+            }
+            return v
+        }
+        /// A string's bytes, or a number as text (as Lua's tostring writes it).
+        func textBytes(_ at: Int32) -> [UInt8]? {
+            switch lua.type(at: at) {
+            case LUA_TSTRING: return lua.withBytes(at: at) { Array($0.bindMemory(to: UInt8.self)) }
+            case LUA_TNUMBER: return lua.toString(at).map { Array($0.utf8) }
+            default: return nil
+            }
+        }
+        /// The part described by the table at `p`; `name` is known when the parts are keyed by name.
+        func part(_ p: Int32, name given: String?, label: String) throws -> Upload.Part {
+            func field(_ key: String) throws -> String? {
+                lua.rawGet(p, key)
+                defer { lua.pop() }
+                return try text(lua.top, "\(label).\(key)")
+            }
+            lua.pushNil()
+            while lua_next(lua.L, p) != 0 {
+                lua.pop()
+                let key = lua.type(at: -1) == LUA_TSTRING ? lua.toString(-1) ?? "" : ""
+                guard ["name", "value", "file", "filename", "content_type"].contains(key) else {
+                    lua.pop()
+                    throw LuaError.validation("http.request: \(label) has an unknown field '\(key)' (use name, value or file, filename, content_type)")
+                }
+            }
+            guard let name = try given ?? field("name"), !name.isEmpty else {
+                throw LuaError.validation("http.request: \(label).name is required (a string)")
+            }
+            let contentType = try field("content_type")
+            if let path = try field("file") {
+                lua.rawGet(p, "value")
+                defer { lua.pop() }
+                guard lua.isNoneOrNil(-1) else {
+                    throw LuaError.validation("http.request: \(label) gives both value and file")
+                }
+                let base = path.split(separator: "/").last.map(String.init) ?? path
+                return .file(name: name, path: path, filename: try field("filename") ?? base,
+                             contentType: contentType ?? "application/octet-stream")
+            }
+            lua.rawGet(p, "value")
+            defer { lua.pop() }
+            guard let bytes = textBytes(-1) else {
+                throw LuaError.validation("http.request: \(label) needs value (a string) or file (a path)")
+            }
+            return .field(name: name, value: bytes, contentType: contentType)
+        }
+        if count > 0 {
+            for k in 1...count {
+                lua_rawgeti(lua.L, i, lua_Integer(k))
+                defer { lua.pop() }
+                guard lua.type(at: -1) == LUA_TTABLE else {
+                    throw LuaError.validation("http.request: multipart[\(k)] must be a table {name=, value= or file=}, got \(lua.typeName(at: -1))")
+                }
+                parts.append(try part(lua.top, name: nil, label: "multipart[\(k)]"))
+            }
+        } else {
+            var named: [(String, Upload.Part)] = []
+            lua.pushNil()
+            while lua_next(lua.L, i) != 0 {
+                defer { lua.pop() }
+                guard lua.type(at: -2) == LUA_TSTRING, let name = lua.toString(-2) else {
+                    throw LuaError.validation("http.request: multipart keys must be part names (strings), got \(lua.typeName(at: -2))")
+                }
+                let label = "multipart.\(name)"
+                if lua.type(at: -1) == LUA_TTABLE {
+                    named.append((name, try part(lua.top, name: name, label: label)))
+                } else if lua.type(at: -1) == LUA_TSTRING || lua.type(at: -1) == LUA_TNUMBER {
+                    named.append((name, .field(name: name, value: textBytes(-1) ?? [], contentType: nil)))
+                } else {
+                    throw LuaError.validation("http.request: \(label) must be a string or a table {file=, filename=, content_type=}, got \(lua.typeName(at: -1))")
+                }
+            }
+            parts = named.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+        guard !parts.isEmpty else { throw LuaError.validation("http.request: multipart has no parts") }
+        return try Upload.multipart(parts)
     }
 
     /// The `auth` table of http.request. Errors name the field, never the value.

@@ -65,6 +65,8 @@ public final class HTTPTracer: Sendable {
         var requestHeaders: [(name: String, value: String)]
         var secretHeaders: Set<String>
         var requestBody: [UInt8]?
+        /// A body streamed from disk: traced as its summary and length, not its bytes.
+        var upload: Upload? = nil
         var status: Int?
         var responseHeaders: [(name: String, value: String)] = []
         var responseBody: [UInt8]?
@@ -85,6 +87,10 @@ public final class HTTPTracer: Sendable {
         if let f = a.finalURL, f != a.url { line["final_url"] = Redaction.scrub(Redaction.url(f)) }
         let requestType = a.requestHeaders.last { $0.name.lowercased() == "content-type" }?.value
         if let body = a.requestBody { Self.body(body, contentType: requestType, prefix: "request_body", into: &line) }
+        if let upload = a.upload {
+            line["request_body"] = Redaction.scrub(upload.summary)
+            line["request_body_bytes"] = upload.length
+        }
         if let status = a.status {
             line["status"] = status
             line["response_headers"] = Self.headers(a.responseHeaders, secret: [])

@@ -30,6 +30,19 @@ public struct HTTPRequestSpec: Sendable {
     /// origin on a redirect, masked in logs, traces and errors. Set with
     /// `authorize(_:)`, which also marks the header names secret.
     public var auth: Auth?
+    /// A body streamed from disk (`body_file`, `multipart`) instead of `body`;
+    /// set with `attach(_:)`.
+    public private(set) var upload: Upload?
+
+    /// Sends `upload` as the body. A multipart boundary is ours: its
+    /// Content-Type replaces any the caller gave.
+    public mutating func attach(_ upload: Upload) {
+        self.upload = upload
+        if let type = upload.contentType {
+            headers.removeAll { $0.name.lowercased() == "content-type" }
+            headers.append((name: "Content-Type", value: type))
+        }
+    }
 
     public init(
         method: String, url: String, headers: [(name: String, value: String)] = [], body: [UInt8]? = nil,
@@ -62,6 +75,45 @@ public struct HTTPResult: Sendable {
     /// download was resumed.
     public var streamedBytes: Int64? = nil
     public var resumes = 0
+}
+
+/// An answer read whole.
+struct CollectedResponse: Sendable {
+    var status: Int
+    var reason: String
+    var headers: HTTPHeaders
+    var body: ByteBuffer?
+
+    var headerList: [(name: String, value: String)] { headers.map { (name: $0.name, value: $0.value) } }
+
+    func result(url: String, attempts: Int) -> HTTPResult {
+        HTTPResult(
+            status: status, reason: reason, headers: headerList, body: body.map { Array($0.readableBytesView) } ?? [],
+            url: url, attempts: attempts)
+    }
+}
+
+/// What stops an exchange on Ctrl-C: the request on the event loop, then
+/// the task that carries on with retries. Cancelling before the action is
+/// known cancels it as soon as it is set.
+final class Cancellation: Sendable {
+    private let state = Mutex<(cancelled: Bool, action: (@Sendable () -> Void)?)>((false, nil))
+
+    func set(_ action: @escaping @Sendable () -> Void) {
+        let now = state.withLock { s -> Bool in
+            s.action = action
+            return s.cancelled
+        }
+        if now { action() }
+    }
+
+    func cancel() {
+        let action = state.withLock { s -> (@Sendable () -> Void)? in
+            s.cancelled = true
+            return s.action
+        }
+        action?()
+    }
 }
 
 /// Sends requests over one shared async-http-client (connection pooling,
@@ -105,13 +157,84 @@ public final class Transport: Sendable {
     /// statuses are results, not errors: the caller decides.
     public func send(_ spec: HTTPRequestSpec) async throws -> HTTPResult {
         Self.registerSecrets(of: spec)
+        return try await send(spec, firstHop: nil)
+    }
+
+    private func send(_ spec: HTTPRequestSpec, firstHop: Result<CollectedResponse, any Error>?) async throws -> HTTPResult {
         do {
-            return try await sendAttempts(spec)
+            return try await sendAttempts(spec, firstHop: firstHop)
         } catch var error as LuaError {
             // A message may quote what the server said: mask the secrets.
             error.message = Redaction.scrub(error.message)
             throw error
         }
+    }
+
+    /// `send`, reporting through `completion` (called once, on any thread)
+    /// instead of `async`; returns what cancels the exchange. A short
+    /// exchange (body in memory, no stream_to, no trace, rate-limit budget
+    /// not spent) makes its first attempt straight on the event loop, with
+    /// no Swift task and its two thread hops; a retry or a redirect goes on
+    /// in a task through the same code as `send`.
+    public func start(
+        _ spec: HTTPRequestSpec, completion: @escaping @Sendable (Result<HTTPResult, any Error>) -> Void
+    ) -> @Sendable () -> Void {
+        Self.registerSecrets(of: spec)
+        let cancellation = Cancellation()
+        let slowPath = { @Sendable (firstHop: Result<CollectedResponse, any Error>?) in
+            let task = Task {
+                do {
+                    completion(.success(try await self.send(spec, firstHop: firstHop)))
+                } catch {
+                    completion(.failure(error))
+                }
+            }
+            cancellation.set { task.cancel() }
+        }
+        let origin = URLParts(spec.url)?.origin
+        let spent = origin.map { (limiter.wait(for: $0, now: Date()) ?? 0) > 0 } ?? true
+        guard spec.streamTo == nil, spec.upload == nil, tracer == nil, !spent,
+            let request = try? HTTPClient.Request(
+                url: spec.url, method: HTTPMethod(rawValue: spec.method),
+                headers: HTTPHeaders(Self.wireHeaders(spec.headers, auth: spec.auth).map { ($0.name, $0.value) }), body: spec.body.map { .bytes($0) })
+        else {
+            slowPath(nil)
+            return { cancellation.cancel() }
+        }
+        let started = DispatchTime.now().uptimeNanoseconds
+        let limit = Self.maxBodyInMemory
+        let exchange = client.execute(
+            request: request, delegate: ResponseAccumulator(request: request, maxBodySize: limit), eventLoop: .indifferent,
+            deadline: .now() + .milliseconds(Int64(spec.timeout * 1000)))
+        cancellation.set { exchange.cancel() }
+        exchange.futureResult.whenComplete { result in
+            let hop = result.map {
+                CollectedResponse(status: Int($0.status.code), reason: $0.status.reasonPhrase, headers: $0.headers, body: $0.body)
+            }.mapError { Self.tooBig($0, spec.method, spec.url) }
+            if case .success(let r) = hop, !Self.isRedirect(r.status) {
+                // Final unless the policy wants another attempt: answered here.
+                let outcome = AttemptOutcome.response(status: r.status, headers: r.headerList)
+                var rng = SystemRandomNumberGenerator()
+                let final: Bool
+                switch spec.retry.decide(
+                    attempt: 1, outcome: outcome, method: spec.method, safeToRepeat: spec.safeToRepeat,
+                    waitedSoFar: 0, now: Date(), random: &rng)
+                {
+                case .done: final = true
+                case .stop: final = r.status != 429
+                case .retry: final = false
+                }
+                if final {
+                    let answer = r.result(url: spec.url, attempts: 1)
+                    self.recordBudget(answer)
+                    self.logAttempt(spec, outcome, answer, since: started, attempt: 1)
+                    completion(.success(answer))
+                    return
+                }
+            }
+            slowPath(hop)
+        }
+        return { cancellation.cancel() }
     }
 
     /// Every secret value this request carries joins the registry, so an
@@ -125,6 +248,11 @@ public final class Transport: Sendable {
         if let body = spec.body, body.count <= 256 * 1024 {
             let ctype = spec.headers.last { $0.name.lowercased() == "content-type" }?.value
             Redaction.registerBodySecrets(body, contentType: ctype)
+        }
+        if case .multipart(_, let parts, _)? = spec.upload?.shape {
+            for case .field(let name, let value, _) in parts where Redaction.isSecretName(name) {
+                SecretRegistry.shared.registerHeaderValue(String(decoding: value, as: UTF8.self))
+            }
         }
     }
 
@@ -146,7 +274,8 @@ public final class Transport: Sendable {
         return out
     }
 
-    private func sendAttempts(_ spec: HTTPRequestSpec) async throws -> HTTPResult {
+    private func sendAttempts(_ spec: HTTPRequestSpec, firstHop: Result<CollectedResponse, any Error>?) async throws -> HTTPResult {
+        var firstHop = firstHop
         var attempt = 0
         var waited = 0.0
         var rng = SystemRandomNumberGenerator()
@@ -155,7 +284,7 @@ public final class Transport: Sendable {
             attempt += 1
             try Task.checkCancellation()
             // Budgets are per origin (scheme, host and port): another port is another server.
-            if let host = URLParts(spec.url)?.origin, let pause = limiter.wait(for: host, now: Date()), pause > 0 {
+            if firstHop == nil, let host = URLParts(spec.url)?.origin, let pause = limiter.wait(for: host, now: Date()), pause > 0 {
                 let budgetLeft = spec.retry.maxTotalWait - waited
                 if pause > budgetLeft {
                     throw LuaError(
@@ -177,19 +306,19 @@ public final class Transport: Sendable {
                     started: startedAt, attempt: attempt, method: spec.method, url: spec.url, finalURL: result?.url,
                     requestHeaders: Self.wireHeaders(spec.headers, auth: spec.auth),
                     secretHeaders: spec.secretHeaders.union(spec.auth?.headerNames ?? []),
-                    requestBody: spec.body, status: result?.status, responseHeaders: result?.headers ?? [],
+                    requestBody: spec.body, upload: spec.upload, status: result?.status, responseHeaders: result?.headers ?? [],
                     responseBody: result?.body, streamedBytes: result?.streamedBytes, durationMS: ms, error: error))
             }
             let outcome: AttemptOutcome
             var result: HTTPResult?
             do {
-                var r = try await exchange(spec)
+                let hop = firstHop
+                firstHop = nil
+                var r = try await exchange(spec, firstHop: hop)
                 r.attempts = attempt
                 result = r
                 outcome = .response(status: r.status, headers: r.headers)
-                if let host = URLParts(r.url)?.origin, let budget = RateLimitBudget(headers: r.headers, now: Date()) {
-                    limiter.record(host: host, budget: budget)
-                }
+                recordBudget(r)
             } catch let error as LuaError {
                 trace(nil, error: error.message)
                 throw error
@@ -199,24 +328,13 @@ public final class Transport: Sendable {
             } catch {
                 outcome = Self.classify(error)
             }
-            let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
             switch outcome {
             case .response: trace(result, error: nil)
             case .connectionRefused: trace(nil, error: "connection refused")
             case .connectionFailed(let why): trace(nil, error: why)
             case .timedOut: trace(nil, error: "no answer within \(Self.seconds(spec.timeout))")
             }
-            if log.verbose {
-                var line = "\(spec.method) \(Redaction.url(result?.url ?? spec.url))"
-                switch outcome {
-                case .response(let status, _): line += " \(status) \(result?.body.count ?? 0) B"
-                case .connectionRefused: line += " connection refused"
-                case .connectionFailed(let why): line += " failed: \(why)"
-                case .timedOut: line += " timed out"
-                }
-                line += " \(Int(ms)) ms (attempt \(attempt))"
-                log.write(level: .debug, line)
-            }
+            logAttempt(spec, outcome, result, since: started, attempt: attempt)
             let decision = spec.retry.decide(
                 attempt: attempt, outcome: outcome, method: spec.method, safeToRepeat: spec.safeToRepeat,
                 waitedSoFar: waited, now: Date(), random: &rng)
@@ -240,35 +358,89 @@ public final class Transport: Sendable {
         }
     }
 
-    /// One attempt, following redirects.
-    private func exchange(_ spec: HTTPRequestSpec) async throws -> HTTPResult {
+    /// The rate-limit budget an answer announces, kept per origin.
+    private func recordBudget(_ r: HTTPResult) {
+        if let host = URLParts(r.url)?.origin, let budget = RateLimitBudget(headers: r.headers, now: Date()) {
+            limiter.record(host: host, budget: budget)
+        }
+    }
+
+    /// `-v`: one line per attempt.
+    private func logAttempt(_ spec: HTTPRequestSpec, _ outcome: AttemptOutcome, _ result: HTTPResult?, since started: UInt64, attempt: Int) {
+        let log = LogSink.shared
+        guard log.verbose else { return }
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+        var line = "\(spec.method) \(Redaction.url(result?.url ?? spec.url))"
+        switch outcome {
+        case .response(let status, _): line += " \(status) \(result?.streamedBytes ?? Int64(result?.body.count ?? 0)) B"
+        case .connectionRefused: line += " connection refused"
+        case .connectionFailed(let why): line += " failed: \(why)"
+        case .timedOut: line += " timed out"
+        }
+        line += " \(Int(ms)) ms (attempt \(attempt))"
+        log.write(level: .debug, line)
+    }
+
+    static func isRedirect(_ status: Int) -> Bool { [301, 302, 303, 307, 308].contains(status) }
+
+    /// A body over the in-memory cap is a usage error that says what to do.
+    static func tooBig(_ error: any Error, _ method: String, _ url: String) -> any Error {
+        guard error is NIOTooManyBytesError || error is ResponseAccumulator.ResponseTooBigError else { return error }
+        return LuaError(
+            .usage, "\(method) \(Redaction.url(url)): the response is larger than \(maxBodyInMemory / 1_048_576) MiB; use stream_to = PATH to write it to a file")
+    }
+
+    /// One attempt, following redirects. `firstHop` is the answer to the
+    /// first request when it was already sent (by `start`).
+    private func exchange(_ spec: HTTPRequestSpec, firstHop: Result<CollectedResponse, any Error>? = nil) async throws -> HTTPResult {
+        var pending = firstHop
         var url = spec.url
         var method = spec.method
         var body = spec.body
+        var upload = spec.upload
         var headers = spec.headers
         var auth = spec.auth
         var redirects = 0
         while true {
-            var request = HTTPClientRequest(url: url)
-            request.method = HTTPMethod(rawValue: method)
-            let wire = Self.wireHeaders(headers, auth: auth)
-            for h in wire { request.headers.add(name: h.name, value: h.value) }
-            if let body { request.body = .bytes(body) }
-            // A download may take longer than `timeout`: its deadline only
-            // guards against a hang (the read timeout catches stalls).
-            let deadline = spec.streamTo == nil ? spec.timeout : max(spec.timeout, 7 * 24 * 3600)
-            let response = try await client.execute(request, timeout: .milliseconds(Int64(deadline * 1000)))
-            let status = Int(response.status.code)
-            if [301, 302, 303, 307, 308].contains(status), let location = response.headers.first(name: "location") {
+            let r: CollectedResponse
+            if let hop = pending {
+                pending = nil
+                r = try hop.get()
+            } else {
+                var request = HTTPClientRequest(url: url)
+                request.method = HTTPMethod(rawValue: method)
+                let wire = Self.wireHeaders(headers, auth: auth)
+                for h in wire { request.headers.add(name: h.name, value: h.value) }
+                if let body { request.body = .bytes(body) } else if let upload { request.body = upload.requestBody() }
+                // A download may take longer than `timeout`: its deadline only
+                // guards against a hang (the read timeout catches stalls).
+                let deadline = spec.streamTo == nil ? spec.timeout : max(spec.timeout, 7 * 24 * 3600)
+                let response = try await client.execute(request, timeout: .milliseconds(Int64(deadline * 1000)))
+                let status = Int(response.status.code)
+                if let path = spec.streamTo, (200..<300).contains(status) {
+                    return try await download(response, url: url, method: method, headers: wire, spec: spec, to: path)
+                }
+                var collected: ByteBuffer?
+                if Self.isRedirect(status) {
+                    collected = try? await response.body.collect(upTo: 1 << 20)
+                } else {
+                    do {
+                        collected = try await response.body.collect(upTo: Self.maxBodyInMemory)
+                    } catch {
+                        throw Self.tooBig(error, method, url)
+                    }
+                }
+                r = CollectedResponse(status: status, reason: response.status.reasonPhrase, headers: response.headers, body: collected)
+            }
+            if Self.isRedirect(r.status), let location = r.headers.first(name: "location") {
                 redirects += 1
                 guard redirects <= spec.maxRedirects else {
                     throw LuaError(
                         .http, "\(spec.method) \(Redaction.url(spec.url)): more than \(spec.maxRedirects) redirects (a redirect loop?)",
-                        status: status, retryable: false)
+                        status: r.status, retryable: false)
                 }
-                _ = try? await response.body.collect(upTo: 1 << 20)
                 guard let next = URLParts.resolve(location, against: url) else {
-                    throw LuaError(.http, "\(method) \(Redaction.url(url)): redirect to an invalid location", status: status)
+                    throw LuaError(.http, "\(method) \(Redaction.url(url)): redirect to an invalid location", status: r.status)
                 }
                 if URLParts(next)?.origin != URLParts(url)?.origin {
                     // Never forward credentials to another host.
@@ -276,29 +448,16 @@ public final class Transport: Sendable {
                     headers.removeAll { spec.secretHeaders.contains($0.name.lowercased()) || Redaction.isSecretName($0.name) }
                     auth = nil
                 }
-                if status == 303 || ((status == 301 || status == 302) && method == "POST") {
+                if r.status == 303 || ((r.status == 301 || r.status == 302) && method == "POST") {
                     method = "GET"
                     body = nil
+                    upload = nil
                     headers.removeAll { ["content-type", "content-length"].contains($0.name.lowercased()) }
                 }
                 url = next
                 continue
             }
-            if let path = spec.streamTo, (200..<300).contains(status) {
-                return try await download(response, url: url, method: method, headers: wire, spec: spec, to: path)
-            }
-            let limit = Self.maxBodyInMemory
-            let bytes: ByteBuffer
-            do {
-                bytes = try await response.body.collect(upTo: limit)
-            } catch is NIOTooManyBytesError {
-                throw LuaError(
-                    .usage, "\(method) \(Redaction.url(url)): the response is larger than \(limit / 1_048_576) MiB; use stream_to = PATH to write it to a file")
-            }
-            return HTTPResult(
-                status: status, reason: response.status.reasonPhrase,
-                headers: response.headers.map { (name: $0.name, value: $0.value) },
-                body: Array(bytes.readableBytesView), url: url, attempts: 1)
+            return r.result(url: url, attempts: 1)
         }
     }
 
