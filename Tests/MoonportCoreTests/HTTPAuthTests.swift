@@ -5,6 +5,17 @@ import XCTest
 
 /// `Secret`, the secret registry and `Redaction.scrub`.
 final class SecretTests: XCTestCase {
+    func testSecretNamesAreJudgedWordByWord() {
+        let secret = ["Authorization", "Cookie", "X-Api-Key", "x-api-secret", "apikey", "partnerkey", "apiKey", "api_key",
+                      "key", "auth", "access_token", "X-Auth-Token", "client_secret", "password", "db_passwd",
+                      "aws_secret_access_key", "aws_access_key_id", "X-Amz-Signature", "refreshToken", "credentials",
+                      "session_key", "privateKey"]
+        let plain = ["sortKey", "Idempotency-Key", "keyword", "author", "authored_by", "sessionId", "monkey", "keys_total",
+                     "tokenizer_version", "name", "gtmhub-accountId", "X-RateLimit-Remaining", "Content-Type"]
+        for name in secret { XCTAssertTrue(Redaction.isSecretName(name), "\(name) should be a secret name") }
+        for name in plain { XCTAssertFalse(Redaction.isSecretName(name), "\(name) should not be a secret name") }
+    }
+
     func testSecretNeverPrintsItsValue() {
         let s = Secret("sk-live-PRINTME-123")
         XCTAssertEqual("\(s)", "Secret(***)")

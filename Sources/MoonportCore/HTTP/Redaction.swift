@@ -4,17 +4,54 @@ import Foundation
 public enum Redaction {
     public static let mask = "***"
 
-    /// Names of headers, query parameters and JSON fields that hold secrets:
-    /// anything named like a key, token, secret, password, signature or
-    /// credential, and the usual auth headers.
+    /// Names of headers, query parameters and JSON fields that hold secrets,
+    /// judged word by word (`X-Api-Key`, `apiKey`, `aws_secret_access_key`,
+    /// `partnerkey` are secrets; `sortKey`, `Idempotency-Key`, `keyword`,
+    /// `author`, `sessionId` are not):
+    /// - the usual auth headers (Authorization, Cookie, ...);
+    /// - a word that is, or ends in, token, secret, password, passwd, pwd,
+    ///   signature, credential(s), cookie; or the word `auth` on its own;
+    /// - `key` on its own, or after api, access, secret, private, partner,
+    ///   client, auth, signing, session, license, encryption, master
+    ///   (also written as one word: apikey, partnerkey, accesskey, ...).
     public static func isSecretName(_ name: String) -> Bool {
         let n = name.lowercased()
         if ["authorization", "proxy-authorization", "cookie", "set-cookie"].contains(n) { return true }
-        for word in ["key", "token", "secret", "password", "passwd", "signature", "credential", "auth", "session"]
-        where n.contains(word) {
-            return true
+        let words = Self.words(name)
+        if words == ["key"] || words == ["auth"] { return true }
+        for (i, word) in words.enumerated() {
+            if secretWords.contains(where: { word.hasSuffix($0) }) || word == "auth" { return true }
+            if word == "key" {
+                if i == 0 || keyOwners.contains(words[i - 1]) { return true }
+            } else if word.hasSuffix("key"), keyOwners.contains(String(word.dropLast(3))) {
+                return true
+            }
         }
         return false
+    }
+
+    private static let secretWords = ["token", "secret", "password", "passwd", "pwd", "signature", "credential",
+        "credentials", "cookie"]
+    private static let keyOwners: Set<String> = ["api", "access", "secret", "private", "partner", "client", "auth",
+        "signing", "session", "license", "encryption", "master"]
+
+    /// `X-Api-Key` -> [x, api, key]; `apiKey` -> [api, key]; `aws_secret_access_key` -> [aws, secret, access, key].
+    static func words(_ name: String) -> [String] {
+        var out: [String] = []
+        var current = ""
+        var previousLower = false
+        for c in name.unicodeScalars {
+            let isUpper = c.properties.isUppercase
+            let isAlnum = c.properties.isAlphabetic || ("0"..."9").contains(c)
+            if !isAlnum || (isUpper && previousLower) {
+                if !current.isEmpty { out.append(current) }
+                current = ""
+            }
+            if isAlnum { current.unicodeScalars.append(c) }
+            previousLower = isAlnum && !isUpper
+        }
+        if !current.isEmpty { out.append(current) }
+        return out.map { $0.lowercased() }
     }
 
     /// The URL with secret query values masked and any user:password removed.
