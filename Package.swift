@@ -12,6 +12,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // HTTP: one shared client, connection pooling, TLS, HTTP/1.1 and HTTP/2.
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // The vendor simulator (VendorSim) uses SwiftNIO directly and swift-crypto for
+        // S3 SigV4; both are already in the graph through async-http-client, so they
+        // add no package and no build time (see Sources/VendorSim/HTTPServer.swift).
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         // The system Lua 5.4 (Debian: liblua5.4-dev).
@@ -52,10 +57,24 @@ let package = Package(
             path: "Sources/MoonportCore",
             plugins: ["EmbedStdlib"]
         ),
+        // The built-in vendor simulator (`moonport sim`, `--sandbox`): all five
+        // vendor APIs on loopback with job life cycles, limits and seeded faults.
+        .target(
+            name: "VendorSim",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Sources/VendorSim"
+        ),
         .executableTarget(
             name: "moonport",
             dependencies: [
                 "MoonportCore",
+                "VendorSim",
                 "CEditline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -78,6 +97,15 @@ let package = Package(
             name: "MoonportCoreTests",
             dependencies: ["MoonportCore"],
             path: "Tests/MoonportCoreTests"
+        ),
+        .testTarget(
+            name: "VendorSimTests",
+            dependencies: [
+                "VendorSim",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Tests/VendorSimTests"
         ),
         .testTarget(
             name: "CLITests",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import MoonportCore
+import VendorSim
 
 #if canImport(Glibc)
 import Glibc
@@ -11,7 +12,7 @@ struct MoonportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "moonport",
         abstract: "Run Lua scripts that drive SaaS vendor workflows.",
-        subcommands: [RunCommand.self, CheckCommand.self, ReplCommand.self],
+        subcommands: [RunCommand.self, CheckCommand.self, ReplCommand.self, SimCommand.self],
         defaultSubcommand: ReplCommand.self
     )
 }
@@ -27,6 +28,40 @@ struct RuntimeOptions: ParsableArguments {
     @Option(name: .customLong("trace"), help: ArgumentHelp(
         "Append every HTTP attempt to FILE as NDJSON (redacted; the file is made mode 0600).", valueName: "FILE"))
     var trace: String?
+
+    @Flag(name: .customLong("sandbox"), help: "Start the built-in vendor simulator in-process and point every vendor at it (no credentials, no network).")
+    var sandbox = false
+
+    @Option(name: .customLong("faults"), help: ArgumentHelp("With --sandbox: faults to inject, e.g. 500:0.1,reset:0.02,lost:0.02 (see moonport sim --help).", valueName: "SPEC"))
+    var faults: String?
+
+    @Option(name: .customLong("seed"), help: ArgumentHelp("With --sandbox: seeds the simulator's demo data and faults.", valueName: "N"))
+    var seed: UInt64?
+
+    func validate() throws {
+        if !sandbox && (faults != nil || seed != nil) {
+            throw ValidationError("--faults and --seed need --sandbox")
+        }
+        _ = try faultSpec()
+    }
+
+    private func faultSpec() throws -> FaultSpec {
+        do { return try FaultSpec(parsing: faults ?? "") } catch { throw ValidationError("--faults: \(error.message)") }
+    }
+
+    /// With `--sandbox`: starts the simulator and sets the vendors' environment
+    /// (before the script runs). Stop it when the run ends.
+    func startSandbox() throws -> Sandbox? {
+        guard sandbox else { return nil }
+        do {
+            return try Sandbox(faults: faultSpec(), seed: seed ?? 1)
+        } catch let e as ValidationError {
+            throw e
+        } catch {
+            printError("--sandbox: cannot start the simulator: \(error)")
+            throw ExitCode(Exit.scriptError)
+        }
+    }
 
     func hostOptions(script: String?) -> HostOptions {
         HostOptions(libraryFolders: libraryFolders, verbose: verbose, scriptPath: script, tracePath: trace)
@@ -77,6 +112,8 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         let script = scriptAndArguments.first
+        let sandbox = try runtime.startSandbox()
+        defer { sandbox?.stop() }
         try ScriptRun(
             options: runtime.hostOptions(script: script), chunks: chunks, script: script,
             arguments: Array(scriptAndArguments.dropFirst())

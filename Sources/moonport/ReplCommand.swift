@@ -33,6 +33,8 @@ struct ReplCommand: ParsableCommand {
     func run() throws {
         let options = runtime.hostOptions(script: nil)
         try startTracing(options)
+        let sandbox = try runtime.startSandbox()
+        defer { sandbox?.stop() }
         let host = MoonportHost(options: options)
         host.setArguments(script: nil, arguments: [], interpreter: CommandLine.arguments[0])
         host.catchInterrupts()

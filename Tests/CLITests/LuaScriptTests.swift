@@ -29,4 +29,29 @@ final class LuaScriptTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: out.path))
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.path + ".part"))
     }
+
+    /// The README's first workflow: export, poll, download and check, against
+    /// the in-process simulator. Real-looking credentials in the environment
+    /// are overridden: a sandbox run never reaches production.
+    func testSandboxWorkflowRunsAgainstTheSimulator() throws {
+        let dir = try MoonportProcess.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let example = Self.root.appendingPathComponent("scripts/examples/sandbox-forecast-export.lua")
+        let out = dir.appendingPathComponent("forecast.csv")
+        let r = try MoonportProcess.run(
+            ["run", "--sandbox", "-v", example.path, out.path],
+            environment: ["MOONPORT_SIM_SPEED": "50", "CLARI_BASE_URL": "https://api.clari.com",
+                          "CLARI_API_KEY": "real-production-key-DO-NOT-USE"],
+            directory: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.hasPrefix(out.path + ": "), r.stdout)
+        XCTAssertTrue(r.stdout.contains(" rows, total amount "), r.stdout)
+        XCTAssertTrue(r.stderr.contains("http://127.0.0.1:"), "the simulator answered: \(r.stderr)")
+        XCTAssertFalse(r.stderr.contains("api.clari.com"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("real-production-key"), r.stderr)
+        XCTAssertTrue(r.stderr.contains(": DONE"), r.stderr)
+        let text = try String(contentsOf: out, encoding: .utf8)
+        XCTAssertTrue(text.hasPrefix("userId,userName,userEmail,forecastId,timePeriod,"), text)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["forecast.csv"], "no temporary file left")
+    }
 }

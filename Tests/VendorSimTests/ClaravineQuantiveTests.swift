@@ -1,0 +1,177 @@
+import Foundation
+import NIOHTTP1
+import XCTest
+
+@testable import VendorSim
+
+final class ClaravineTests: SimTestCase {
+
+    private func submit(_ dataset: String, _ name: String, fields: [String], rows: [[Any]]) async throws -> Reply {
+        try await sim.send(.POST, "/claravine/v1/datasets/\(dataset)/data", headers: Auth.claravine,
+                           json: ["transactionName": name, "fields": fields, "rows": rows])
+    }
+
+    private func waitFor(_ dataset: String, _ id: String) async throws -> [String] {
+        try await sim.poll("/claravine/v1/datasets/\(dataset)/transactions/\(id)/status/", headers: Auth.claravine,
+                           terminal: ["Complete", "Failed"]) { $0.object.str("status") }
+    }
+
+    func testDatasetsAndTransactionsList() async throws {
+        let r = try await sim.send(.GET, "/claravine/v1/datasets", headers: Auth.claravine)
+        XCTAssertEqual(r.status, 200)
+        let ids = r.array.compactMap { ($0 as? [String: Any])?.str("uuid") }
+        XCTAssertEqual(Set(ids), ["ds-forecasts", "ds-campaigns", "ds-creatives"])
+        XCTAssertTrue(r.array.allSatisfy { ($0 as? [String: Any])?.str("name") != nil })
+
+        let seeded = try await sim.send(.GET, "/claravine/v1/datasets/ds-campaigns/transactions/", headers: Auth.claravine)
+        XCTAssertEqual(seeded.array.count, 4)
+        let first = try XCTUnwrap(seeded.array.first as? [String: Any])
+        for key in ["uuid", "name", "status", "createdAt"] { XCTAssertNotNil(first[key], key) }
+        XCTAssertEqual(first.str("status"), "Complete")
+
+        let data = try await sim.send(.GET, "/claravine/v1/datasets/ds-campaigns/transaction/\(first.str("uuid")!)/data/", headers: Auth.claravine)
+        XCTAssertEqual(data.status, 200)
+        XCTAssertEqual((data.object["fields"] as? [String])?.first, "campaign_id")
+        XCTAssertFalse((data.object["rows"] as? [[Any]] ?? []).isEmpty)
+
+        let badDate = try await sim.send(.GET, "/claravine/v1/datasets/ds-campaigns/transactions/?start-date=yesterday", headers: Auth.claravine)
+        XCTAssertEqual(badDate.status, 400)
+        let future = try await sim.send(.GET, "/claravine/v1/datasets/ds-campaigns/transactions/?start-date=2999-01-01&end-date=2999-12-31",
+                                        headers: Auth.claravine)
+        XCTAssertEqual(future.array.count, 0)
+        let missing = try await sim.send(.GET, "/claravine/v1/datasets/ds-nope/transactions/", headers: Auth.claravine)
+        XCTAssertEqual(missing.status, 404)
+        XCTAssertEqual(missing.object.str("code"), "not_found")
+    }
+
+    func testSubmitCompletesAndDataComesBack() async throws {
+        let fields = ["campaign_id", "campaign_name", "channel", "region"]
+        let rows: [[Any]] = [["C-1", "Spring launch", "search", "NA"], ["C-2", "Summer", "social", ""]]
+        let r = try await submit("ds-campaigns", "Load 1", fields: fields, rows: rows)
+        XCTAssertEqual(r.status, 200, r.text)
+        let id = try XCTUnwrap(r.object.str("transactionUuid"))
+        assertInOrder(try await waitFor("ds-campaigns", id), ["Pending", "Complete"], ending: "Complete")
+        let data = try await sim.send(.GET, "/claravine/v1/datasets/ds-campaigns/transaction/\(id)/data/", headers: Auth.claravine)
+        XCTAssertEqual(data.object["fields"] as? [String], fields)
+        XCTAssertEqual((data.object["rows"] as? [[String]]), rows as? [[String]])
+        let day = Dates.day(Date().timeIntervalSince1970)
+        let list = try await sim.send(.GET, "/claravine/v1/datasets/ds-campaigns/transactions/?start-date=\(day)&end-date=\(day)", headers: Auth.claravine)
+        XCTAssertTrue(list.array.contains { ($0 as? [String: Any])?.str("name") == "Load 1" })
+    }
+
+    func testRowsThatBreakARuleFailTheTransaction() async throws {
+        let fields = ["campaign_id", "campaign_name", "channel"]
+        let cases: [(String, [String], [[Any]])] = [
+            ("short row", fields, [["C-1", "A", "search"], ["C-2", "B"]]),
+            ("empty required", fields, [["C-1", "", "search"]]),
+            ("null required", fields, [["C-1", NSNull(), "search"]]),
+            ("missing required field", ["campaign_id", "campaign_name"], [["C-1", "A"]]),
+        ]
+        for (name, f, rows) in cases {
+            let r = try await submit("ds-campaigns", name, fields: f, rows: rows)
+            XCTAssertEqual(r.status, 200, "invalid data is accepted, then fails silently: \(r.text)")
+            let id = try XCTUnwrap(r.object.str("transactionUuid"))
+            let final = try await waitFor("ds-campaigns", id).last
+            XCTAssertEqual(final, "Failed", name)
+        }
+    }
+
+    func testValidationErrorsAndAuth() async throws {
+        let rows = (0...1000).map { i -> [Any] in ["C-\(i)", "n", "search"] }
+        let tooMany = try await submit("ds-campaigns", "big", fields: ["campaign_id", "campaign_name", "channel"], rows: rows)
+        XCTAssertEqual(tooMany.status, 400)
+        XCTAssertEqual(tooMany.object.str("code"), "too_many_rows")
+        let exactly = try await submit("ds-campaigns", "exactly 1000", fields: ["campaign_id", "campaign_name", "channel"], rows: Array(rows.prefix(1000)))
+        XCTAssertEqual(exactly.status, 200)
+
+        let shapes: [[String: Any]] = [
+            ["transactionName": "x", "fields": "campaign_id", "rows": []],
+            ["transactionName": "x", "fields": ["campaign_id"], "rows": ["C-1"]],
+            ["transactionName": "x", "fields": [], "rows": []],
+            ["fields": ["campaign_id"], "rows": []],
+        ]
+        for body in shapes {
+            let r = try await sim.send(.POST, "/claravine/v1/datasets/ds-campaigns/data", headers: Auth.claravine, json: body)
+            XCTAssertEqual(r.status, 400, "\(body)")
+            XCTAssertEqual(r.object.str("code"), "validation_error")
+        }
+        for headers in [[], [("X-Api-Key", SimulatorCredentials.claravineAPIKey), ("X-Api-Secret", "wrong")],
+                        [("X-Api-Key", SimulatorCredentials.claravineAPIKey)]] {
+            let r = try await sim.send(.GET, "/claravine/v1/datasets", headers: headers)
+            XCTAssertEqual(r.status, 401)
+            XCTAssertEqual(r.object.str("code"), "unauthorized")
+        }
+    }
+}
+
+final class QuantiveTests: SimTestCase {
+    let base = "/quantive/results/api/v1"
+
+    private func currentSession() async throws -> String {
+        let r = try await sim.send(.GET, base + "/sessions", headers: Auth.quantive)
+        let items = r.object["items"] as? [[String: Any]] ?? []
+        XCTAssertEqual(items.count, 3)
+        return try XCTUnwrap(items.first { $0.str("status") == "open" }?.str("id"))
+    }
+
+    func testGoalLifecycle() async throws {
+        let session = try await currentSession()
+        let created = try await sim.send(.POST, base + "/goals", headers: Auth.quantive,
+                                         json: ["name": "Win 40 new logos", "sessionId": session, "description": "d", "tags": [["title": "sales"]]])
+        XCTAssertEqual(created.status, 200, created.text)
+        let id = try XCTUnwrap(created.object.str("id"))
+        XCTAssertEqual(created.object.str("name"), "Win 40 new logos")
+
+        let got = try await sim.send(.GET, base + "/goals/\(id)", headers: Auth.quantive)
+        XCTAssertEqual(got.object.str("sessionId"), session)
+
+        let patched = try await sim.send(.PATCH, base + "/goals/\(id)", headers: Auth.quantive, json: ["description": "updated"])
+        XCTAssertEqual(patched.object.str("description"), "updated")
+        XCTAssertEqual(patched.object.str("name"), "Win 40 new logos")
+
+        let filter = "{\"name\":\"Win 40 new logos\",\"sessionId\":\"\(session)\"}".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        let found = try await sim.send(.GET, base + "/goals?filter=\(filter)&fields=name,sessionId", headers: Auth.quantive)
+        XCTAssertEqual(found.object.num("totalCount"), 1)
+        let item = try XCTUnwrap((found.object["items"] as? [[String: Any]])?.first)
+        XCTAssertEqual(Set(item.keys), ["id", "name", "sessionId"])
+
+        let deleted = try await sim.send(.DELETE, base + "/goals/\(id)", headers: Auth.quantive)
+        XCTAssertEqual(deleted.status, 204)
+        let gone = try await sim.send(.GET, base + "/goals/\(id)", headers: Auth.quantive)
+        XCTAssertEqual(gone.status, 404)
+        XCTAssertNotNil(gone.object.str("message"))
+    }
+
+    func testListPagingSortAndValidation() async throws {
+        let all = try await sim.send(.GET, base + "/goals?sort=name", headers: Auth.quantive)
+        let names = (all.object["items"] as? [[String: Any]] ?? []).compactMap { $0.str("name") }
+        XCTAssertGreaterThanOrEqual(names.count, 12)
+        XCTAssertEqual(names, names.sorted())
+        let page = try await sim.send(.GET, base + "/goals?sort=-name&skip=2&limit=3", headers: Auth.quantive)
+        let pageNames = (page.object["items"] as? [[String: Any]] ?? []).compactMap { $0.str("name") }
+        XCTAssertEqual(pageNames, Array(names.sorted(by: >).dropFirst(2).prefix(3)))
+        XCTAssertEqual(page.object.num("totalCount"), names.count)
+
+        let zeroLimit = try await sim.send(.GET, base + "/goals?limit=0", headers: Auth.quantive).status
+        XCTAssertEqual(zeroLimit, 400)
+        let badFilter = try await sim.send(.GET, base + "/goals?filter=notjson", headers: Auth.quantive).status
+        XCTAssertEqual(badFilter, 400)
+        let session = try await currentSession()
+        let noName = try await sim.send(.POST, base + "/goals", headers: Auth.quantive, json: ["sessionId": session])
+        XCTAssertEqual(noName.status, 400)
+        XCTAssertNotNil(noName.object.str("message"))
+        let badSession = try await sim.send(.POST, base + "/goals", headers: Auth.quantive, json: ["name": "x", "sessionId": "nope"])
+        XCTAssertEqual(badSession.status, 400)
+    }
+
+    func testAuthFailures() async throws {
+        let noToken = try await sim.send(.GET, base + "/goals", headers: [("gtmhub-accountId", SimulatorCredentials.quantiveAccountID)])
+        XCTAssertEqual(noToken.status, 401)
+        XCTAssertNotNil(noToken.object.str("message"))
+        let wrongToken = try await sim.send(.GET, base + "/goals", headers: [("Authorization", "Bearer nope"), ("gtmhub-accountId", SimulatorCredentials.quantiveAccountID)])
+        XCTAssertEqual(wrongToken.status, 401)
+        let wrongAccount = try await sim.send(.GET, base + "/goals", headers: [("Authorization", "Bearer " + SimulatorCredentials.quantiveAPIToken), ("gtmhub-accountId", "other")])
+        XCTAssertEqual(wrongAccount.status, 403)
+        XCTAssertNotNil(wrongAccount.object.str("message"))
+    }
+}

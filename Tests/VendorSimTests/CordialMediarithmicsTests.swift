@@ -1,0 +1,282 @@
+import Foundation
+import NIOHTTP1
+import XCTest
+
+@testable import VendorSim
+
+final class CordialTests: SimTestCase {
+
+    let s3Destination: [String: Any] = [
+        "type": "s3", "aws_access_key_id": "AKIASIMTEST", "aws_secret_access_key": "sim/secret+key", "aws_bucket": "exports-bucket",
+        "aws_region": "eu-west-1", "path": "cordial/trends",
+    ]
+
+    private func waitFor(_ id: String) async throws -> (seen: [String], job: [String: Any]) {
+        let seen = try await sim.poll("/cordial/v2/jobs/\(id)", headers: Auth.cordial, terminal: ["Done", "Failed"]) { $0.object.str("status") }
+        let job = try await sim.send(.GET, "/cordial/v2/jobs/\(id)", headers: Auth.cordial).object
+        return (seen, job)
+    }
+
+    func testAudienceTrendsToS3AndSignedGetObject() async throws {
+        let r = try await sim.send(.POST, "/cordial/v2/audiencetrendsexport", headers: Auth.cordial, json: [
+            "name": "trends-2024-q1", "exportType": "csv", "destination": s3Destination,
+            "selected_timeframe_start": "2024-01-01", "selected_timeframe_end": "2024-01-10", "audiences": ["VIP customers", "App users"],
+        ])
+        XCTAssertEqual(r.status, 200, r.text)
+        let id = try XCTUnwrap(r.object.str("jobId"))
+        let (seen, job) = try await waitFor(id)
+        assertInOrder(seen, ["Pending", "Processing", "Done"], ending: "Done")
+        XCTAssertEqual(job.str("_id"), id)
+        XCTAssertEqual(job.str("jobName"), "trends-2024-q1")
+        XCTAssertEqual(job.num("totalItems"), 20)
+        XCTAssertNotNil(job.dict("times").str("start"))
+        XCTAssertEqual(job.dict("metadata").str("exportType"), "csv")
+        let fileName = try XCTUnwrap(job.dict("metadata").str("fileName"))
+        let location = try XCTUnwrap(job.dict("result").str("location"))
+        XCTAssertEqual(location, "s3://exports-bucket/cordial/trends/\(fileName)")
+
+        let path = "/s3/exports-bucket/cordial/trends/\(fileName)"
+        let host = "127.0.0.1:\(sim.endpoints.port)"
+        XCTAssertEqual(sim.endpoints.environment["MOONPORT_SIM_S3_URL"], sim.endpoints.root + "/s3")
+        let signed = TestSigner.getHeaders(path: path, host: host, accessKey: "AKIASIMTEST", secret: "sim/secret+key", region: "eu-west-1")
+        let object = try await sim.send(.GET, path, headers: signed)
+        XCTAssertEqual(object.status, 200, object.text)
+        let lines = object.text.split(separator: "\n")
+        XCTAssertEqual(lines.first, "date,audience,contacts,added,removed")
+        XCTAssertEqual(lines.count, 21)
+        XCTAssertNotNil(object.header("ETag"))
+
+        let ranged = try await sim.send(.GET, path, headers: signed + [("Range", "bytes=0-3")])
+        XCTAssertEqual(ranged.status, 206)
+        XCTAssertEqual(ranged.text, "date")
+
+        let wrongSecret = TestSigner.getHeaders(path: path, host: host, accessKey: "AKIASIMTEST", secret: "not-the-secret", region: "eu-west-1")
+        let denied = try await sim.send(.GET, path, headers: wrongSecret)
+        XCTAssertEqual(denied.status, 403)
+        XCTAssertTrue(denied.text.contains("<Code>SignatureDoesNotMatch</Code>"), denied.text)
+        XCTAssertEqual(denied.header("Content-Type"), "application/xml")
+
+        let otherPath = TestSigner.getHeaders(path: path + "x", host: host, accessKey: "AKIASIMTEST", secret: "sim/secret+key", region: "eu-west-1")
+        let otherKeyStatus = try await sim.send(.GET, path, headers: otherPath).status
+        XCTAssertEqual(otherKeyStatus, 403, "a signature for another key does not open this one")
+        let unsigned = try await sim.send(.GET, path)
+        XCTAssertEqual(unsigned.status, 403)
+        XCTAssertTrue(unsigned.text.contains("<Code>AccessDenied</Code>"))
+        let unknownKey = TestSigner.getHeaders(path: path, host: host, accessKey: "AKIAOTHER", secret: "sim/secret+key", region: "eu-west-1")
+        let unknownKeyRefused = try await sim.send(.GET, path, headers: unknownKey).text.contains("<Code>InvalidAccessKeyId</Code>")
+        XCTAssertTrue(unknownKeyRefused)
+        let wrongRegion = TestSigner.getHeaders(path: path, host: host, accessKey: "AKIASIMTEST", secret: "sim/secret+key", region: "us-east-1")
+        let malformed = try await sim.send(.GET, path, headers: wrongRegion)
+        XCTAssertEqual(malformed.status, 400)
+        XCTAssertTrue(malformed.text.contains("<Code>AuthorizationHeaderMalformed</Code>"))
+        let noKeyPath = "/s3/exports-bucket/cordial/none.csv"
+        let noKey = try await sim.send(.GET, noKeyPath, headers: TestSigner.getHeaders(
+            path: noKeyPath, host: host, accessKey: "AKIASIMTEST", secret: "sim/secret+key", region: "eu-west-1"))
+        XCTAssertEqual(noKey.status, 404)
+        XCTAssertTrue(noKey.text.contains("<Code>NoSuchKey</Code>"))
+    }
+
+    func testContactExportToSFTPIsWrittenUnderTheDataDirectory() async throws {
+        let r = try await sim.send(.POST, "/cordial/v2/contactexports", headers: Auth.cordial, json: [
+            "name": "contacts-vip", "exportType": "csv", "fields": ["email", "first_name", "city"], "lists": ["VIP customers"],
+            "showHeader": true, "destination": ["type": "sftp", "server": "sftp.example.com", "username": "u", "password": "p", "path": "out/daily"],
+        ])
+        XCTAssertEqual(r.status, 200, r.text)
+        let (seen, job) = try await waitFor(try XCTUnwrap(r.object.str("jobId")))
+        XCTAssertEqual(seen.last, "Done")
+        let location = try XCTUnwrap(job.dict("result").str("location"))
+        XCTAssertTrue(location.hasPrefix(sim.simulator.config.dataDirectory + "/sftp/out/daily/"), location)
+        let text = try String(contentsOfFile: location, encoding: .utf8)
+        XCTAssertEqual(text.split(separator: "\n").first, "email,first_name,city")
+        XCTAssertEqual(text.split(separator: "\n").count - 1, job.num("totalItems"))
+
+        let gz = try await sim.send(.POST, "/cordial/v2/contactexports", headers: Auth.cordial, json: [
+            "name": "contacts-gz", "exportType": "json", "compress": true, "destination": ["type": "gcs", "gcs_bucket": "b1"],
+        ])
+        let (_, gzJob) = try await waitFor(try XCTUnwrap(gz.object.str("jobId")))
+        let gzPath = try XCTUnwrap(gzJob.dict("result").str("location"))
+        XCTAssertTrue(gzPath.hasSuffix(".json.gz"))
+        let bytes = try XCTUnwrap(FileManager.default.contents(atPath: gzPath))
+        XCTAssertEqual(Array(bytes.prefix(2)), [0x1F, 0x8B])
+    }
+
+    func testValidationAndAuth() async throws {
+        func post(_ body: [String: Any]) async throws -> Reply {
+            try await sim.send(.POST, "/cordial/v2/contactexports", headers: Auth.cordial, json: body)
+        }
+        let good: [String: Any] = ["name": "ok-name", "exportType": "csv", "destination": ["type": "gcs", "gcs_bucket": "b"]]
+        for name in ["has space", "under_score", "dots.no", ""] {
+            let r = try await post(good.merging(["name": name]) { $1 })
+            XCTAssertEqual(r.status, 400, name)
+            XCTAssertEqual(r.object["error"] as? Bool, true)
+            XCTAssertEqual(r.object.str("errorKey"), "VALIDATION_ERROR")
+        }
+        let badDestinations: [[String: Any]] = [
+            ["type": "dropbox"], ["type": "s3", "aws_bucket": "b"], ["type": "ftp", "server": "h", "username": "u"],
+            ["type": "gcs"], ["type": "sftp", "server": "h", "username": "u", "password": "p", "path": "../etc"],
+        ]
+        for d in badDestinations {
+            let r = try await post(good.merging(["destination": d]) { $1 })
+            XCTAssertEqual(r.status, 400, "\(d)")
+            XCTAssertEqual(r.object.str("errorKey"), "VALIDATION_ERROR", "\(d)")
+        }
+        let badBucket = try await post(good.merging(["destination": ["type": "s3", "aws_access_key_id": "a", "aws_secret_access_key": "s", "aws_bucket": "Bad_Bucket"]]) { $1 })
+        XCTAssertEqual(badBucket.object.str("errorKey"), "STORAGE_CONNECTION_ERROR")
+        let notJSON = try await sim.send(.POST, "/cordial/v2/contactexports", headers: Auth.cordial, body: Array("nope".utf8))
+        XCTAssertEqual(notJSON.object.str("errorKey"), "INVALID_JSON_PROVIDED")
+        let missing = try await sim.send(.GET, "/cordial/v2/jobs/abc", headers: Auth.cordial)
+        XCTAssertEqual(missing.status, 404)
+        XCTAssertEqual(missing.object.str("errorKey"), "RECORD_NOT_FOUND")
+
+        let wrongKey = "Basic " + Data("other:".utf8).base64EncodedString()
+        for headers in [[], [("Authorization", wrongKey)], [("Authorization", SimulatorCredentials.cordialAPIKey)]] {
+            let r = try await sim.send(.GET, "/cordial/v2/jobs", headers: headers)
+            XCTAssertEqual(r.status, 401)
+            XCTAssertEqual(r.object["error"] as? Bool, true)
+        }
+    }
+
+    func testJobsListFiltersByName() async throws {
+        let body: [String: Any] = ["name": "listed-export", "exportType": "txt", "destination": ["type": "gcs", "gcs_bucket": "b"]]
+        let r = try await sim.send(.POST, "/cordial/v2/contactexports", headers: Auth.cordial, json: body)
+        let id = try XCTUnwrap(r.object.str("jobId"))
+        let list = try await sim.send(.GET, "/cordial/v2/jobs?jobName=listed-export&per_page=10", headers: Auth.cordial)
+        XCTAssertEqual(list.array.compactMap { ($0 as? [String: Any])?.str("_id") }, [id])
+        let badPerPage = try await sim.send(.GET, "/cordial/v2/jobs?per_page=0", headers: Auth.cordial).status
+        XCTAssertEqual(badPerPage, 400)
+    }
+}
+
+final class MediarithmicsTests: SimTestCase {
+    let base = "/mediarithmics/v1/datamarts/1509/document_imports"
+
+    private func createImport(_ type: String = "USER_ACTIVITY", _ mime: String = "APPLICATION_X_NDJSON", name: String) async throws -> String {
+        let r = try await sim.send(.POST, base, headers: Auth.mediarithmics,
+                                   json: ["document_type": type, "mime_type": mime, "encoding": "utf-8", "name": name])
+        XCTAssertEqual(r.status, 200, r.text)
+        XCTAssertEqual(r.object.str("status"), "ok")
+        let data = r.object.dict("data")
+        for key in ["id", "datafarm_key", "datamart_id", "document_type", "mime_type", "encoding", "name", "priority"] {
+            XCTAssertNotNil(data[key], key)
+        }
+        return try XCTUnwrap(data.str("id"))
+    }
+
+    private func assertError(_ r: Reply, _ status: Int, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(r.status, status, r.text, file: file, line: line)
+        XCTAssertEqual(r.object.str("status"), "error", file: file, line: line)
+        XCTAssertNotNil(r.object.str("error"), file: file, line: line)
+        XCTAssertNotNil(r.object.str("error_code"), file: file, line: line)
+        XCTAssertNotNil(r.object.str("error_id"), file: file, line: line)
+    }
+
+    func testSeededImportsAndPaging() async throws {
+        let r = try await sim.send(.GET, "/mediarithmics/v1/datamarts/1502/document_imports?first_result=0&max_results=1", headers: Auth.mediarithmics)
+        XCTAssertEqual(r.object.str("status"), "ok")
+        XCTAssertEqual(r.object.num("count"), 1)
+        XCTAssertEqual(r.object.num("total"), 2)
+        XCTAssertEqual(r.object.num("max_results"), 1)
+        assertError(try await sim.send(.GET, "/mediarithmics/v1/datamarts/9999/document_imports", headers: Auth.mediarithmics), 404)
+    }
+
+    func testExecutionCountsLinesAndSucceeds() async throws {
+        let id = try await createImport(name: "Visits \(UUID().uuidString)")
+        let file = "{\"$user_account_id\":\"a\"}\n{\"$user_account_id\":\"b\"}\nnot json\n{\"$user_account_id\":\"c\"}\n\n[1,2]\n{\"$user_account_id\":\"d\"}\n"
+        let r = try await sim.send(.POST, base + "/\(id)/executions", headers: Auth.mediarithmics, body: Array(file.utf8), contentType: "application/x-ndjson")
+        XCTAssertEqual(r.status, 200, r.text)
+        let data = r.object.dict("data")
+        XCTAssertEqual(data.str("status"), "PENDING")
+        XCTAssertEqual(data.str("job_type"), "DOCUMENT_IMPORT")
+        XCTAssertNotNil(data["creation_date"] as? NSNumber)
+        let exec = try XCTUnwrap(data.str("id"))
+        let seen = try await sim.poll(base + "/\(id)/executions/\(exec)", headers: Auth.mediarithmics,
+                                      terminal: ["SUCCEEDED", "SUCCESS", "FAILED", "LOST", "CANCELED"]) { $0.object.dict("data").str("status") }
+        assertInOrder(seen, ["PENDING", "RUNNING", "SUCCEEDED"], ending: "SUCCEEDED")
+        let done = try await sim.send(.GET, base + "/\(id)/executions/\(exec)", headers: Auth.mediarithmics).object.dict("data")
+        XCTAssertEqual(done.dict("result").num("total_success"), 4)
+        XCTAssertEqual(done.dict("result").num("total_failure"), 2)
+        XCTAssertNotNil(done.dict("result").str("error_file_uri"))
+        for key in ["start_date", "end_date", "duration", "num_tasks", "completed_tasks", "erroneous_tasks"] {
+            XCTAssertNotNil(done[key] as? NSNumber, key)
+        }
+
+        let list = try await sim.send(.GET, base + "/\(id)/executions", headers: Auth.mediarithmics)
+        let first = try XCTUnwrap((list.object["data"] as? [[String: Any]])?.first)
+        XCTAssertEqual(first.str("id"), exec)
+        XCTAssertEqual(first.dict("parameters").num("number_of_lines"), 6)
+
+        let allBad = try await sim.send(.POST, base + "/\(id)/executions", headers: Auth.mediarithmics, body: Array("nope\nnope\n".utf8),
+                                        contentType: "application/x-ndjson")
+        let badExec = try XCTUnwrap(allBad.object.dict("data").str("id"))
+        let badSeen = try await sim.poll(base + "/\(id)/executions/\(badExec)", headers: Auth.mediarithmics,
+                                         terminal: ["SUCCEEDED", "FAILED"]) { $0.object.dict("data").str("status") }
+        XCTAssertEqual(badSeen.last, "FAILED")
+    }
+
+    func testLargeUploadIsCountedAndTheServerStaysResponsive() async throws {
+        let id = try await createImport(name: "Large \(UUID().uuidString)")
+        var file = ""
+        for i in 0..<30_000 { file += i % 1000 == 999 ? "{broken\n" : "{\"$user_account_id\":\"user-\(i)\",\"$type\":\"SITE_VISIT\"}\n" }
+        XCTAssertGreaterThan(file.utf8.count, SimHTTPHandler.offloadBodyBytes)
+        let harness = sim, path = base + "/\(id)/executions", bytes = Array(file.utf8)
+        async let upload = harness.send(.POST, path, headers: Auth.mediarithmics, body: bytes, contentType: "application/x-ndjson")
+        let health = try await sim.send(.GET, "/__sim/health")
+        XCTAssertEqual(health.status, 200)
+        let r = try await upload
+        XCTAssertEqual(r.status, 200, r.text)
+        XCTAssertEqual(r.object.dict("data").dict("parameters").num("number_of_lines"), 30_000)
+        let exec = try XCTUnwrap(r.object.dict("data").str("id"))
+        _ = try await sim.poll(base + "/\(id)/executions/\(exec)", headers: Auth.mediarithmics, terminal: ["SUCCEEDED", "FAILED"]) {
+            $0.object.dict("data").str("status")
+        }
+        let done = try await sim.send(.GET, base + "/\(id)/executions/\(exec)", headers: Auth.mediarithmics).object.dict("data")
+        XCTAssertEqual(done.dict("result").num("total_success"), 29_970)
+        XCTAssertEqual(done.dict("result").num("total_failure"), 30)
+    }
+
+    func testCSVImportCountsFieldsAgainstTheHeader() async throws {
+        let id = try await createImport("USER_PROFILE", "TEXT_CSV", name: "Profiles \(UUID().uuidString)")
+        let csv = "user_id,email,city\nu1,a@example.com,Lyon\nu2,\"b, c\"@example.com,Osaka\nu3,broken\n"
+        let r = try await sim.send(.POST, base + "/\(id)/executions", headers: Auth.mediarithmics, body: Array(csv.utf8), contentType: "text/csv; charset=utf-8")
+        XCTAssertEqual(r.status, 200, r.text)
+        let exec = try XCTUnwrap(r.object.dict("data").str("id"))
+        _ = try await sim.poll(base + "/\(id)/executions/\(exec)", headers: Auth.mediarithmics, terminal: ["SUCCEEDED", "FAILED"]) {
+            $0.object.dict("data").str("status")
+        }
+        let done = try await sim.send(.GET, base + "/\(id)/executions/\(exec)", headers: Auth.mediarithmics).object.dict("data")
+        XCTAssertEqual(done.dict("result").num("total_success"), 2)
+        XCTAssertEqual(done.dict("result").num("total_failure"), 1)
+    }
+
+    func testValidationErrors() async throws {
+        let wrongMime = try await sim.send(.POST, base, headers: Auth.mediarithmics,
+                                           json: ["document_type": "USER_ACTIVITY", "mime_type": "TEXT_CSV", "encoding": "utf-8", "name": "x"])
+        assertError(wrongMime, 400)
+        XCTAssertTrue(wrongMime.object.str("error")?.contains("USER_ACTIVITY") ?? false)
+        assertError(try await sim.send(.POST, base, headers: Auth.mediarithmics,
+                                       json: ["document_type": "USER_EVENTS", "mime_type": "APPLICATION_X_NDJSON", "name": "x"]), 400)
+        assertError(try await sim.send(.POST, base, headers: Auth.mediarithmics,
+                                       json: ["document_type": "USER_SEGMENT", "mime_type": "APPLICATION_JSON", "name": "x"]), 400)
+
+        let id = try await createImport(name: "Validation \(UUID().uuidString)")
+        let mismatch = try await sim.send(.POST, base + "/\(id)/executions", headers: Auth.mediarithmics, body: Array("{}\n".utf8), contentType: "text/csv")
+        assertError(mismatch, 400)
+        XCTAssertTrue(mismatch.object.str("error")?.contains("Content-Type") ?? false)
+        let noType = try await sim.send(.POST, base + "/\(id)/executions", headers: Auth.mediarithmics, body: Array("{}\n".utf8))
+        assertError(noType, 400)
+
+        let huge = [UInt8](repeating: 10, count: MediarithmicsSim.maxFileBytes + 1)
+        let tooBig = try await sim.send(.POST, base + "/\(id)/executions", headers: Auth.mediarithmics, body: huge, contentType: "application/x-ndjson")
+        assertError(tooBig, 400)
+        XCTAssertTrue(tooBig.object.str("error")?.contains("100 MB") ?? false)
+
+        assertError(try await sim.send(.GET, base + "/\(id)/executions/123", headers: Auth.mediarithmics), 404)
+        assertError(try await sim.send(.GET, base + "/777777", headers: Auth.mediarithmics), 404)
+    }
+
+    func testAuthFailures() async throws {
+        for headers in [[], [("Authorization", "Bearer " + SimulatorCredentials.mediarithmicsAPIToken)], [("Authorization", "nope")]] {
+            assertError(try await sim.send(.GET, base, headers: headers), 401)
+        }
+    }
+}
