@@ -60,7 +60,7 @@ extension MoonportHost {
             return .failure(message)
         case .success?:
             if runtime.interrupted { return .interrupted(nil) }
-            return backgroundFailures().map { .failure($0) } ?? .success
+            return takeUnobservedFailures().map { .failure($0) } ?? .success
         case nil:
             let stuck = runtime.stuckTasks.map(\.name).joined(separator: ", ")
             return .failure(
@@ -70,7 +70,7 @@ extension MoonportHost {
 
     /// Tasks the script spawned that failed with nobody waiting for them: an
     /// error is never swallowed. Each is reported once.
-    private func backgroundFailures() -> String? {
+    public func takeUnobservedFailures() -> String? {
         let failures = runtime.unobservedFailures
         guard !failures.isEmpty else { return nil }
         var lines: [String] = []

@@ -112,6 +112,10 @@ struct ReplCommand: ParsableCommand {
         case .failure(let message):
             writeText(Redaction.scrub(message) + "\n", to: 2)
             return .failed
+        case .taskFailed(let values, let message):
+            if !values.isEmpty { writeText(Redaction.scrub(values.joined(separator: "\t")) + "\n", to: 1) }
+            writeText(Redaction.scrub(message) + "\n", to: 2)
+            return .failed
         case .interrupted(let message):
             writeText(Redaction.scrub(message) + "\n", to: 2)
             return .interrupted

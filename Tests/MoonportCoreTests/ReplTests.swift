@@ -127,6 +127,20 @@ final class ReplTests: XCTestCase {
         XCTAssertEqual(s.feed("1+1"), .success(["2"]))
     }
 
+    func testABackgroundTaskThatFailsUnobservedIsReportedNotSwallowed() {
+        let s = session()
+        XCTAssertEqual(s.feed("task = require 'task'"), .success([]))
+        XCTAssertEqual(s.feed("local h = task.spawn(function() task.sleep(0.01) error('lost in the background') end)"), .success([]))
+        // The next line runs after it failed: its results are shown and the failure is reported, once.
+        guard case .taskFailed(let results, let message) = s.feed("task.sleep(0.3) return 42") else {
+            return XCTFail("the background failure was not reported")
+        }
+        XCTAssertEqual(results, ["42"])
+        XCTAssertTrue(message.contains("lost in the background"), message)
+        XCTAssertTrue(message.contains("nothing waited for"), message)
+        XCTAssertEqual(s.feed("1+1"), .success(["2"]), "reported once")
+    }
+
     func testSyntaxErrorIsReportedAtOnce() {
         let s = session()
         guard case .failure(let message) = s.feed("x = = 1") else { return XCTFail("expected a failure") }

@@ -24,6 +24,9 @@ public final class ReplSession {
         case failure(String)
         /// Ctrl-C stopped the chunk (the message says where).
         case interrupted(String)
+        /// The chunk ran (its results), but a task started earlier failed
+        /// with nobody waiting for it: never swallowed, reported as an error.
+        case taskFailed(results: [String], message: String)
     }
 
     public let host: MoonportHost
@@ -135,7 +138,9 @@ public final class ReplSession {
         }
         switch task.outcome {
         case .success(let count)?:
-            return .success(formatResults(of: task, count: count))
+            let results = formatResults(of: task, count: count)
+            if let failed = host.takeUnobservedFailures() { return .taskFailed(results: results, message: failed) }
+            return .success(results)
         case .failure(_, let message)?:
             return runtime.interrupted ? .interrupted(message) : .failure(message)
         case nil:
