@@ -26,6 +26,14 @@ let package = Package(
             pkgConfig: "lua5.4",
             providers: [.apt(["liblua5.4-dev"])]
         ),
+        // The system SQLite (Debian: libsqlite3-dev), for `state`: a few
+        // statements on one table need no ORM and no package to build.
+        .systemLibrary(
+            name: "CSQLite",
+            path: "Sources/CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
         // BSD libedit for the REPL (not GNU readline).
         .systemLibrary(
             name: "CEditline",
@@ -51,6 +59,7 @@ let package = Package(
             name: "MoonportCore",
             dependencies: [
                 "LuaBridge",
+                "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

@@ -14,12 +14,20 @@ public struct HostOptions: Sendable {
     public var scriptPath: String?
     /// `--trace FILE`: every HTTP attempt as an NDJSON line (see HTTPTracer).
     public var tracePath: String?
+    /// `--state PATH`: the database of `state` (resumable runs).
+    public var statePath: String
 
-    public init(libraryFolders: [String] = [], verbose: Bool = false, scriptPath: String? = nil, tracePath: String? = nil) {
+    public static let defaultStatePath = ".moonport/state.sqlite"
+
+    public init(
+        libraryFolders: [String] = [], verbose: Bool = false, scriptPath: String? = nil, tracePath: String? = nil,
+        statePath: String? = nil
+    ) {
         self.libraryFolders = libraryFolders
         self.verbose = verbose
         self.scriptPath = scriptPath
         self.tracePath = tracePath
+        self.statePath = statePath ?? Self.defaultStatePath
     }
 
     /// Opens the trace file (mode 0600, appended) and hands it to the shared
@@ -48,6 +56,7 @@ public final class MoonportHost {
         LogSink.shared.verbose = options.verbose
         configureModulePath()
         for module in Self.builtins { lua.preload(module) }
+        lua.preload(StateModule.builtin(path: options.statePath))
         for (name, source) in EmbeddedStdlib.modules { lua.preload(Self.stdlibModule(name: name, source: source)) }
     }
 

@@ -29,6 +29,10 @@ struct RuntimeOptions: ParsableArguments {
         "Append every HTTP attempt to FILE as NDJSON (redacted; the file is made mode 0600).", valueName: "FILE"))
     var trace: String?
 
+    @Option(name: .customLong("state"), help: ArgumentHelp(
+        "The state database of resumable runs (state.once, state.get/set).", valueName: "PATH"))
+    var state = HostOptions.defaultStatePath
+
     @Flag(name: .customLong("sandbox"), help: "Start the built-in vendor simulator in-process and point every vendor at it (no credentials, no network).")
     var sandbox = false
 
@@ -64,7 +68,7 @@ struct RuntimeOptions: ParsableArguments {
     }
 
     func hostOptions(script: String?) -> HostOptions {
-        HostOptions(libraryFolders: libraryFolders, verbose: verbose, scriptPath: script, tracePath: trace)
+        HostOptions(libraryFolders: libraryFolders, verbose: verbose, scriptPath: script, tracePath: trace, statePath: state)
     }
 }
 

@@ -24,10 +24,11 @@ enum MoonportProcess {
         var stderr: String
     }
 
-    /// Runs moonport with arguments; `interruptAfter` sends SIGINT after that many seconds.
+    /// Runs moonport with arguments; `interruptAfter` sends `signal` (SIGINT,
+    /// or SIGKILL for a crash) after that many seconds.
     static func run(
         _ arguments: [String], stdin: String? = nil, environment: [String: String] = [:],
-        directory: URL? = nil, interruptAfter: TimeInterval? = nil, timeout: TimeInterval = 60
+        directory: URL? = nil, interruptAfter: TimeInterval? = nil, signal: Int32 = SIGINT, timeout: TimeInterval = 60
     ) throws -> Result {
         let process = Process()
         process.executableURL = executable
@@ -52,7 +53,7 @@ enum MoonportProcess {
         DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
         if let interruptAfter {
             Thread.sleep(forTimeInterval: interruptAfter)
-            kill(process.processIdentifier, SIGINT)
+            kill(process.processIdentifier, signal)
         }
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }

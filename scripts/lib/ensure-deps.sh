@@ -1,14 +1,15 @@
 # Sourced by the scripts in scripts/: installs what a fresh Debian machine
-# lacks to build moonport (liblua5.4-dev, libedit-dev, pkg-config) with
-# apt-get, then checks for the Swift toolchain.
+# lacks to build moonport (liblua5.4-dev, libedit-dev, libsqlite3-dev,
+# pkg-config) with apt-get, then checks for the Swift toolchain.
 ensure_deps() {
   local need=()
   command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
   if command -v pkg-config >/dev/null 2>&1; then
     pkg-config --exists lua5.4 || need+=(liblua5.4-dev)
     pkg-config --exists libedit || need+=(libedit-dev)
+    pkg-config --exists sqlite3 || need+=(libsqlite3-dev)
   else
-    need+=(liblua5.4-dev libedit-dev)
+    need+=(liblua5.4-dev libedit-dev libsqlite3-dev)
   fi
   if [ ${#need[@]} -gt 0 ]; then
     local sudo=""

@@ -1,0 +1,81 @@
+import CLua
+import LuaBridge
+import Synchronization
+
+/// `require "moonport.state"`: the primitives under stdlib/state.lua, over
+/// the state database (opened when first used, so a script that never
+/// touches `state` creates no file).
+///   get(key) -> text | nil; set(key, text) (waits for the disk, others run);
+///   delete(key) -> existed; keys(prefix) -> {key...}; path() -> the database path
+enum StateModule {
+    static func builtin(path: String) -> BuiltinModule {
+        let database = Database(path: path)
+        return BuiltinModule(name: "moonport.state") { call in
+            let lua = call.lua
+            lua.newTable(recordCount: 5)
+            lua.setFunction(-1, "get", qualifiedName: "state.get") { call in
+                let key = try call.string(1, "key")
+                guard let text = try database.store().get(key) else { return call.results(.nil) }
+                return call.results(.text(text))
+            }
+            lua.setFunction(-1, "set", qualifiedName: "state.set") { call in
+                let key = try call.string(1, "key")
+                let text = try call.string(2, "value")
+                let store = try database.store()
+                // The write waits for fsync: off the Lua thread, so other tasks run meanwhile.
+                return try call.suspend({ try store.locked { try $0.set(key, text) } }, deliver: { _, _ in 0 })
+            }
+            lua.setFunction(-1, "delete", qualifiedName: "state.delete") { call in
+                let key = try call.string(1, "key")
+                let store = try database.store()
+                return try call.suspend({ try store.locked { try $0.delete(key) } }, deliver: { lua, existed in
+                    lua.push(existed)
+                    return 1
+                })
+            }
+            lua.setFunction(-1, "keys", qualifiedName: "state.keys") { call in
+                let prefix = try call.optionalString(1, "prefix") ?? ""
+                let keys = try database.store().locked { try $0.keys(prefix: prefix) }
+                return call.results(.table(Dictionary(uniqueKeysWithValues: keys.enumerated().map {
+                    (LuaValue.integer(Int64($0.offset + 1)), LuaValue.text($0.element))
+                })))
+            }
+            lua.setFunction(-1, "path", qualifiedName: "state.path") { call in
+                call.results(.text(path))
+            }
+            return .results(1)
+        }
+    }
+
+    /// The database, opened on first use; an open that failed is retried next time.
+    final class Database: Sendable {
+        let path: String
+        private let opened = Mutex<SharedStore?>(nil)
+
+        init(path: String) { self.path = path }
+
+        func store() throws -> SharedStore {
+            try opened.withLock { box in
+                if let box { return box }
+                let store = SharedStore(try StateStore(path: path))
+                box = store
+                return store
+            }
+        }
+    }
+
+    /// One SQLite connection used from the Lua thread and from the tasks
+    /// that write, one at a time.
+    final class SharedStore: @unchecked Sendable {
+        private let store: StateStore
+        private let lock = Mutex(())
+
+        init(_ store: StateStore) { self.store = store }
+
+        func locked<R>(_ body: (StateStore) throws -> R) throws -> R {
+            try lock.withLock { _ in try body(store) }
+        }
+
+        func get(_ key: String) throws -> String? { try locked { try $0.get(key) } }
+    }
+}
