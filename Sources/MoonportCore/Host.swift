@@ -18,6 +18,8 @@ public struct HostOptions: Sendable {
     public var statePath: String
 
     public static let defaultStatePath = ".moonport/state.sqlite"
+    /// With `--sandbox`: kept apart from the real runs' state.
+    public static let sandboxStatePath = ".moonport/sandbox-state.sqlite"
 
     public init(
         libraryFolders: [String] = [], verbose: Bool = false, scriptPath: String? = nil, tracePath: String? = nil,

@@ -370,7 +370,8 @@ final class CordialSim: VendorModule, @unchecked Sendable {
         var jobs = ids.reversed().compactMap { deliver($0) }.map { jobJSON($0, now: now) }
         if let name = request.queryValue("jobName") { jobs = jobs.filter { ($0["jobName"] as? String) == name } }
         if let status = request.queryValue("status") { jobs = jobs.filter { ($0["status"] as? String) == status } }
-        return .json(200, Array(jobs.dropFirst((page - 1) * perPage).prefix(perPage)))
+        let (skip, overflow) = (page - 1).multipliedReportingOverflow(by: perPage)
+        return .json(200, overflow ? [] : Array(jobs.dropFirst(skip).prefix(perPage)))
     }
 }
 

@@ -30,8 +30,9 @@ struct RuntimeOptions: ParsableArguments {
     var trace: String?
 
     @Option(name: .customLong("state"), help: ArgumentHelp(
-        "The state database of resumable runs (state.once, state.get/set).", valueName: "PATH"))
-    var state = HostOptions.defaultStatePath
+        "The state database of resumable runs (state.once, state.get/set; default .moonport/state.sqlite, with --sandbox .moonport/sandbox-state.sqlite).",
+        valueName: "PATH"))
+    var state: String?
 
     @Flag(name: .customLong("sandbox"), help: "Start the built-in vendor simulator in-process and point every vendor at it (no credentials, no network).")
     var sandbox = false
@@ -68,7 +69,9 @@ struct RuntimeOptions: ParsableArguments {
     }
 
     func hostOptions(script: String?) -> HostOptions {
-        HostOptions(libraryFolders: libraryFolders, verbose: verbose, scriptPath: script, tracePath: trace, statePath: state)
+        HostOptions(libraryFolders: libraryFolders, verbose: verbose, scriptPath: script, tracePath: trace,
+            // A sandbox run never shares what it did (simulator job ids) with real runs.
+            statePath: state ?? (sandbox ? HostOptions.sandboxStatePath : HostOptions.defaultStatePath))
     }
 }
 

@@ -153,6 +153,14 @@ final class StateTests: XCTestCase {
                       "the default database is .moonport/state.sqlite under the current folder")
     }
 
+    func testASandboxRunKeepsItsOwnStateApartFromRealRuns() throws {
+        let set = try MoonportProcess.run(["run", "--sandbox", "-e", "local s = require('state'); s.set('k', 'sandbox'); print(s.path())"],
+                                          directory: folder)
+        XCTAssertEqual(set.stdout, ".moonport/sandbox-state.sqlite\n", set.stderr)
+        let real = try MoonportProcess.run(["run", "-e", "local s = require('state'); print(s.path(), s.get('k'))"], directory: folder)
+        XCTAssertEqual(real.stdout, ".moonport/state.sqlite\tnil\n", real.stderr)
+    }
+
     /// A run killed with SIGKILL part-way, then run again: every step whose
     /// once() returned before the kill is not run again; at most the step in
     /// flight runs twice; the rerun finishes all of them.

@@ -107,6 +107,8 @@ final class Cancellation: Sendable {
         if now { action() }
     }
 
+    var isCancelled: Bool { state.withLock { $0.cancelled } }
+
     func cancel() {
         let action = state.withLock { s -> (@Sendable () -> Void)? in
             s.cancelled = true
@@ -191,12 +193,13 @@ public final class Transport: Sendable {
             }
             cancellation.set { task.cancel() }
         }
-        let origin = URLParts(spec.url)?.origin
-        let spent = origin.map { (limiter.wait(for: $0, now: Date()) ?? 0) > 0 } ?? true
-        guard spec.streamTo == nil, spec.upload == nil, tracer == nil, !spent,
+        // The rate-limit check takes one unit of the budget: it is made last,
+        // and only for a request that then goes out here (else `send` makes it).
+        guard spec.streamTo == nil, spec.upload == nil, tracer == nil, let origin = URLParts(spec.url)?.origin,
             let request = try? HTTPClient.Request(
                 url: spec.url, method: HTTPMethod(rawValue: spec.method),
-                headers: HTTPHeaders(Self.wireHeaders(spec.headers, auth: spec.auth).map { ($0.name, $0.value) }), body: spec.body.map { .bytes($0) })
+                headers: HTTPHeaders(Self.wireHeaders(spec.headers, auth: spec.auth).map { ($0.name, $0.value) }), body: spec.body.map { .bytes($0) }),
+            (limiter.wait(for: origin, now: Date()) ?? 0) <= 0
         else {
             slowPath(nil)
             return { cancellation.cancel() }
@@ -208,6 +211,11 @@ public final class Transport: Sendable {
             deadline: .now() + .milliseconds(Int64(spec.timeout * 1000)))
         cancellation.set { exchange.cancel() }
         exchange.futureResult.whenComplete { result in
+            // Ctrl-C: nothing more is sent.
+            if cancellation.isCancelled {
+                completion(.failure(CancellationError()))
+                return
+            }
             let hop = result.map {
                 CollectedResponse(status: Int($0.status.code), reason: $0.status.reasonPhrase, headers: $0.headers, body: $0.body)
             }.mapError { Self.tooBig($0, spec.method, spec.url) }
@@ -322,7 +330,7 @@ public final class Transport: Sendable {
             } catch let error as LuaError {
                 trace(nil, error: error.message)
                 throw error
-            } catch is CancellationError {
+            } catch let error where error is CancellationError || (error as? HTTPClientError) == .cancelled {
                 trace(nil, error: "cancelled")
                 throw CancellationError()
             } catch {
@@ -412,9 +420,10 @@ public final class Transport: Sendable {
                 let wire = Self.wireHeaders(headers, auth: auth)
                 for h in wire { request.headers.add(name: h.name, value: h.value) }
                 if let body { request.body = .bytes(body) } else if let upload { request.body = upload.requestBody() }
-                // A download may take longer than `timeout`: its deadline only
-                // guards against a hang (the read timeout catches stalls).
-                let deadline = spec.streamTo == nil ? spec.timeout : max(spec.timeout, 7 * 24 * 3600)
+                // An upload or a download may take longer than `timeout`: its
+                // deadline only guards against a hang (the read timeout catches stalls).
+                let long = spec.streamTo != nil || upload != nil
+                let deadline = long ? max(spec.timeout, 7 * 24 * 3600) : spec.timeout
                 let response = try await client.execute(request, timeout: .milliseconds(Int64(deadline * 1000)))
                 let status = Int(response.status.code)
                 if let path = spec.streamTo, (200..<300).contains(status) {

@@ -53,7 +53,7 @@ public final class StateStore {
     /// The stored text, or nil.
     public func get(_ key: String) throws -> String? {
         try statement("SELECT value FROM moonport_state WHERE key = ?1") { stmt in
-            sqlite3_bind_text(stmt, 1, key, -1, Self.transient)
+            sqlite3_bind_text(stmt, 1, key, Int32(key.utf8.count), Self.transient)
             switch sqlite3_step(stmt) {
             case SQLITE_ROW:
                 guard let text = sqlite3_column_text(stmt, 0) else { return "" }
@@ -73,8 +73,8 @@ public final class StateStore {
             ON CONFLICT (key) DO UPDATE SET value = excluded.value,
                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
             """) { stmt in
-            sqlite3_bind_text(stmt, 1, key, -1, Self.transient)
-            sqlite3_bind_text(stmt, 2, value, -1, Self.transient)
+            sqlite3_bind_text(stmt, 1, key, Int32(key.utf8.count), Self.transient)
+            sqlite3_bind_text(stmt, 2, value, Int32(value.utf8.count), Self.transient)
             guard sqlite3_step(stmt) == SQLITE_DONE else { throw failure("write '\(key)'") }
         }
     }
@@ -83,7 +83,7 @@ public final class StateStore {
     @discardableResult
     public func delete(_ key: String) throws -> Bool {
         try statement("DELETE FROM moonport_state WHERE key = ?1") { stmt in
-            sqlite3_bind_text(stmt, 1, key, -1, Self.transient)
+            sqlite3_bind_text(stmt, 1, key, Int32(key.utf8.count), Self.transient)
             guard sqlite3_step(stmt) == SQLITE_DONE else { throw failure("delete '\(key)'") }
             return sqlite3_changes(db) > 0
         }
@@ -92,7 +92,7 @@ public final class StateStore {
     /// The keys that start with `prefix`, sorted.
     public func keys(prefix: String = "") throws -> [String] {
         try statement("SELECT key FROM moonport_state WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key") { stmt in
-            sqlite3_bind_text(stmt, 1, prefix, -1, Self.transient)
+            sqlite3_bind_text(stmt, 1, prefix, Int32(prefix.utf8.count), Self.transient)
             var out: [String] = []
             while true {
                 switch sqlite3_step(stmt) {

@@ -511,7 +511,7 @@ final class ClariSim: VendorModule, @unchecked Sendable {
                 }
                 if updated < created {
                     errors.append(["errorCode": "INVALID_RECORD",
-                                   "errorSummary": "Item \(b), record \(i) (id \(id!)): updatedAt \(Int64(updated)) is before createdAt \(Int64(created))"])
+                                   "errorSummary": "Item \(b), record \(i) (id \(id!)): updatedAt \(String(format: "%.0f", updated)) is before createdAt \(String(format: "%.0f", created))"])
                 }
             }
         }
