@@ -67,6 +67,18 @@ import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
+
+def _load_nginx_ref():
+    """scripts/bench/nginx_ref.py (this folder is kept off the import path)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("nginx_ref", os.path.join(_here, "nginx_ref.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+nginx_ref = _load_nginx_ref()
+
 REPO = os.path.dirname(os.path.dirname(_here))
 LUA_BENCH = os.path.join(_here, "http_bench.lua")
 MB = 1_000_000
@@ -147,10 +159,7 @@ def sha256_of(path):
 # ---------------------------------------------------------------- nginx
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = nginx_ref.free_port
 
 
 class Nginx:
@@ -158,63 +167,16 @@ class Nginx:
         self.prefix = tempfile.mkdtemp(prefix="moonport-bench-nginx-")
         self.root = os.path.join(self.prefix, "www")
         os.makedirs(self.root)
-        os.makedirs(os.path.join(self.prefix, "tmp"))
         with open(os.path.join(self.root, SMALL_NAME), "wb") as f:
             f.write(SMALL_BODY)
         if big_path:
             os.symlink(big_path, os.path.join(self.root, os.path.basename(big_path)))
         self.port = free_port()
         self.proc = None
-        p = self.prefix
-        user = ""
-        if os.geteuid() == 0:  # the master would otherwise hand its workers to "nobody"
-            import grp
-            import pwd
-            user = "user %s %s;" % (pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name)
-        self.conf = os.path.join(p, "nginx.conf")
-        with open(self.conf, "w") as f:
-            f.write("""%(user)s
-worker_processes 2;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    error_log %(p)s/error.log warn;
-    client_body_temp_path %(p)s/tmp/body;
-    proxy_temp_path %(p)s/tmp/proxy;
-    fastcgi_temp_path %(p)s/tmp/fastcgi;
-    uwsgi_temp_path %(p)s/tmp/uwsgi;
-    scgi_temp_path %(p)s/tmp/scgi;
-    types { application/json json; application/octet-stream bin; }
-    default_type application/octet-stream;
-    sendfile on;
-    tcp_nopush on;
-    tcp_nodelay on;
-    gzip off;
-    keepalive_timeout 120s;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:%(port)d;
-        root %(root)s;
-        location / { }
-    }
-}
-""" % {"user": user, "p": p, "port": self.port, "root": self.root})
+        self.conf = nginx_ref.write_config(self.prefix, self.root, self.port)
 
     def start(self):
-        cmd = ["nginx", "-c", self.conf, "-p", self.prefix + "/", "-e", self.prefix + "/error.log",
-               "-g", "daemon off; pid %s/nginx.pid;" % self.prefix]
-        print("server:", " ".join(cmd[:-1]), repr(cmd[-1]), flush=True)
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                sys.exit("nginx exited (%d); see %s/error.log" % (self.proc.returncode, self.prefix))
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        sys.exit("nginx did not start listening on 127.0.0.1:%d" % self.port)
+        self.proc = nginx_ref.start(self.prefix, self.conf, self.port)
 
     def url(self, name):
         return "http://127.0.0.1:%d/%s" % (self.port, name)

@@ -46,6 +46,18 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 import urllib.request  # noqa: E402
 
+
+def _load_nginx_ref():
+    """scripts/bench/nginx_ref.py (this folder is kept off the import path)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("nginx_ref", os.path.join(_here, "nginx_ref.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+nginx_ref = _load_nginx_ref()
+
 REPO = os.path.dirname(os.path.dirname(_here))
 GOAL = 5000
 MB = 1_000_000
@@ -81,68 +93,17 @@ def build(scratch):
     return os.path.join(out.stdout.strip(), "moonport")
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(port, proc, what):
-    deadline = time.time() + 15
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            sys.exit("%s exited (%d)" % (what, proc.returncode))
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit("%s did not start listening on 127.0.0.1:%d" % (what, port))
+free_port = nginx_ref.free_port
+wait_listening = nginx_ref.wait_listening
 
 
 def start_nginx(prefix):
     root = os.path.join(prefix, "www")
     os.makedirs(root)
-    os.makedirs(os.path.join(prefix, "tmp"))
     with open(os.path.join(root, "small.json"), "wb") as f:
         f.write(SMALL)
     port = free_port()
-    user = ""
-    if os.geteuid() == 0:  # the master would otherwise hand its workers to "nobody"
-        import grp
-        import pwd
-        user = "user %s %s;" % (pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name)
-    conf = os.path.join(prefix, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write("""%(user)s
-worker_processes 2;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    error_log %(p)s/error.log warn;
-    client_body_temp_path %(p)s/tmp/body;
-    proxy_temp_path %(p)s/tmp/proxy;
-    fastcgi_temp_path %(p)s/tmp/fastcgi;
-    uwsgi_temp_path %(p)s/tmp/uwsgi;
-    scgi_temp_path %(p)s/tmp/scgi;
-    types { application/json json; }
-    default_type application/octet-stream;
-    sendfile on;
-    tcp_nodelay on;
-    gzip off;
-    keepalive_timeout 120s;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:%(port)d;
-        root %(root)s;
-        location / { }
-    }
-}
-""" % {"user": user, "p": prefix, "port": port, "root": root})
-    cmd = ["nginx", "-c", conf, "-p", prefix + "/", "-e", prefix + "/error.log",
-           "-g", "daemon off; pid %s/nginx.pid;" % prefix]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
-    wait_listening(port, proc, "nginx")
+    proc = nginx_ref.start(prefix, nginx_ref.write_config(prefix, root, port), port)
     return proc, port
 
 
