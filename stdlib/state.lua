@@ -125,6 +125,11 @@ function state.once(key, fn)
   check_key("once", key)
   if type(fn) ~= "function" then fail("once", "argument #2 (fn) must be a function, got " .. type(fn)) end
   local id = "once:" .. key
+  local me = coroutine.running()
+  if running[key] == me then
+    error(moonport.error("usage", "state.once: '" .. key .. "' was asked for again from inside its own fn "
+      .. "(it would wait for itself for ever)", nil, 2), 0)
+  end
   while running[key] do task.sleep(0.02) end
   local text = native.get(id)
   if text ~= nil then
@@ -134,7 +139,7 @@ function state.once(key, fn)
     end
     return table.unpack(stored.values, 1, stored.n)
   end
-  running[key] = true
+  running[key] = me
   local done <close> = setmetatable({}, {__close = function() running[key] = nil end})
   local results = table.pack(fn())
   local values = {}

@@ -80,6 +80,15 @@ final class StateTests: XCTestCase {
         XCTAssertEqual(r.stdout, "cursor:a,cursor:b\t3\tnil\ttrue\tfalse\tcursor:a\t2\n", r.stderr)
     }
 
+    func testOnceAskedForItsOwnKeyFromInsideItsFnIsAnErrorNotAHang() throws {
+        let r = try run("""
+            local state = require "state"
+            local ok, e = pcall(state.once, "outer", function() return state.once("outer", function() return 1 end) end)
+            print(ok, e.kind, state.once("outer", function() return "ran later" end))
+            """)
+        XCTAssertEqual(r.stdout, "false\tusage\tran later\n", r.stderr)
+    }
+
     func testConcurrentOnceWithTheSameKeyRunsOnce() throws {
         let r = try run("""
             local state = require "state"
