@@ -34,6 +34,7 @@ import sys
 # scripts/bench holds json.py and http.py: keep this folder off the import
 # path so that the standard library's json and http are found.
 _here = os.path.dirname(os.path.abspath(__file__))
+import nginx_ref  # noqa: E402  (this folder's, imported before the folder leaves the path)
 sys.path = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 
 import argparse  # noqa: E402
@@ -46,17 +47,6 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 import urllib.request  # noqa: E402
 
-
-def _load_nginx_ref():
-    """scripts/bench/nginx_ref.py (this folder is kept off the import path)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("nginx_ref", os.path.join(_here, "nginx_ref.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-nginx_ref = _load_nginx_ref()
 
 REPO = os.path.dirname(os.path.dirname(_here))
 GOAL = 5000
