@@ -17,6 +17,8 @@ let package = Package(
         // add no package and no build time (see Sources/VendorSim/HTTPServer.swift).
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        // credentials.toml (`moonport.credentials`).
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // The system Lua 5.4 (Debian: liblua5.4-dev).
@@ -62,6 +64,8 @@ let package = Package(
                 "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Sources/MoonportCore",
             plugins: ["EmbedStdlib"]

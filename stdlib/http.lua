@@ -11,6 +11,7 @@
 ---   auth = {bearer = token, headers = {["X-Account-Id"] = id}} | {basic = {user, password}}
 ---        | {header = "X-Api-Key", value = key} | {authorization = raw}
 ---        | {key_header = "X-Api-Key", key = k, secret_header = "X-Api-Secret", secret = s}
+---   aws_sigv4 = {access_key=, secret_key=, region=, service="s3"}   -- AWS Signature V4 (S3 GetObject)
 --- Auth values never appear in -v, --trace, error messages or tostring; any
 --- secret value seen so far is masked (***) in error messages.
 local native = require "moonport.http"
@@ -65,7 +66,7 @@ end
 
 local known = {method = true, url = true, query = true, headers = true, json = true, body = true, form = true,
   timeout = true, retry = true, raise = true, safe_to_repeat = true, stream_to = true, auth = true,
-  multipart = true, body_file = true}
+  multipart = true, body_file = true, aws_sigv4 = true}
 
 function http.request(opts)
   if type(opts) ~= "table" then
@@ -130,7 +131,7 @@ function http.request(opts)
   local method = opts.method or (sends and "POST" or "GET")
   local res = native.send{method = method, url = url, headers = headers, body = body, timeout = opts.timeout,
     retry = opts.retry, safe_to_repeat = opts.safe_to_repeat, stream_to = opts.stream_to, auth = opts.auth,
-    body_file = opts.body_file, multipart = opts.multipart}
+    body_file = opts.body_file, multipart = opts.multipart, aws_sigv4 = opts.aws_sigv4}
   if res.bytes then res.path = opts.stream_to end
   setmetatable(res, Response)
   if res.status >= 400 and opts.raise ~= false then

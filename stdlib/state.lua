@@ -15,6 +15,7 @@ local native = require "moonport.state"
 local json = require "json"
 local moonport = require "moonport"
 local task = require "moonport.task"
+local context = require "moonport.context"
 
 local state = {}
 
@@ -141,17 +142,36 @@ function state.once(key, fn)
   end
   running[key] = me
   local done <close> = setmetatable({}, {__close = function() running[key] = nil end})
-  local results = table.pack(fn())
+  -- What vendor bindings create inside fn (and the tasks it spawns) is
+  -- journaled under this key: a rerun after a crash adopts it.
+  local results = table.pack(context.with({once = key, counts = {}}, fn))
   local values = {}
   for i = 1, results.n do values[i] = results[i] == nil and json.null or results[i] end
   native.set(id, encode("once", {n = results.n, values = json.array(values)}))
+  native.delete_prefix(state._journal_prefix(key))
   return table.unpack(results, 1, results.n)
 end
 
 --- Forgets what state.once stored for key (the next call runs fn again).
 function state.forget(key)
   check_key("forget", key)
+  native.delete_prefix(state._journal_prefix(key))
   return native.delete("once:" .. key)
+end
+
+-- The journal of state.once: what a binding was creating inside fn
+-- (moonport.vendor writes it). "j:" .. once key .. "\31" .. what.
+function state._journal_prefix(key) return "j:" .. key .. "\31" end
+
+--- The journal entry `what` of the running once (nil outside state.once,
+--- or when nothing was recorded). Internal: for moonport.vendor.
+function state._journal_get(ctx, what)
+  local text = native.get(state._journal_prefix(ctx.once) .. what)
+  return text and json.decode(text) or nil
+end
+
+function state._journal_set(ctx, what, record)
+  native.set(state._journal_prefix(ctx.once) .. what, encode("once", record))
 end
 
 --- Where the database is.

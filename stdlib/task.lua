@@ -9,12 +9,18 @@
 --- ends (exit 1): errors are never swallowed.
 local native = require "moonport.task"
 local moonport = require "moonport"
+local context = require "moonport.context"
 
 local task = {
-  spawn = native.spawn,
   wait = native.wait,
   sleep = native.sleep,
 }
+
+--- Starts fn(...) as a task; it inherits the caller's context (see moonport.context).
+function task.spawn(fn, ...)
+  if type(fn) ~= "function" then return native.spawn(fn, ...) end
+  return native.spawn(context.inherit(fn), ...)
+end
 
 local function validation(fmt, ...)
   return moonport.error("validation", string.format(fmt, ...))
@@ -46,7 +52,7 @@ function task.all(fns)
     end
   end
   local handles = {}
-  for i = 1, #fns do handles[i] = native.spawn(fns[i]) end
+  for i = 1, #fns do handles[i] = task.spawn(fns[i]) end
   return wait_all(handles)
 end
 
@@ -87,7 +93,7 @@ function task.map(list, fn, opts)
     end
   end
   local handles = {}
-  for w = 1, math.min(limit, n) do handles[w] = native.spawn(worker) end
+  for w = 1, math.min(limit, n) do handles[w] = task.spawn(worker) end
   wait_all(handles)
   if #errors > 0 then
     table.sort(errors, function(a, b) return a.index < b.index end)

@@ -16,6 +16,8 @@ public struct HostOptions: Sendable {
     public var tracePath: String?
     /// `--state PATH`: the database of `state` (resumable runs).
     public var statePath: String
+    /// `--profile NAME`: the profile of credentials.toml (else $MOONPORT_PROFILE, else "default").
+    public var profile: String?
 
     public static let defaultStatePath = ".moonport/state.sqlite"
     /// With `--sandbox`: kept apart from the real runs' state.
@@ -23,13 +25,14 @@ public struct HostOptions: Sendable {
 
     public init(
         libraryFolders: [String] = [], verbose: Bool = false, scriptPath: String? = nil, tracePath: String? = nil,
-        statePath: String? = nil
+        statePath: String? = nil, profile: String? = nil
     ) {
         self.libraryFolders = libraryFolders
         self.verbose = verbose
         self.scriptPath = scriptPath
         self.tracePath = tracePath
         self.statePath = statePath ?? Self.defaultStatePath
+        self.profile = profile
     }
 
     /// Opens the trace file (mode 0600, appended) and hands it to the shared
@@ -59,7 +62,42 @@ public final class MoonportHost {
         configureModulePath()
         for module in Self.builtins { lua.preload(module) }
         lua.preload(StateModule.builtin(path: options.statePath))
-        for (name, source) in EmbeddedStdlib.modules { lua.preload(Self.stdlibModule(name: name, source: source)) }
+        lua.preload(CredentialsModule.builtin(profile: options.profile))
+        // MOONPORT_STDLIB_DIR: a developer's checkout of stdlib/, read instead
+        // of the copy compiled in (edit Lua without rebuilding, as $VIMRUNTIME).
+        var modules = EmbeddedStdlib.modules
+        if let folder = Environment.get("MOONPORT_STDLIB_DIR"), !folder.isEmpty {
+            modules = Self.stdlibOverride(folder: folder, over: modules)
+        }
+        for (name, source) in modules { lua.preload(Self.stdlibModule(name: name, source: source)) }
+    }
+
+    /// The modules of `folder/*.lua`, in place of (or beside) the compiled-in ones.
+    static func stdlibOverride(folder: String, over modules: [(name: String, source: String)])
+        -> [(name: String, source: String)] {
+        guard let dir = opendir(folder) else { return modules }
+        defer { closedir(dir) }
+        var byName: [String: String] = [:]
+        for (name, source) in modules { byName[name] = source }
+        while let entry = readdir(dir) {
+            let file = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard file.hasSuffix(".lua"), let text = readWholeFile("\(folder)/\(file)") else { continue }
+            byName[String(file.dropLast(4))] = text
+        }
+        return byName.map { (name: $0.key, source: $0.value) }
+    }
+
+    static func readWholeFile(_ path: String) -> String? {
+        guard let f = fopen(path, "rb") else { return nil }
+        defer { fclose(f) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = fread(&buffer, 1, buffer.count, f)
+            if n > 0 { bytes.append(contentsOf: buffer[..<n]) }
+            if n < buffer.count { break }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Native modules (the primitives; the friendly surface is in stdlib/).

@@ -32,8 +32,26 @@ public final class LogSink: @unchecked Sendable {
         // No secret the process has seen reaches stderr (SPEC.md §4).
         let line = "\(Self.timestamp()) \(Self.name(of: level)) \(Redaction.scrub(message))\n"
         lock.withLock {
-            var line = line
+            var line = (progressShown ? "\r\u{1B}[K" : "") + line
+            progressShown = false
             line.withUTF8 { buf in writeAll(2, UnsafeRawBufferPointer(buf)) }
+        }
+    }
+
+    /// Whether stderr is a terminal (progress lines are drawn only then).
+    public let stderrIsTerminal = isatty(2) == 1
+    private var progressShown = false
+
+    /// Draws `text` as the one progress line at the bottom of the terminal
+    /// (replacing the last one); an empty text clears it. Log lines clear it
+    /// first, so the two never interleave. Nothing when stderr is not a terminal.
+    public func progress(_ text: String) {
+        guard stderrIsTerminal else { return }
+        let scrubbed = Redaction.scrub(text)
+        lock.withLock {
+            var out = "\r\u{1B}[K" + scrubbed
+            progressShown = !scrubbed.isEmpty
+            out.withUTF8 { buf in writeAll(2, UnsafeRawBufferPointer(buf)) }
         }
     }
 

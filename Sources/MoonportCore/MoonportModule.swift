@@ -2,6 +2,9 @@ import CLua
 import CMoonport
 import LuaBridge
 import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `require "moonport"`: the host's primitives that the Lua side of the
 /// stdlib builds on (Neovim's `vim._` / wrk's model).
@@ -64,6 +67,22 @@ enum MoonportModule {
             return .results(0)
         }
 
+        // moonport.now() -> seconds since 1970, fractional (wall clock)
+        lua.setFunction(-1, "now", qualifiedName: "moonport.now") { call in
+            var ts = timespec()
+            clock_gettime(CLOCK_REALTIME, &ts)
+            call.lua.push(Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9)
+            return .results(1)
+        }
+
+        // moonport.progress(text): the progress line on a terminal ("" clears it)
+        lua.setFunction(-1, "progress", qualifiedName: "moonport.progress") { call in
+            LogSink.shared.progress(try call.string(1, "text"))
+            return .results(0)
+        }
+
+        lua.push(LogSink.shared.stderrIsTerminal)
+        lua.rawSet(-2, "stderr_is_terminal")
         lua.push(LogSink.shared.verbose)
         lua.rawSet(-2, "verbose")
         return .results(1)

@@ -34,6 +34,11 @@ struct RuntimeOptions: ParsableArguments {
         valueName: "PATH"))
     var state: String?
 
+    @Option(name: .customLong("profile"), help: ArgumentHelp(
+        "The profile of the credentials file ~/.config/moonport/credentials.toml to use (default: $MOONPORT_PROFILE, else default).",
+        valueName: "NAME"))
+    var profile: String?
+
     @Flag(name: .customLong("sandbox"), help: "Start the built-in vendor simulator in-process and point every vendor at it (no credentials, no network).")
     var sandbox = false
 
@@ -44,6 +49,7 @@ struct RuntimeOptions: ParsableArguments {
     var seed: UInt64?
 
     func validate() throws {
+        if profile?.isEmpty == true { throw ValidationError("--profile needs a name") }
         if !sandbox && (faults != nil || seed != nil) {
             throw ValidationError("--faults and --seed need --sandbox")
         }
@@ -71,7 +77,8 @@ struct RuntimeOptions: ParsableArguments {
     func hostOptions(script: String?) -> HostOptions {
         HostOptions(libraryFolders: libraryFolders, verbose: verbose, scriptPath: script, tracePath: trace,
             // A sandbox run never shares what it did (simulator job ids) with real runs.
-            statePath: state ?? (sandbox ? HostOptions.sandboxStatePath : HostOptions.defaultStatePath))
+            statePath: state ?? (sandbox ? HostOptions.sandboxStatePath : HostOptions.defaultStatePath),
+            profile: profile)
     }
 }
 

@@ -128,6 +128,25 @@ enum HTTPModule {
             guard !lua.isNoneOrNil(i) else { return }
             spec.authorize(try auth(lua, at: i))
         }
+        try t.with("aws_sigv4") { i in
+            guard !lua.isNoneOrNil(i) else { return }
+            guard lua.type(at: i) == LUA_TTABLE else { throw t.fieldError("aws_sigv4", expected: "a table") }
+            let a = LuaOptions(lua: lua, index: i, owner: "http.request: aws_sigv4")
+            func required(_ name: String) throws -> String {
+                guard let v = try a.string(name), !v.isEmpty else {
+                    throw LuaError.validation("http.request: aws_sigv4.\(name) is required (a non-empty string)")
+                }
+                return v
+            }
+            let signer = AWSSigV4(accessKey: Secret(try required("access_key")), secretKey: Secret(try required("secret_key")),
+                                  region: try required("region"), service: try a.string("service") ?? "s3",
+                                  sessionToken: try a.string("session_token").map { Secret($0) })
+            guard spec.upload == nil, let signed = signer.sign(method: spec.method, url: spec.url, body: spec.body) else {
+                throw LuaError.validation("http.request: aws_sigv4 signs requests with a plain body (or none) and a valid URL")
+            }
+            spec.headers.append(contentsOf: signed.plain)
+            spec.authorize(signed.auth)
+        }
         if let path = try t.string("body_file") {
             guard spec.body == nil else { throw LuaError.validation("http.request: give body or body_file, not both") }
             spec.attach(try Upload.file(path))

@@ -33,6 +33,15 @@ enum StateModule {
                     return 1
                 })
             }
+            lua.setFunction(-1, "delete_prefix", qualifiedName: "state.delete_prefix") { call in
+                let prefix = try call.string(1, "prefix")
+                guard !prefix.isEmpty else { throw LuaError.validation("state.delete_prefix: the prefix must not be empty") }
+                let store = try database.store()
+                return try call.suspend({ try store.locked { try $0.deletePrefix(prefix) } }, deliver: { lua, count in
+                    lua.push(Int64(count))
+                    return 1
+                })
+            }
             lua.setFunction(-1, "keys", qualifiedName: "state.keys") { call in
                 let prefix = try call.optionalString(1, "prefix") ?? ""
                 let keys = try database.store().locked { try $0.keys(prefix: prefix) }

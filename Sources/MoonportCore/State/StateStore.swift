@@ -89,6 +89,16 @@ public final class StateStore {
         }
     }
 
+    /// Forgets every key that starts with `prefix` (in one transaction); returns how many.
+    @discardableResult
+    public func deletePrefix(_ prefix: String) throws -> Int {
+        try statement("DELETE FROM moonport_state WHERE substr(key, 1, length(?1)) = ?1") { stmt in
+            sqlite3_bind_text(stmt, 1, prefix, Int32(prefix.utf8.count), Self.transient)
+            guard sqlite3_step(stmt) == SQLITE_DONE else { throw failure("delete the keys under '\(prefix)'") }
+            return Int(sqlite3_changes(db))
+        }
+    }
+
     /// The keys that start with `prefix`, sorted.
     public func keys(prefix: String = "") throws -> [String] {
         try statement("SELECT key FROM moonport_state WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key") { stmt in

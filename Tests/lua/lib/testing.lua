@@ -26,6 +26,49 @@ function testing.raises(fn, ...)
   return err
 end
 
+--- Expects text to contain `needle` (plain text, not a pattern).
+function testing.contains(text, needle, what)
+  if type(text) ~= "string" or not text:find(needle, 1, true) then
+    error(string.format("%s: expected %q to contain %q", what or "text", tostring(text), needle), 2)
+  end
+end
+
+-- The simulator behind --sandbox (MOONPORT_SIM_URL): its counters and faults.
+local function sim(method, path, body)
+  local http, json = require "http", require "json"
+  local base = assert(os.getenv("MOONPORT_SIM_URL"), "run with --sandbox")
+  local res = http.request{method = method, url = base .. path, json = body, retry = false}
+  return res.body ~= "" and json.decode(res.body) or nil
+end
+
+--- GET /__sim/stats: {requests=, created={vendor={kind=n}}, duplicates={...}, total=...}
+function testing.sim_stats() return sim("GET", "/__sim/stats") end
+--- Injects faults from now on, e.g. testing.sim_faults("lost:1", 7); "" turns them off.
+function testing.sim_faults(spec, seed) return sim("POST", "/__sim/faults", {spec = spec, seed = seed or 1}) end
+--- Forgets everything the simulator received (counters and created objects).
+function testing.sim_reset() return sim("POST", "/__sim/reset") end
+
+--- Makes the simulator lose the answer to the next `method` request whose
+--- path contains `fragment`, sent through the binding's Client class `C`
+--- (the request takes effect; the connection drops with no answer). Every
+--- other request is left alone. Returns a function telling whether it fired.
+function testing.lose_next(C, method, fragment, kind)
+  local original, fired = C.request, false
+  C.request = function(self, m, path, opts)
+    if not fired and m == method and path:find(fragment, 1, true) then
+      fired = true
+      C.request = original
+      testing.sim_faults((kind or "lost") .. ":1", 1)
+      local ok, res = pcall(original, self, m, path, opts)
+      testing.sim_faults("", 1)
+      if ok then return res end
+      error(res, 0)
+    end
+    return original(self, m, path, opts)
+  end
+  return function() return fired end
+end
+
 function testing.done()
   print(string.format("%d passed, %d failed", passed, failed))
   if failed > 0 then os.exit(1) end

@@ -1,0 +1,469 @@
+--- cordial: Cordial's export jobs (vendors.md § Cordial).
+---
+---   local cordial = require "cordial"
+---   local dest = {type = "s3", aws_bucket = "my-exports", aws_region = "us-east-1", path = "cordial",
+---                 aws_access_key_id = os.getenv("AWS_ACCESS_KEY_ID"), aws_secret_access_key = os.getenv("AWS_SECRET_ACCESS_KEY")}
+---   local job = cordial.export("audience_trends", {name = "trends-2024-q1", audiences = {"VIP customers"},
+---                                                  start = "2024-01-01", stop = "2024-03-31", destination = dest})
+---   local job = cordial.export("contacts", {name = "contacts-2024-05", export_type = "csv", destination = dest,
+---                                           fields = {"email", "first_name"}, lists = {"VIP customers"},
+---                                           show_header = true, compress = false})
+---   job:wait()                                  -- Scheduled, Pending, Throttled, Processing -> Done | Failed
+---   job:download("trends.csv")                  --> {path=, bytes=, rows=}  (s3/aws destinations only)
+---   cordial.job(id)                             --> a Job from its id (GET /v2/jobs/{id})
+---   cordial.jobs{job_name=, status=, page=, per_page=}  --> Jobs (every page unless page is given)
+---
+--- Credentials: CORDIAL_API_KEY (HTTP Basic: the key as user name, an empty
+--- password); CORDIAL_BASE_URL (https://api.cordial.io; usw2 accounts:
+--- https://api.usw2.cordial.io).
+---
+--- The destination table uses Cordial's own field names (type = aws | ftp |
+--- sftp | s3 | gcs, server, port, username, password, savedKey, path,
+--- aws_access_key_id, aws_secret_access_key, aws_bucket, aws_region,
+--- gcs_bucket), plus `endpoint`, kept by moonport and not sent: the S3
+--- endpoint to read an s3/aws export back from (else CORDIAL_S3_ENDPOINT,
+--- MOONPORT_SIM_S3_URL under --sandbox, else https://BUCKET.s3.REGION.amazonaws.com).
+--- The destination is kept in job.ref (with its keys: the state database is
+--- private to you, mode 0600) so that a rerun can read the file back; its
+--- secrets never appear in tostring(job), errors or logs.
+---
+--- Cordial has no download API: the file goes to the destination. download
+--- reads it back from s3/aws destinations (S3 GetObject signed with the
+--- destination's keys); for the other types it raises kind = "usage" saying
+--- where the file went. Cordial jobs cannot be cancelled.
+---
+--- Exactly once: before an export is sent, the ids of the jobs already named
+--- so are noted; if the answer is lost, a job with the export's name that is
+--- not among them, started after the attempt began (120 s of clock skew
+--- allowed) or not started yet, and not claimed by this process is adopted.
+--- Export names should be unique per export.
+local V = require "moonport.vendor"
+local json = require "json"
+local http = require "http"
+
+local cordial, Client = V.define{
+  name = "cordial",
+  base_env = "CORDIAL_BASE_URL",
+  default_base = "https://api.cordial.io",
+  credentials = {
+    {field = "api_key", env = "CORDIAL_API_KEY", what = "API key"},
+  },
+  auth = function(c) return {basic = {c:credential("api_key"), ""}} end,
+  -- {error: true, errorKey, message}
+  error_body = function(b)
+    if type(b) ~= "table" then return nil end
+    local key = b.errorKey or b.error_key
+    local message = b.message
+    if message == nil and type(b.error) == "string" then message = b.error end
+    return type(key) == "string" and key or nil, type(message) == "string" and message or nil
+  end,
+  statuses = {
+    Scheduled = "queued", Pending = "queued", Throttled = "queued",
+    Processing = "running", Done = "done", Failed = "failed",
+  },
+  jobs = {},
+}
+
+cordial.max_per_page = 1000
+-- How far behind ours the vendor's clock may be when a lost export is looked up.
+cordial.clock_skew = 120
+
+local function where(fname) return {vendor = "cordial", fname = "cordial." .. fname} end
+
+local function seg(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(ch) return string.format("%%%02X", ch:byte()) end))
+end
+
+--- A date or date-time the user gave (2024-01-31, 2024-01-31T12:00:00Z) -> seconds since 1970, or nil.
+local function user_date(s)
+  local mo, d, rest = s:match("^%d%d%d%d%-(%d%d)%-(%d%d)(.*)$")
+  if not mo or tonumber(mo) < 1 or tonumber(mo) > 12 or tonumber(d) < 1 or tonumber(d) > 31 then return nil end
+  local h, mi, sec = rest:match("^[T ](%d%d):(%d%d):?(%d?%d?)")
+  if h and (tonumber(h) > 23 or tonumber(mi) > 59 or (tonumber(sec) or 0) > 60) then return nil end
+  return V.parse_time(s)
+end
+
+---------------------------------------------------------------------------
+-- Destinations
+---------------------------------------------------------------------------
+
+local destination_types = {aws = true, ftp = true, sftp = true, s3 = true, gcs = true}
+local destination_fields = {type = true, server = true, port = true, username = true, password = true,
+  savedKey = true, path = true, aws_access_key_id = true, aws_secret_access_key = true, aws_bucket = true,
+  aws_region = true, gcs_bucket = true, endpoint = true}
+
+local function nonempty(w, name, v)
+  V.check(w, name, v, "string")
+  if v == "" then V.raise("cordial", "validation", w.fname .. ": " .. name .. " must not be empty") end
+end
+
+--- Checks a destination (nothing of a secret is ever echoed); returns the
+--- body's copy (without `endpoint`, which is moonport's, not Cordial's).
+local function check_destination(w, d)
+  V.check(w, "field 'destination'", d, "table")
+  V.check_known(w, "destination field", d, destination_fields)
+  for k, v in pairs(d) do
+    if k == "port" then
+      if math.type(v) ~= "integer" and type(v) ~= "string" then V.check(w, "destination.port", v, "integer") end
+    else
+      V.check(w, "destination." .. k, v, "string")
+    end
+  end
+  local t = V.check(w, "destination.type", d.type, destination_types)
+  if t == "s3" or t == "aws" then
+    nonempty(w, "destination.aws_access_key_id", d.aws_access_key_id)
+    nonempty(w, "destination.aws_secret_access_key", d.aws_secret_access_key)
+    nonempty(w, "destination.aws_bucket", d.aws_bucket)
+    local b = d.aws_bucket
+    if #b < 3 or #b > 63 or b:find("[^a-z0-9%.%-]") then
+      V.raise("cordial", "validation", string.format("%s: destination.aws_bucket must be an S3 bucket name "
+        .. "(3 to 63 lower-case letters, digits, dots and dashes), got '%s'", w.fname, b))
+    end
+  elseif t == "ftp" or t == "sftp" then
+    nonempty(w, "destination.server", d.server)
+    nonempty(w, "destination.username", d.username)
+    if (d.password or "") == "" and (d.savedKey or "") == "" then
+      V.raise("cordial", "validation", w.fname .. ": destination.password or destination.savedKey is required for type " .. t)
+    end
+    if d.port ~= nil then
+      local p = math.tointeger(tonumber(d.port))
+      if not p or p < 1 or p > 65535 then
+        V.raise("cordial", "validation", w.fname .. ": destination.port must be a port number (1 to 65535)")
+      end
+    end
+  else
+    nonempty(w, "destination.gcs_bucket", d.gcs_bucket)
+  end
+  if d.path ~= nil then
+    for part in d.path:gmatch("[^/]+") do
+      if part == "." or part == ".." then
+        V.raise("cordial", "validation", w.fname .. ": destination.path must be a relative folder without . or .. parts")
+      end
+    end
+  end
+  if d.endpoint ~= nil and not d.endpoint:match("^https?://") then
+    V.raise("cordial", "validation", w.fname .. ": destination.endpoint must be an http(s) URL")
+  end
+  local body, kept = {}, {}
+  for k, v in pairs(d) do
+    kept[k] = v
+    if k ~= "endpoint" then body[k] = v end
+  end
+  return json.object(body), kept
+end
+
+-- The folder of a destination, without leading, trailing or doubled slashes.
+local function folder(d)
+  local parts = {}
+  for part in tostring(d.path or ""):gmatch("[^/]+") do parts[#parts + 1] = part end
+  return table.concat(parts, "/")
+end
+
+--- Where an export's file went, shown to the user: s3://bucket/path/file,
+--- sftp://server:port/path/file, gcs://bucket/path/file (no secrets).
+local function location(d, file)
+  local dir = folder(d)
+  local tail = (dir ~= "" and (dir .. "/") or "") .. (file or "FILE")
+  if d.type == "s3" or d.type == "aws" then return "s3://" .. tostring(d.aws_bucket) .. "/" .. tail end
+  if d.type == "gcs" then return "gcs://" .. tostring(d.gcs_bucket) .. "/" .. tail end
+  return string.format("%s://%s%s/%s", d.type, tostring(d.server), d.port and (":" .. tostring(d.port)) or "", tail)
+end
+
+---------------------------------------------------------------------------
+-- Jobs
+---------------------------------------------------------------------------
+
+local kinds_by_type = {audiencetrendsexport = "audience_trends", contactexports = "contacts"}
+
+-- GET /v2/jobs/{id} gives the job; accept it wrapped in a list or {job = ...} too.
+local function unwrap(raw)
+  if type(raw) ~= "table" then return {} end
+  if type(raw.job) == "table" then return raw.job end
+  if raw[1] ~= nil and type(raw[1]) == "table" then return raw[1] end
+  return raw
+end
+
+local export_job = {}
+
+function export_job.status_of(raw)
+  local j = unwrap(raw)
+  local message
+  if j.status == "Failed" then
+    local r = type(j.result) == "table" and j.result or {}
+    message = r.error or r.message or j.error or j.message or "the export failed"
+    if type(message) ~= "string" then message = json.encode(message) end
+  end
+  return j.status, message
+end
+
+function export_job.refresh(c, job)
+  local res = c:request("GET", "/v2/jobs/" .. seg(job.id))
+  return unwrap(c:json(res)), res.headers
+end
+
+-- The file's name: metadata.fileName, or result.fileName.
+local function file_name(raw)
+  local j = unwrap(raw)
+  local m = type(j.metadata) == "table" and j.metadata or {}
+  local r = type(j.result) == "table" and j.result or {}
+  return m.fileName or r.fileName
+end
+
+-- An S3 XML error body -> code, message.
+local function s3_error(body)
+  body = body or ""
+  return body:match("<Code>(.-)</Code>"), body:match("<Message>(.-)</Message>")
+end
+
+--- The S3 endpoint to read back from and the object's URL (path-style for an endpoint override).
+local function s3_url(d, key)
+  local encoded = key:gsub("[^/]+", seg)
+  local endpoint = d.endpoint or os.getenv("CORDIAL_S3_ENDPOINT") or os.getenv("MOONPORT_SIM_S3_URL")
+  if endpoint and endpoint ~= "" then
+    return endpoint:gsub("/+$", "") .. "/" .. seg(d.aws_bucket) .. "/" .. encoded
+  end
+  return string.format("https://%s.s3.%s.amazonaws.com/%s", d.aws_bucket, d.aws_region or "us-east-1", encoded)
+end
+
+-- Data rows of the file read back (nil for a compressed one).
+local function count_rows(path, job)
+  local j = unwrap(job.raw)
+  local m = type(j.metadata) == "table" and j.metadata or {}
+  local name = file_name(job.raw) or path
+  if name:match("%.gz$") then return nil end
+  local t = m.exportType or name:match("%.(%w+)$")
+  local header = job.ref.show_header ~= false and 1 or 0
+  if t == "csv" then
+    return header == 1 and V.count_csv_rows(path) or V.count_csv_rows(path) + 1
+  end
+  if t == "txt" then return math.max(0, V.count_lines(path) - header) end
+  if t == "json" then return V.count_lines(path) end
+  return nil
+end
+
+--- Reads the export back from an s3/aws destination: GetObject, signed
+--- (SigV4) with the destination's keys.
+local function download_s3(c, job, d, key, path)
+  local where_to = location(d, key:match("[^/]+$"))
+  local url = s3_url(d, key)
+  local ok, res = pcall(http.request, {method = "GET", url = url, stream_to = path, raise = false, timeout = 3600,
+    headers = {["User-Agent"] = V.user_agent},
+    aws_sigv4 = {access_key = d.aws_access_key_id, secret_key = d.aws_secret_access_key,
+      region = d.aws_region or "us-east-1", service = "s3"}})
+  if not ok then
+    local e = res
+    if type(e) == "table" and e.kind then
+      V.raise("cordial", e.kind, "reading back " .. where_to .. ": " .. http.redact(tostring(e.message)),
+        {status = e.status, retryable = e.retryable})
+    end
+    error(e, 0)
+  end
+  if res.status >= 400 then
+    if res.path then os.remove(res.path) end
+    local code, message = s3_error(http.redact(res.body or ""))
+    local kind = (res.status == 401 or res.status == 403) and "auth" or "http"
+    V.raise("cordial", kind, string.format("reading back %s: S3 answered %d%s: %s", where_to, res.status,
+      code and (" " .. code) or "", message or "no message"), {status = res.status, code = code,
+      retryable = res.status >= 500})
+  end
+  return {path = path, bytes = res.bytes or V.file_size(path), rows = count_rows(path, job)}
+end
+
+function export_job.download(c, job, path)
+  local d = job.ref and job.ref.destination
+  if type(d) ~= "table" then
+    local r = type(unwrap(job.raw).result) == "table" and unwrap(job.raw).result or {}
+    V.raise("cordial", "usage", string.format("job %s was not started by this moonport: its destination is "
+      .. "unknown, so the file cannot be read back%s", tostring(job.id),
+      type(r.location) == "string" and ("; Cordial says it went to " .. r.location) or ""))
+  end
+  if job.raw == nil or file_name(job.raw) == nil then job:refresh() end
+  local file = file_name(job.raw) or ((job.ref.name or "export") .. "-" .. tostring(job.id))
+  if d.type ~= "s3" and d.type ~= "aws" then
+    V.raise("cordial", "usage", string.format("the export was delivered to %s; moonport can only read back "
+      .. "s3 and aws destinations", location(d, file)))
+  end
+  local dir = folder(d)
+  local key = (dir ~= "" and (dir .. "/") or "") .. file
+  return download_s3(c, job, d, key, path)
+end
+
+cordial._def.jobs.audience_trends = export_job
+cordial._def.jobs.contacts = export_job
+cordial._def.jobs.default = export_job
+
+---------------------------------------------------------------------------
+-- Listing jobs
+---------------------------------------------------------------------------
+
+local status_words = {}
+for w in pairs(cordial.statuses) do status_words[w] = true end
+
+local function jobs_page(c, query)
+  local body = c:call("GET", "/v2/jobs", {query = query})
+  if type(body) == "table" and (body.jobs or body.items or body.data) then body = body.jobs or body.items or body.data end
+  return type(body) == "table" and body or {}
+end
+
+--- Every job named `name` (all pages), newest first, as decoded tables.
+local function jobs_named(c, name)
+  local out, page, per = {}, 1, 100
+  while true do
+    local list = jobs_page(c, {jobName = name, page = page, per_page = per})
+    for _, j in ipairs(list) do out[#out + 1] = j end
+    if #list < per then break end
+    page = page + 1
+  end
+  return out
+end
+
+local function as_job(c, raw)
+  local j = unwrap(raw)
+  local kind = kinds_by_type[j.type] or "export"
+  return c:job(kind, tostring(j._id or j.id or j.jobId), {name = j.jobName}, j)
+end
+
+--- cordial.jobs{job_name=, status=, page=, per_page=} -> Jobs, newest first
+--- (every page unless `page` is given).
+function Client:jobs(opts)
+  local w = where("jobs")
+  if opts ~= nil then V.check(w, "argument #1 (options)", opts, "table") end
+  opts = opts or {}
+  V.check_known(w, "option", opts, {job_name = true, status = true, page = true, per_page = true})
+  V.check(w, "option 'job_name'", opts.job_name, "string", true)
+  V.check(w, "option 'status'", opts.status, status_words, true)
+  local page = V.check(w, "option 'page'", opts.page, "integer", true)
+  local per = V.check(w, "option 'per_page'", opts.per_page, "integer", true) or 100
+  if page ~= nil and page < 1 then V.raise("cordial", "validation", w.fname .. ": page must be >= 1") end
+  if per < 1 or per > cordial.max_per_page then
+    V.raise("cordial", "validation", string.format("%s: per_page must be between 1 and %d", w.fname, cordial.max_per_page))
+  end
+  local out = {}
+  local p = page or 1
+  while true do
+    local list = jobs_page(self, {jobName = opts.job_name, status = opts.status, page = p, per_page = per})
+    for _, raw in ipairs(list) do out[#out + 1] = as_job(self, raw) end
+    if page ~= nil or #list < per then break end
+    p = p + 1
+  end
+  return out
+end
+
+--- cordial.job(id) -> the Job (its status read now).
+function Client:job_by_id(id)
+  local w = where("job")
+  V.check(w, "argument #1 (id)", id, "string")
+  if id == "" then V.raise("cordial", "validation", w.fname .. ": id must not be empty") end
+  return as_job(self, self:call("GET", "/v2/jobs/" .. seg(id)))
+end
+
+---------------------------------------------------------------------------
+-- Exports
+---------------------------------------------------------------------------
+
+-- Job ids this process has created or adopted.
+local claimed = {}
+
+local function check_name(w, name)
+  V.check(w, "field 'name'", name, "string")
+  if name == "" or #name > 128 or name:find("[^%w%-]") then
+    V.raise("cordial", "validation", string.format("%s: name may contain only letters, digits and dashes "
+      .. "(1 to 128 of them), got '%s'", w.fname, name))
+  end
+end
+
+--- The job a lost export created: named so, not among the jobs named so
+--- before the attempt, not claimed, started after t0 (or not started yet).
+local function find_export(c, name, snapshot, t0)
+  local before = {}
+  for _, id in ipairs(snapshot or {}) do before[id] = true end
+  for _, j in ipairs(jobs_named(c, name)) do
+    local id = tostring(j._id or j.id or j.jobId)
+    local times = type(j.times) == "table" and j.times or {}
+    local started = V.parse_time(times.start)
+    if j.jobName == name and not before[id] and not claimed[id]
+      and (started == nil or started >= t0 - cordial.clock_skew) then
+      return id
+    end
+  end
+  return nil
+end
+
+local function start_export(c, kind, path, body, ref)
+  local id = V.create{
+    vendor = "cordial", what = kind .. " export '" .. body.name .. "'",
+    key = "export " .. kind .. " " .. body.name,
+    before = function()
+      local ids = {}
+      for i, j in ipairs(jobs_named(c, body.name)) do ids[i] = tostring(j._id or j.id or j.jobId) end
+      return ids
+    end,
+    send = function()
+      local res = c:call("POST", path, {json = body})
+      local id = type(res) == "table" and (res.jobId or res.job_id or res._id) or nil
+      if id == nil then V.raise("cordial", "validation", "POST " .. path .. " answered without a jobId") end
+      return tostring(id)
+    end,
+    find = function(snapshot, t0) return find_export(c, body.name, snapshot, t0) end,
+  }
+  claimed[id] = true
+  ref.name = body.name
+  return c:job(kind, id, ref)
+end
+
+local function check_strings(w, name, v, optional)
+  if v == nil and optional then return nil end
+  V.check(w, name, v, "list")
+  if #v == 0 then V.raise("cordial", "validation", w.fname .. ": " .. name .. " must not be empty") end
+  for i, s in ipairs(v) do nonempty(w, name .. "[" .. i .. "]", s) end
+  return json.array(v)
+end
+
+local exports = {}
+
+function exports.audience_trends(c, p)
+  local w = where("export")
+  V.check_known(w, "audience_trends parameter", p, {name = true, audiences = true, start = true, stop = true, destination = true})
+  check_name(w, p.name)
+  local audiences = check_strings(w, "field 'audiences'", p.audiences)
+  V.check(w, "field 'start'", p.start, "string")
+  V.check(w, "field 'stop'", p.stop, "string")
+  local t1, t2 = user_date(p.start), user_date(p.stop)
+  if not t1 then V.raise("cordial", "validation", w.fname .. ": start must be a date (2024-01-31 or ISO-8601), got '" .. p.start .. "'") end
+  if not t2 then V.raise("cordial", "validation", w.fname .. ": stop must be a date (2024-01-31 or ISO-8601), got '" .. p.stop .. "'") end
+  if t2 < t1 then V.raise("cordial", "validation", w.fname .. ": stop is before start") end
+  local dest, kept = check_destination(w, p.destination)
+  local body = {name = p.name, exportType = "csv", destination = dest, selected_timeframe_start = p.start,
+    selected_timeframe_end = p.stop, audiences = audiences}
+  return start_export(c, "audience_trends", "/v2/audiencetrendsexport", body, {destination = kept})
+end
+
+function exports.contacts(c, p)
+  local w = where("export")
+  V.check_known(w, "contacts parameter", p, {name = true, export_type = true, destination = true, fields = true,
+    lists = true, show_header = true, compress = true})
+  check_name(w, p.name)
+  local export_type = V.check(w, "field 'export_type'", p.export_type or "csv", {csv = true, json = true, txt = true})
+  local dest, kept = check_destination(w, p.destination)
+  local body = {name = p.name, exportType = export_type, destination = dest}
+  body.fields = check_strings(w, "field 'fields'", p.fields, true)
+  body.lists = check_strings(w, "field 'lists'", p.lists, true)
+  body.showHeader = V.check(w, "field 'show_header'", p.show_header, "boolean", true)
+  body.compress = V.check(w, "field 'compress'", p.compress, "boolean", true)
+  return start_export(c, "contacts", "/v2/contactexports", body, {destination = kept, show_header = body.showHeader})
+end
+
+--- cordial.export(kind, params) -> Job. kind: "audience_trends", "contacts".
+function Client:export(kind, params)
+  local w = where("export")
+  V.check(w, "argument #1 (kind)", kind, exports)
+  V.check(w, "argument #2 (params)", params, "table")
+  return exports[kind](self, params)
+end
+
+-- Client:job(kind, id, ref, raw) is the shared Job constructor; the module's
+-- cordial.job(id) looks a job up by its id.
+cordial._expose{"export", "poll", "download", "jobs", "job_by_id"}
+cordial.job = cordial.job_by_id
+
+return cordial

@@ -1,0 +1,753 @@
+--- moonport.vendor: what the five vendor bindings share (SPEC.md §4), so
+--- that each vendor's module (clari.lua, claravine.lua, ...) holds only what
+--- is its own: endpoints, auth pieces, status words, limits, error bodies
+--- and the exactly-once lookup.
+---
+---   local V = require "moonport.vendor"
+---   local M, client_class = V.define{name = "clari", ...}
+---
+--- Shared here: clients and credentials (client{} fields, then environment
+--- variables, then the profile in credentials.toml), requests with the
+--- vendor's error body turned into the error object of SPEC.md, the Job
+--- object, poll with backoff and a progress line, downloads that never leave
+--- a half file, and `create`: a creating request sent exactly once.
+local http = require "http"
+local json = require "json"
+local moonport = require "moonport"
+local task = require "task"
+local log = require "log"
+local context = require "moonport.context"
+local state = require "state"
+
+local V = {}
+local Job = {}  -- the Job class (below)
+
+V.user_agent = "moonport/" .. moonport.version
+
+-- Values of the Job status field.
+V.QUEUED, V.RUNNING, V.DONE, V.FAILED, V.CANCELLED = "queued", "running", "done", "failed", "cancelled"
+local terminal = {done = true, failed = true, cancelled = true}
+
+---------------------------------------------------------------------------
+-- Errors and argument checks
+---------------------------------------------------------------------------
+
+--- An error object of SPEC.md §2 for `vendor` (not raised). The message
+--- starts with the vendor's name.
+function V.error(vendor, kind, message, fields)
+  local f = {}
+  for k, v in pairs(fields or {}) do f[k] = v end
+  f.vendor = vendor
+  local named = message:sub(1, #vendor + 1) == vendor .. "." or message:sub(1, #vendor + 1) == vendor .. ":"
+    or message:sub(1, 4) == "job:"
+  return moonport.error(kind, (named and "" or (vendor .. ": ")) .. message, f)
+end
+
+function V.raise(vendor, kind, message, fields)
+  error(V.error(vendor, kind, message, fields), 0)
+end
+
+local function type_name(v)
+  if type(v) == "number" then return math.type(v) == "integer" and "an integer" or "a number" end
+  if v == nil then return "nothing" end
+  return "a " .. type(v)
+end
+
+--- Checks one argument or field before anything is sent: raises
+--- kind = "validation" naming it ("clari.export: field 'time_period' must be
+--- a string, got a number"). `expected`: "string", "number", "integer",
+--- "boolean", "table", "function", "list" (a table with items 1..n), or a
+--- set {A = true, ...} of allowed strings. `optional`: nil is accepted.
+function V.check(where, name, value, expected, optional)
+  if value == nil then
+    if optional then return value end
+    V.raise(where.vendor, "validation", string.format("%s: %s is required", where.fname, name))
+  end
+  local ok
+  if type(expected) == "table" then
+    ok = type(value) == "string" and expected[value] ~= nil
+    if not ok then
+      local allowed = {}
+      for k in pairs(expected) do allowed[#allowed + 1] = k end
+      table.sort(allowed)
+      V.raise(where.vendor, "validation", string.format("%s: %s must be one of %s, got %s", where.fname, name,
+        table.concat(allowed, ", "), type(value) == "string" and ("'" .. value .. "'") or type_name(value)))
+    end
+    return value
+  elseif expected == "integer" then ok = math.type(value) == "integer"
+  elseif expected == "list" then ok = type(value) == "table"
+  else ok = type(value) == expected end
+  if not ok then
+    V.raise(where.vendor, "validation", string.format("%s: %s must be %s, got %s", where.fname, name,
+      expected == "integer" and "an integer" or expected == "list" and "a list" or ("a " .. expected), type_name(value)))
+  end
+  return value
+end
+
+--- Raises validation for any key of `t` not in `known` (a typo in an option
+--- name must not be ignored silently).
+function V.check_known(where, what, t, known)
+  for k in pairs(t) do
+    if not known[k] then
+      local names = {}
+      for n in pairs(known) do names[#names + 1] = n end
+      table.sort(names)
+      V.raise(where.vendor, "validation", string.format("%s: unknown %s '%s' (known: %s)", where.fname, what,
+        tostring(k), table.concat(names, ", ")))
+    end
+  end
+end
+
+---------------------------------------------------------------------------
+-- Clients and credentials
+---------------------------------------------------------------------------
+
+-- Credentials and settings of each client, out of reach of pairs() and
+-- tostring (a client table holds no secret).
+local private = setmetatable({}, {__mode = "k"})
+
+local credentials_native
+local function profile_lookup(vendor)
+  if credentials_native == nil then
+    local ok, mod = pcall(require, "moonport.credentials")
+    credentials_native = ok and mod or false
+  end
+  if not credentials_native then return nil end
+  return credentials_native.lookup(vendor)
+end
+
+--- Defines a vendor module. `def`:
+---   name            "clari"
+---   base_env        "CLARI_BASE_URL"
+---   default_base    "https://api.clari.com"  (or a function(settings) -> url)
+---   credentials     {{field = "api_key", env = "CLARI_API_KEY", what = "API key"}, ...}
+---   settings        {{field = "region", env = "QUANTIVE_REGION"}, ...}   (not secret)
+---   auth            function(client, need) -> the `auth` table of http.request
+---   error_body      function(decoded, status) -> code, message (the vendor's error body)
+---   statuses        {WORD = "queued" | "running" | ...}
+---   jobs            {[kind] = {refresh=, download=, cancel=, result=}} (or jobs.default)
+--- Returns the module table M (with M.client, M.poll, M.download, and the
+--- Client class to add methods to).
+function V.define(def)
+  local M = {}
+  local Client = {}
+  Client.__index = Client
+  Client.__tostring = function(c)
+    return string.format("%s client (%s)", def.name, private[c].base_url_for_display or "default base URL")
+  end
+  Client.__name = def.name .. ".client"
+  M.Client = Client
+  M.vendor = def.name
+  M.statuses = def.statuses
+  M._def = def
+
+  local known_fields = {base_url = true, timeout = true}
+  for _, c in ipairs(def.credentials) do known_fields[c.field] = true end
+  for _, s in ipairs(def.settings or {}) do known_fields[s.field] = true end
+
+  --- vendor.client{api_key=, ..., base_url=} -> a client whose methods are
+  --- the module's functions. Fields not given are looked up when first
+  --- needed: environment variable, then the credentials profile.
+  function M.client(opts)
+    local where = {vendor = def.name, fname = def.name .. ".client"}
+    if opts ~= nil then V.check(where, "argument #1 (options)", opts, "table") end
+    opts = opts or {}
+    V.check_known(where, "field", opts, known_fields)
+    for k, v in pairs(opts) do
+      if k == "timeout" then V.check(where, "field 'timeout'", v, "number") else
+        V.check(where, "field '" .. k .. "'", v, "string")
+      end
+    end
+    local c = setmetatable({vendor = def.name}, Client)
+    local given = {}
+    for k, v in pairs(opts) do given[k] = v end
+    private[c] = {given = given, cache = {}}
+    return c
+  end
+
+  local default
+  --- The client the module's functions use (built on first use).
+  function M.default_client()
+    if default == nil then default = M.client() end
+    return default
+  end
+
+  --- The profile's table for this vendor (cached per client).
+  local function from_profile(c)
+    local p = private[c]
+    if p.profile == nil then
+      local fields, where = profile_lookup(def.name)
+      p.profile = fields or false
+      p.profile_where = where
+    end
+    return p.profile or nil
+  end
+
+  --- A setting or credential: client{} field, environment variable, profile.
+  function Client:setting(field, env)
+    local p = private[self]
+    if p.given[field] ~= nil then return p.given[field] end
+    local v = env and os.getenv(env)
+    if v ~= nil and v ~= "" then return v end
+    local prof = from_profile(self)
+    if prof and prof[field] ~= nil and prof[field] ~= "" then return prof[field] end
+    return nil
+  end
+
+  --- The credential named `field`; raises kind = "auth" naming the variable to set.
+  function Client:credential(field)
+    local p = private[self]
+    if p.cache[field] ~= nil then return p.cache[field] end
+    local spec
+    for _, c in ipairs(def.credentials) do if c.field == field then spec = c end end
+    local v = self:setting(field, spec and spec.env)
+    if v == nil then
+      local profile = p.profile_where or ("[default." .. def.name .. "] in ~/.config/moonport/credentials.toml")
+      V.raise(def.name, "auth", string.format(
+        "no %s: set %s, or give %s = ... to %s.client{}, or add %s to %s (or run with --sandbox to use the simulator)",
+        spec and spec.what or field, spec and spec.env or field, field, def.name, field, profile))
+    end
+    p.cache[field] = v
+    return v
+  end
+
+  --- The base URL: client{base_url=}, the *_BASE_URL variable, the profile, the default.
+  function Client:base_url()
+    local p = private[self]
+    if p.base_url then return p.base_url end
+    local url = self:setting("base_url", def.base_env)
+    if url == nil then
+      url = type(def.default_base) == "function" and def.default_base(self) or def.default_base
+    end
+    url = url:gsub("/+$", "")
+    p.base_url, p.base_url_for_display = url, url
+    return url
+  end
+
+  --- Sends a request to the vendor: method, path (appended to the base URL)
+  --- and the options of http.request. A status >= 400 raises the error object
+  --- of SPEC.md built from the vendor's error body; opts.ok = {404 = true}
+  --- lets some statuses through.
+  function Client:request(method, path, opts)
+    opts = opts or {}
+    local headers = {["User-Agent"] = V.user_agent}
+    for k, v in pairs(opts.headers or {}) do headers[k] = v end
+    local req = {method = method, url = (opts.url or (self:base_url() .. path)), query = opts.query,
+      headers = headers, json = opts.json, body = opts.body, body_file = opts.body_file,
+      multipart = opts.multipart, stream_to = opts.stream_to, retry = opts.retry,
+      safe_to_repeat = opts.safe_to_repeat, auth = opts.auth == nil and def.auth(self, opts.need) or opts.auth or nil,
+      timeout = opts.timeout or private[self].given.timeout, raise = false}
+    local ok, res = pcall(http.request, req)
+    if not ok then
+      local e = res
+      if type(e) == "table" and e.kind then
+        V.raise(def.name, e.kind, e.message, {status = e.status, retryable = e.retryable, details = e.details})
+      end
+      error(e, 0)
+    end
+    if res.status >= 400 and not (opts.ok and opts.ok[res.status]) then
+      if res.path then os.remove(res.path) end
+      error(M.response_error(res, method, path), 0)
+    end
+    return res
+  end
+
+  --- The error object for a response >= 400 (not raised).
+  function M.response_error(res, method, path)
+    local body = http.redact(res.body or "")
+    local decoded
+    local okj, value = pcall(json.decode, body)
+    if okj then decoded = value end
+    local code, message
+    if decoded ~= nil and def.error_body then code, message = def.error_body(decoded, res.status) end
+    if message == nil or message == "" then
+      local snippet = body:sub(1, 200):gsub("%s+", " ")
+      local ctype = res.headers and res.headers["content-type"] or ""
+      if ctype:find("html", 1, true) then snippet = "an HTML page (" .. #body .. " bytes), not the API's JSON" end
+      message = snippet ~= "" and snippet or (res.reason or "no body")
+    end
+    local status = res.status
+    local kind = (status == 401 or status == 403) and "auth" or status == 429 and "rate_limited" or "http"
+    local text = string.format("%s %s answered %d%s: %s", method, path, status,
+      code and (" " .. code) or "", message)
+    if kind == "auth" then
+      local names = {}
+      for _, c in ipairs(def.credentials) do if not c.optional then names[#names + 1] = c.env end end
+      text = text .. " (check " .. table.concat(names, " and ") .. ")"
+    end
+    return V.error(def.name, kind, text, {status = status, code = code, details = decoded,
+      retryable = status == 429 or status >= 500})
+  end
+
+  --- Decodes a response's JSON body; raises validation (with the vendor) if it is not JSON.
+  function Client:json(res)
+    local ok, value = pcall(res.json, res)
+    if ok then return value end
+    local e = value
+    V.raise(def.name, "validation", type(e) == "table" and e.message or tostring(e),
+      {status = res.status, offset = type(e) == "table" and e.offset or nil})
+  end
+
+  --- method + path, returning the decoded JSON body.
+  function Client:call(method, path, opts)
+    return self:json(self:request(method, path, opts))
+  end
+
+  -- The module-level functions are the default client's methods:
+  -- M.export(...) == M.default_client():export(...).
+  M._expose = function(names)
+    for _, name in ipairs(names) do
+      M[name] = function(...) return Client[name](M.default_client(), ...) end
+    end
+  end
+
+  --- Job plumbing: a Job of this vendor.
+  function Client:job(kind, id, ref, raw)
+    return V.new_job(self, M, kind, id, ref, raw)
+  end
+
+  function Client:poll(jobs, opts) return V.poll(self, M, jobs, opts) end
+  function Client:download(job, path)
+    if getmetatable(job) ~= Job then
+      V.raise(def.name, "validation", def.name .. ".download: argument #1 (job) must be a Job, got " .. type_name(job))
+    end
+    return job:download(path)
+  end
+
+  V.modules[def.name] = M
+  return M, Client
+end
+
+V.modules = {}
+
+---------------------------------------------------------------------------
+-- Jobs
+---------------------------------------------------------------------------
+
+Job.__index = Job
+Job.__name = "moonport.Job"
+V.Job = Job
+
+local job_client = setmetatable({}, {__mode = "k"})
+local job_module = setmetatable({}, {__mode = "k"})
+
+function Job.__tostring(j)
+  return string.format("%s %s job %s (%s%s)", j.vendor, j.kind, tostring(j.id), j.status,
+    j.vendor_status and (", " .. tostring(j.vendor_status)) or "")
+end
+
+--- A Job: id, vendor, kind, status, vendor_status, raw, error; `ref` holds
+--- what the vendor needs besides the id to find it again (a dataset, an
+--- import, a destination); plain values only, it is stored by `state`.
+function V.new_job(client, M, kind, id, ref, raw)
+  local j = setmetatable({id = id, vendor = M.vendor, kind = kind, status = V.QUEUED, ref = ref or {}}, Job)
+  job_client[j], job_module[j] = client, M
+  if raw ~= nil then V.apply_status(j, raw) end
+  return j
+end
+
+local function hooks(j)
+  local M = job_module[j]
+  local def = M._def
+  return def.jobs[j.kind] or def.jobs.default or {}, def, M
+end
+
+--- Sets status and vendor_status from a status response `raw`; the vendor's
+--- `status_of(raw)` hook gives the word (and, for a failure, the message).
+function V.apply_status(j, raw)
+  local h, def = hooks(j)
+  j.raw = raw
+  local word, message = h.status_of(raw, j)
+  j.vendor_status = word
+  local status = def.statuses[word]
+  if status == nil and word ~= nil then
+    status = V.RUNNING
+    if not j._warned then
+      j._warned = true
+      log.warn("%s: job %s has a status moonport does not know ('%s'); treated as still running", j.vendor, tostring(j.id), tostring(word))
+    end
+  end
+  j.status = status or V.RUNNING
+  if j.status == V.FAILED then
+    j.error = message or ("the job ended " .. tostring(word))
+  end
+  return j
+end
+
+--- Asks the vendor for the job's status; returns the job.
+function Job:refresh()
+  local h = hooks(self)
+  local raw, headers = h.refresh(job_client[self], self)
+  V.apply_status(self, raw)
+  self._retry_after = headers and tonumber(headers["retry-after"]) or nil
+  return self
+end
+
+function Job:wait(opts) return V.poll(job_client[self], job_module[self], self, opts) end
+
+function Job:download(path)
+  local h, def = hooks(self)
+  local where = {vendor = def.name, fname = "job:download"}
+  V.check(where, "argument #1 (path)", path, "string")
+  if not h.download then
+    V.raise(def.name, "usage", string.format("%s %s jobs have nothing to download", def.name, self.kind))
+  end
+  if self.status ~= V.DONE then
+    if terminal[self.status] then
+      V.raise(def.name, "usage", string.format("job %s ended %s (%s); there is nothing to download",
+        tostring(self.id), self.status, tostring(self.vendor_status)))
+    end
+    self:wait()
+  end
+  return h.download(job_client[self], self, path)
+end
+
+function Job:cancel()
+  local h, def = hooks(self)
+  if not h.cancel then
+    V.raise(def.name, "usage", string.format("%s %s jobs cannot be cancelled through the API", def.name, self.kind))
+  end
+  h.cancel(job_client[self], self)
+  pcall(Job.refresh, self)
+  return self
+end
+
+function Job:result()
+  local h, def = hooks(self)
+  if not h.result then
+    V.raise(def.name, "usage", string.format("%s %s jobs have no JSON result", def.name, self.kind))
+  end
+  if self.status ~= V.DONE then self:wait() end
+  return h.result(job_client[self], self)
+end
+
+-- Jobs stored by state come back alive, bound to their vendor's default client.
+state.register_class("moonport.Job", Job, {
+  dump = function(j)
+    return {vendor = j.vendor, kind = j.kind, id = j.id, ref = j.ref, status = j.status, vendor_status = j.vendor_status}
+  end,
+  load = function(d)
+    local M = V.modules[d.vendor] or require(d.vendor)
+    local j = V.new_job(M.default_client(), M, d.kind, d.id, d.ref)
+    j.status, j.vendor_status = d.status, d.vendor_status
+    return j
+  end,
+})
+
+---------------------------------------------------------------------------
+-- poll
+---------------------------------------------------------------------------
+
+V.max_interval = 60
+V.default_timeout = 4 * 3600
+
+local function human(seconds)
+  if seconds < 60 then return string.format("%d s", math.floor(seconds)) end
+  if seconds < 3600 then return string.format("%d min %02d s", seconds // 60, math.floor(seconds % 60)) end
+  return string.format("%d h %02d min", seconds // 3600, (seconds % 3600) // 60)
+end
+V.human_duration = human
+
+-- A refresh that fails this many times in a row (after the HTTP retries) ends the poll.
+local refresh_failures_allowed = 5
+
+--- vendor.poll(job_or_jobs [, {interval=, timeout=}]): refreshes until every
+--- job is done, failed or cancelled; the wait grows from `interval` (2 s) to
+--- 60 s and honours Retry-After. Raises job_failed when a job failed,
+--- timeout after `timeout` seconds (4 h by default).
+function V.poll(client, M, jobs, opts)
+  local vendor = M.vendor
+  local where = {vendor = vendor, fname = vendor .. ".poll"}
+  V.check(where, "argument #1 (job or list of jobs)", jobs, "table")
+  if opts ~= nil then V.check(where, "argument #2 (options)", opts, "table") end
+  opts = opts or {}
+  V.check_known(where, "option", opts, {interval = true, timeout = true, quiet = true})
+  local interval = V.check(where, "option 'interval'", opts.interval, "number", true) or 2
+  local timeout = V.check(where, "option 'timeout'", opts.timeout, "number", true) or V.default_timeout
+  if interval <= 0 then V.raise(vendor, "validation", where.fname .. ": interval must be > 0") end
+  if timeout <= 0 then V.raise(vendor, "validation", where.fname .. ": timeout must be > 0") end
+  local single = getmetatable(jobs) == Job
+  local list = single and {jobs} or jobs
+  for i, j in ipairs(list) do
+    if getmetatable(j) ~= Job then
+      V.raise(vendor, "validation", string.format("%s: item %d is not a Job (got %s)", where.fname, i, type_name(j)))
+    end
+  end
+  local started = moonport.now()
+  local wait = interval
+  local failures = {}
+  local show = moonport.stderr_is_terminal and not opts.quiet
+  while true do
+    local pending = {}
+    for _, j in ipairs(list) do if not terminal[j.status] then pending[#pending + 1] = j end end
+    -- Refresh what is still going, a few at a time.
+    local retry_after = 0
+    if #pending > 0 then
+      task.map(pending, function(j)
+        local ok, e = pcall(Job.refresh, j)
+        if ok then
+          failures[j] = nil
+          if j._retry_after then retry_after = math.max(retry_after, j._retry_after) end
+        else
+          local transient = type(e) == "table" and (e.kind == "network" or e.kind == "timeout"
+            or e.kind == "rate_limited" or (e.kind == "http" and (e.status or 0) >= 500))
+          failures[j] = (failures[j] or 0) + 1
+          if not transient or failures[j] >= refresh_failures_allowed then error(e, 0) end
+          log.warn("%s: could not read the status of job %s (%s); trying again", vendor, tostring(j.id),
+            type(e) == "table" and e.message or tostring(e))
+        end
+      end, {concurrency = math.min(8, #pending)})
+    end
+    local left, words = 0, {}
+    for _, j in ipairs(list) do
+      if not terminal[j.status] then
+        left = left + 1
+        local w = tostring(j.vendor_status or j.status)
+        words[w] = (words[w] or 0) + 1
+      end
+    end
+    if left == 0 then break end
+    local elapsed = moonport.now() - started
+    if show then
+      local parts = {}
+      for w, n in pairs(words) do parts[#parts + 1] = (#list > 1 and (n .. " ") or "") .. w end
+      table.sort(parts)
+      local what = #list == 1 and ("job " .. tostring(list[1].id)) or string.format("%d of %d jobs", left, #list)
+      moonport.progress(string.format("%s: waiting for %s: %s, %s", vendor, what, table.concat(parts, ", "), human(elapsed)))
+    end
+    if elapsed >= timeout then
+      if show then moonport.progress("") end
+      local names = {}
+      for _, j in ipairs(list) do
+        if not terminal[j.status] and #names < 5 then names[#names + 1] = tostring(j.id) .. " " .. tostring(j.vendor_status) end
+      end
+      V.raise(vendor, "timeout", string.format("%d of %d job(s) still not finished after %s (%s%s); poll again to keep waiting",
+        left, #list, human(elapsed), table.concat(names, ", "), left > #names and ", ..." or ""), {retryable = true})
+    end
+    local sleep = math.max(wait, retry_after)
+    sleep = math.min(sleep, math.max(0.05, timeout - elapsed))
+    task.sleep(sleep)
+    wait = math.min(wait * 1.5, V.max_interval)
+  end
+  if show then moonport.progress("") end
+  local failed = {}
+  for _, j in ipairs(list) do if j.status == V.FAILED then failed[#failed + 1] = j end end
+  if #failed > 0 then
+    local first = failed[1]
+    local msg = #list == 1 and string.format("job %s failed (%s): %s", tostring(first.id), tostring(first.vendor_status), tostring(first.error))
+      or string.format("%d of %d jobs failed; job %s (%s): %s", #failed, #list, tostring(first.id), tostring(first.vendor_status), tostring(first.error))
+    V.raise(vendor, "job_failed", msg, {details = {failed = failed}, code = type(first.vendor_status) == "string" and first.vendor_status or nil})
+  end
+  return jobs
+end
+
+---------------------------------------------------------------------------
+-- Downloads
+---------------------------------------------------------------------------
+
+--- Writes path through a temporary file beside it: write(tmp) writes the
+--- file, then it is renamed over path. A failure removes the temporary file
+--- and leaves path as it was.
+function V.atomic_write(vendor, path, write)
+  local tmp = string.format("%s.moonport-%d-%06d.tmp", path, math.floor(moonport.now() * 1000), math.random(0, 999999))
+  local ok, e = pcall(write, tmp)
+  if not ok then
+    os.remove(tmp)
+    error(e, 0)
+  end
+  local renamed, why = os.rename(tmp, path)
+  if not renamed then
+    os.remove(tmp)
+    V.raise(vendor, "usage", "could not write " .. path .. ": " .. tostring(why))
+  end
+end
+
+--- Size of a file in bytes.
+function V.file_size(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local n = f:seek("end")
+  f:close()
+  return n
+end
+
+--- Data rows of a CSV file (the header row not counted).
+function V.count_csv_rows(path)
+  local csv = require "csv"
+  local n = 0
+  for _ in csv.read(path, {header = false}) do n = n + 1 end
+  return math.max(0, n - 1)
+end
+
+--- Lines of an NDJSON file.
+function V.count_lines(path)
+  local n = 0
+  for line in io.lines(path) do if line:find("%S") then n = n + 1 end end
+  return n
+end
+
+--- Seconds since 1970 of an ISO-8601 date-time ("2024-01-31T12:00:00.5Z",
+--- "+02:00" offsets, or a bare date as midnight UTC), or of epoch
+--- milliseconds/seconds given as a number; nil when it cannot be read.
+function V.parse_time(v)
+  if type(v) == "number" then return v > 1e11 and v / 1000 or v end
+  if type(v) ~= "string" then return nil end
+  local y, mo, d, rest = v:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)(.*)$")
+  if not y then return nil end
+  local h, mi, sec, frac, zone = 0, 0, 0, nil, nil
+  if rest ~= "" then
+    h, mi, sec, frac, zone = rest:match("^[T ](%d%d):(%d%d):?(%d?%d?)(%.?%d*)(.*)$")
+    if not h then return nil end
+    sec = tonumber(sec) or 0
+  end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  -- Days from civil (Howard Hinnant's algorithm).
+  local yy = mo <= 2 and y - 1 or y
+  local era = (yy >= 0 and yy or yy - 399) // 400
+  local yoe = yy - era * 400
+  local doy = (153 * (mo + (mo > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  local days = era * 146097 + doe - 719468
+  local t = days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + sec + (tonumber("0" .. (frac or "")) or 0)
+  if zone and zone ~= "" and zone ~= "Z" then
+    local sign, zh, zm = zone:match("^([+-])(%d%d):?(%d%d)$")
+    if not sign then return nil end
+    local offset = tonumber(zh) * 3600 + tonumber(zm) * 60
+    t = sign == "+" and t - offset or t + offset
+  end
+  return t
+end
+
+---------------------------------------------------------------------------
+-- Exactly-once creation
+---------------------------------------------------------------------------
+
+--- Whether an error leaves it unknown if the request took effect: the
+--- answer was lost (reset after sending, timeout, cut-off body) or a 500,
+--- 502 or 504 that may have come after the work was done.
+function V.outcome_unknown(e)
+  if type(e) ~= "table" then return false end
+  if e.kind == "network" then
+    return not tostring(e.message):find("connection refused", 1, true)
+  end
+  if e.kind == "timeout" then return true end
+  if e.kind == "http" then return e.status == 500 or e.status == 502 or e.status == 504 end
+  -- A 2xx whose body was cut short or garbled: the work was done.
+  if e.kind == "validation" and e.status and e.status < 300 then return true end
+  return false
+end
+
+V.create_attempts = 5
+
+--- Sends a creating request exactly once. `spec`:
+---   vendor, what ("export job"), key (identifies the request in the
+---   state.once journal: the same request on a rerun has the same key),
+---   before()            -> snapshot taken before sending (optional)
+---   send()              -> created: a plain table describing what was created
+---   find(snapshot, t0)  -> created or nil: looks for what a request sent at
+---                          time t0 (seconds) created, when its answer was lost
+--- Inside state.once, the request is journaled: a rerun after a crash adopts
+--- what the first run created instead of sending it again.
+function V.create(spec)
+  local ctx = context.current()
+  local jkey
+  if ctx and ctx.once then
+    ctx.counts[spec.key] = (ctx.counts[spec.key] or 0) + 1
+    jkey = spec.vendor .. "\31" .. spec.key .. "\31" .. ctx.counts[spec.key]
+    local rec = state._journal_get(ctx, jkey)
+    if rec and rec.created then
+      log.debug("%s: %s adopted from the state journal (it was created by an earlier run)", spec.vendor, spec.what)
+      return rec.created
+    end
+    if rec then
+      -- An earlier run sent it and did not live to see the answer.
+      local found = spec.find(rec.snapshot, rec.started_at)
+      if found then
+        log.info("%s: found the %s an interrupted run created; adopting it instead of sending again", spec.vendor, spec.what)
+        state._journal_set(ctx, jkey, {started_at = rec.started_at, created = found})
+        return found
+      end
+    end
+  end
+  local last
+  for attempt = 1, V.create_attempts do
+    local snapshot = spec.before and spec.before() or nil
+    -- When the attempt began (each binding's find allows for the vendor's clock).
+    local started_at = moonport.now()
+    if jkey then state._journal_set(ctx, jkey, {started_at = started_at, snapshot = snapshot}) end
+    local ok, result = pcall(spec.send)
+    if ok then
+      if jkey then state._journal_set(ctx, jkey, {started_at = started_at, created = result}) end
+      return result
+    end
+    last = result
+    if not V.outcome_unknown(result) then error(result, 0) end
+    log.warn("%s: the answer to creating the %s was lost (%s); checking whether it was created",
+      spec.vendor, spec.what, result.message)
+    -- The lookup is a read: a failure of its own is tried again a few times.
+    local fok, found
+    for look = 1, 3 do
+      fok, found = pcall(spec.find, snapshot, started_at)
+      if fok or look == 3 then break end
+      log.warn("%s: checking whether the %s was created failed (%s); trying again", spec.vendor, spec.what,
+        type(found) == "table" and found.message or tostring(found))
+      task.sleep(look * (0.5 + math.random()))
+    end
+    if not fok then
+      V.raise(spec.vendor, type(found) == "table" and found.kind or result.kind, string.format(
+        "the answer to creating the %s was lost (%s), and checking whether it was created failed too (%s); "
+        .. "nothing was sent again. Rerun the script (inside state.once it will check again before sending)",
+        spec.what, result.message, type(found) == "table" and found.message or tostring(found)),
+        {retryable = true})
+    end
+    if found then
+      log.info("%s: the %s had been created; adopting it", spec.vendor, spec.what)
+      if jkey then state._journal_set(ctx, jkey, {started_at = started_at, created = found}) end
+      return found
+    end
+    log.info("%s: the %s was not created; sending it again (attempt %d of %d)", spec.vendor, spec.what,
+      attempt + 1, V.create_attempts)
+    task.sleep(math.min(8, 0.5 * 2 ^ (attempt - 1)) * (0.5 + math.random() / 2))
+  end
+  V.raise(spec.vendor, last.kind, string.format("could not create the %s after %d attempts; the last: %s",
+    spec.what, V.create_attempts, last.message), {status = last.status, retryable = true})
+end
+
+---------------------------------------------------------------------------
+-- Inputs: rows and records from a list, an iterator or a file
+---------------------------------------------------------------------------
+
+--- An iterator over the items of `data`: a list, an iterator function, or
+--- a path (format by opts.format or the extension: .csv rows as arrays with
+--- the header returned separately when header_row is set, .ndjson/.jsonl values).
+--- Returns next, header (for CSV with header_row), count (when cheaply known).
+function V.items(where, data, opts)
+  opts = opts or {}
+  if type(data) == "table" then
+    local i, n = 0, #data
+    return function() i = i + 1; if i <= n then return data[i] end end, nil, n
+  elseif type(data) == "function" then
+    return data, nil, nil
+  elseif type(data) == "string" then
+    local f = io.open(data, "rb")
+    if not f then V.raise(where.vendor, "validation", string.format("%s: cannot read '%s'", where.fname, data)) end
+    f:close()
+    local format = opts.format or (data:match("%.csv$") and "csv") or ((data:match("%.ndjson$") or data:match("%.jsonl$")) and "ndjson")
+    if format == "csv" then
+      local csv = require "csv"
+      local it = csv.read(data, {header = opts.csv_header ~= nil and opts.csv_header or false})
+      local header
+      if opts.header_row then header = it() end
+      return it, header, nil
+    elseif format == "ndjson" then
+      local ndjson = require "ndjson"
+      return ndjson.read(data), nil, nil
+    end
+    V.raise(where.vendor, "validation", string.format("%s: cannot tell the format of '%s'; give format = \"csv\" or \"ndjson\"",
+      where.fname, data))
+  end
+  V.raise(where.vendor, "validation", string.format("%s: data must be a list, an iterator function or a file path, got %s",
+    where.fname, type_name(data)))
+end
+
+return V

@@ -1,0 +1,480 @@
+--- quantive: Quantive (formerly Gtmhub) goals and sessions (vendors.md § Quantive).
+---
+---   local quantive = require "quantive"
+---   for goal in quantive.goals.list{filter = {sessionId = sid}, sort = "name"} do ... end  -- every page
+---   quantive.goals.get(id)
+---   quantive.goals.create{name = "Grow ARR", sessionId = sid, ownerId = uid, description = "...", tags = {{title = "growth"}}}
+---   quantive.goals.update(id, {description = "..."})     -- PATCH: only the changed fields
+---   quantive.goals.delete(id)                            --> true
+---   quantive.sessions()                                  --> {{id=, title=, status=, start=, end=}, ...}
+---   local job = quantive.export("goals", {filter = {sessionId = sid}})   -- done at once
+---   job:download("goals.csv")                            --> {path=, bytes=, rows=}  (.csv, .ndjson/.jsonl, .json)
+---   job:result()                                         --> the goals, a list
+---   quantive.submit("goals", nil, goals)                 --> a done Job (kind "goal") per goal created
+---
+--- On an explicit client the same functions are methods, and `goals` is a
+--- table bound to the client: `local q = quantive.client{api_token = t, account_id = a}; q.goals.list{}`.
+---
+--- Credentials: QUANTIVE_API_TOKEN (Authorization: Bearer) and
+--- QUANTIVE_ACCOUNT_ID (header gtmhub-accountId). Base: QUANTIVE_BASE_URL, else
+--- https://app.quantive.com/results/api (EU), or https://app.us.quantive.com/results/api
+--- when QUANTIVE_REGION (client field `region`) is "us".
+---
+--- Options (snake_case): `filter` is a table (sent JSON-encoded, as Quantive
+--- expects: {name = "x"}, {attainment = {["$gte"] = 0.5}}) or a JSON string;
+--- `sort` a string ("name,-dateCreated") or a list of them; `fields` a string
+--- ("name,ownerId") or a list; `limit` the page size (1..1000, default 100).
+--- Goals themselves use Quantive's own field names.
+---
+--- Exactly once: a goal whose creating request lost its answer is looked up
+--- (same name and sessionId, created since the attempt began, allowing 120 s
+--- of clock skew, not already claimed by this process) and adopted, never
+--- created twice. PATCH is repeated safely (the same changes again are
+--- harmless). A DELETE whose first answer was lost and whose retry finds the
+--- goal gone counts as done.
+local V = require "moonport.vendor"
+local json = require "json"
+local csv = require "csv"
+local ndjson = require "ndjson"
+local log = require "log"
+
+local bases = {
+  eu = "https://app.quantive.com/results/api",
+  us = "https://app.us.quantive.com/results/api",
+}
+
+local function region_base(region, where)
+  if region == nil or region == "" then return bases.eu end
+  local r = type(region) == "string" and region:lower() or region
+  if bases[r] == nil then
+    V.raise("quantive", "validation", string.format("%s: region must be \"eu\" or \"us\" (QUANTIVE_REGION or "
+      .. "quantive.client{region=}), got %s", where or "quantive", type(region) == "string" and ("'" .. region .. "'") or type(region)))
+  end
+  return bases[r]
+end
+
+local quantive, Client = V.define{
+  name = "quantive",
+  base_env = "QUANTIVE_BASE_URL",
+  default_base = function(c) return region_base(c:setting("region", "QUANTIVE_REGION")) end,
+  credentials = {
+    {field = "api_token", env = "QUANTIVE_API_TOKEN", what = "API token"},
+    {field = "account_id", env = "QUANTIVE_ACCOUNT_ID", what = "account id"},
+  },
+  settings = {{field = "region", env = "QUANTIVE_REGION"}},
+  auth = function(c)
+    return {bearer = c:credential("api_token"), headers = {["gtmhub-accountId"] = c:credential("account_id")}}
+  end,
+  -- {message} with 400, 401, 402, 403, 404, 500 (shape assumed in vendors.md).
+  error_body = function(b)
+    if type(b) ~= "table" then return nil end
+    local message = b.message or b.error
+    if type(message) == "table" then message = message.message end
+    return type(b.code) == "string" and b.code or nil, type(message) == "string" and message or nil
+  end,
+  -- Quantive has no job resource: exports and created goals are done at once.
+  statuses = {DONE = "done"},
+  jobs = {},
+}
+
+quantive.page_size = 100
+quantive.max_page_size = 1000
+-- How far behind ours the vendor's clock may be when a lost create is looked up.
+quantive.clock_skew = 120
+
+local function where(fname) return {vendor = "quantive", fname = "quantive." .. fname} end
+
+-- A path segment, percent-encoded.
+local function seg(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(ch) return string.format("%%%02X", ch:byte()) end))
+end
+
+local parse_time = V.parse_time
+
+---------------------------------------------------------------------------
+-- Options shared by list and export
+---------------------------------------------------------------------------
+
+-- "a,b" or {"a", "b"} -> "a,b".
+local function comma_list(w, name, v)
+  if v == nil then return nil end
+  if type(v) == "string" then return v end
+  V.check(w, name, v, "list")
+  for i, item in ipairs(v) do V.check(w, name .. "[" .. i .. "]", item, "string") end
+  return table.concat(v, ",")
+end
+
+--- The query of GET /v1/goals from the snake_case options (filter, sort, fields).
+local function goal_query(w, opts)
+  local q = {}
+  if opts.filter ~= nil then
+    if type(opts.filter) == "table" then
+      local ok, text = pcall(json.encode, json.object(opts.filter))
+      if not ok then
+        V.raise("quantive", "validation", string.format("%s: filter cannot be sent as JSON: %s", w.fname,
+          type(text) == "table" and text.message or tostring(text)))
+      end
+      q.filter = text
+    else
+      q.filter = V.check(w, "option 'filter'", opts.filter, "string")
+    end
+  end
+  q.sort = comma_list(w, "option 'sort'", opts.sort)
+  q.fields = comma_list(w, "option 'fields'", opts.fields)
+  return q
+end
+
+--- An iterator over every goal matching query (skip/limit paging; stops at
+--- totalCount or a short page). Nothing is sent before the first call.
+local function iterate_goals(c, query, page_size)
+  local skip, page, i, done = 0, nil, 0, false
+  return function()
+    while true do
+      if page and i < #page then
+        i = i + 1
+        return page[i]
+      end
+      if done then return nil end
+      local q = {skip = skip, limit = page_size}
+      for k, v in pairs(query) do q[k] = v end
+      local body = c:call("GET", "/v1/goals", {query = q})
+      page = type(body) == "table" and (body.items or (body[1] ~= nil and body) or {}) or {}
+      i = 0
+      skip = skip + #page
+      local total = type(body) == "table" and tonumber(body.totalCount) or nil
+      if #page == 0 or #page < page_size or (total ~= nil and skip >= total) then done = true end
+    end
+  end
+end
+
+local function collect(it)
+  local out = {}
+  for item in it do out[#out + 1] = item end
+  return json.array(out)
+end
+
+---------------------------------------------------------------------------
+-- Goals
+---------------------------------------------------------------------------
+
+-- Goal ids this process has created or adopted: a lost answer is never
+-- matched to a goal another task created.
+local claimed = {}
+
+--- quantive.goals.list{filter=, sort=, fields=, limit=} -> iterator over every goal.
+local function goals_list(c, opts)
+  local w = where("goals.list")
+  if opts ~= nil then V.check(w, "argument #1 (options)", opts, "table") end
+  opts = opts or {}
+  V.check_known(w, "option", opts, {filter = true, sort = true, fields = true, limit = true})
+  local query = goal_query(w, opts)
+  local limit = V.check(w, "option 'limit'", opts.limit, "integer", true) or quantive.page_size
+  if limit < 1 or limit > quantive.max_page_size then
+    V.raise("quantive", "validation", string.format("%s: limit (the page size) must be between 1 and %d, got %d",
+      w.fname, quantive.max_page_size, limit))
+  end
+  return iterate_goals(c, query, limit)
+end
+
+local function check_id(w, id)
+  if math.type(id) == "integer" then id = tostring(id) end
+  V.check(w, "argument #1 (id)", id, "string")
+  if id == "" then V.raise("quantive", "validation", w.fname .. ": id must not be empty") end
+  return id
+end
+
+local function goals_get(c, id)
+  id = check_id(where("goals.get"), id)
+  return c:call("GET", "/v1/goals/" .. seg(id))
+end
+
+--- Checks the fields of a goal that moonport knows (others pass through to Quantive).
+local function check_goal(w, goal, label, creating)
+  V.check(w, label, goal, "table")
+  local function field(name) return label .. "." .. name end
+  if creating or goal.name ~= nil then
+    V.check(w, field("name"), goal.name, "string")
+    if not goal.name:find("%S") then V.raise("quantive", "validation", w.fname .. ": " .. field("name") .. " must not be empty") end
+  end
+  if creating or goal.sessionId ~= nil then V.check(w, field("sessionId"), goal.sessionId, "string") end
+  if goal.ownerId ~= json.null then V.check(w, field("ownerId"), goal.ownerId, "string", true) end
+  if goal.description ~= json.null then V.check(w, field("description"), goal.description, "string", true) end
+  if goal.id ~= nil and creating then
+    V.raise("quantive", "validation", w.fname .. ": " .. label .. " must not have an id (Quantive gives it one)")
+  end
+  if goal.tags ~= nil then
+    V.check(w, field("tags"), goal.tags, "list")
+    for i, tag in ipairs(goal.tags) do
+      if type(tag) ~= "string" then
+        V.check(w, field("tags") .. "[" .. i .. "]", tag, "table")
+        V.check(w, field("tags") .. "[" .. i .. "].title", tag.title, "string")
+      end
+    end
+  end
+end
+
+--- The body to send: a copy, tags given as strings become {title = s}.
+local function goal_body(goal)
+  local body = {}
+  for k, v in pairs(goal) do body[k] = v end
+  if goal.tags ~= nil then
+    local tags = {}
+    for i, tag in ipairs(goal.tags) do tags[i] = type(tag) == "string" and {title = tag} or tag end
+    body.tags = json.array(tags)
+  end
+  return json.object(body)
+end
+
+--- The goal a lost create made: same name and sessionId, created at or
+--- after t0 (less the clock skew), not claimed by this process.
+local function find_goal(c, body, t0)
+  local it = iterate_goals(c, {filter = json.encode({name = body.name, sessionId = body.sessionId}),
+    sort = "-dateCreated"}, quantive.page_size)
+  for g in it do
+    local id = g.id ~= nil and tostring(g.id) or nil
+    local created = parse_time(g.dateCreated or g.createdAt)
+    if id and not claimed[id] and (created == nil or created >= t0 - quantive.clock_skew) then return g end
+  end
+  return nil
+end
+
+local function create_goal(c, w, goal, label)
+  check_goal(w, goal, label, true)
+  local body = goal_body(goal)
+  local created = V.create{
+    vendor = "quantive", what = "goal '" .. body.name .. "'",
+    key = "goal " .. json.encode(body, {sort_keys = true}),
+    send = function()
+      local g = c:call("POST", "/v1/goals", {json = body})
+      if type(g) ~= "table" or g.id == nil then
+        V.raise("quantive", "validation", "POST /v1/goals answered without the goal's id")
+      end
+      return g
+    end,
+    find = function(_, t0) return find_goal(c, body, t0) end,
+  }
+  claimed[tostring(created.id)] = true
+  return created
+end
+
+local function goals_create(c, goal)
+  local w = where("goals.create")
+  return create_goal(c, w, goal, "argument #1 (goal)")
+end
+
+local function goals_update(c, id, changes)
+  local w = where("goals.update")
+  id = check_id(w, id)
+  check_goal(w, changes, "argument #2 (changes)", false)
+  if next(changes) == nil then V.raise("quantive", "validation", w.fname .. ": argument #2 (changes) is empty") end
+  -- The same changes applied twice leave the goal the same: safe to repeat.
+  return c:call("PATCH", "/v1/goals/" .. seg(id), {json = goal_body(changes), safe_to_repeat = true})
+end
+
+local function goals_delete(c, id)
+  id = check_id(where("goals.delete"), id)
+  local path = "/v1/goals/" .. seg(id)
+  -- The first attempt alone: if its answer is lost, the goal may be gone
+  -- already, and the retry's 404 then means the delete was done.
+  local ok, e = pcall(c.request, c, "DELETE", path, {retry = false})
+  if ok then return true end
+  local unknown = V.outcome_unknown(e)
+  local transient = type(e) == "table" and (unknown or e.kind == "network" or e.kind == "rate_limited"
+    or (e.kind == "http" and (e.status or 0) >= 500))
+  if not transient then error(e, 0) end
+  local res = c:request("DELETE", path, {ok = unknown and {[404] = true} or nil})
+  if res.status == 404 then
+    log.debug("quantive: goal %s was already gone when the delete was retried (the first answer was lost)", id)
+  end
+  return true
+end
+
+-- The goals table of a client: list/get/create/update/delete bound to it.
+-- c.goals.list{} and c.goals:list{} both work.
+local function bind_goals(get_client)
+  local t = {}
+  local function bind(fn)
+    return function(first, ...)
+      if first == t then return fn(get_client(), ...) end
+      return fn(get_client(), first, ...)
+    end
+  end
+  t.list = bind(goals_list)
+  t.get = bind(goals_get)
+  t.create = bind(goals_create)
+  t.update = bind(goals_update)
+  t.delete = bind(goals_delete)
+  return t
+end
+
+-- Every client gets its own goals table.
+local make_client = quantive.client
+function quantive.client(opts)
+  if type(opts) == "table" and opts.region ~= nil and type(opts.region) == "string" then
+    region_base(opts.region, "quantive.client")
+  end
+  local c = make_client(opts)
+  rawset(c, "goals", bind_goals(function() return c end))
+  return c
+end
+
+function Client:goals_list(opts) return goals_list(self, opts) end
+function Client:goals_get(id) return goals_get(self, id) end
+function Client:goals_create(goal) return goals_create(self, goal) end
+function Client:goals_update(id, changes) return goals_update(self, id, changes) end
+function Client:goals_delete(id) return goals_delete(self, id) end
+
+---------------------------------------------------------------------------
+-- Sessions
+---------------------------------------------------------------------------
+
+--- quantive.sessions{filter=, sort=, fields=} -> the sessions (a list).
+function Client:sessions(opts)
+  local w = where("sessions")
+  if opts ~= nil then V.check(w, "argument #1 (options)", opts, "table") end
+  opts = opts or {}
+  V.check_known(w, "option", opts, {filter = true, sort = true, fields = true})
+  local body = self:call("GET", "/v1/sessions", {query = goal_query(w, opts)})
+  local items = type(body) == "table" and (body.items or (body[1] ~= nil and body)) or nil
+  return json.array(items or {})
+end
+
+---------------------------------------------------------------------------
+-- Jobs: an export of goals, created goals
+---------------------------------------------------------------------------
+
+local done_raw = {status = "DONE"}
+
+local function write_json(path, list)
+  V.atomic_write("quantive", path, function(tmp)
+    local f, why = io.open(tmp, "wb")
+    if not f then V.raise("quantive", "usage", "could not write " .. path .. ": " .. tostring(why)) end
+    local ok, e = pcall(function() f:write(json.encode(list)) end)
+    f:close()
+    if not ok then error(e, 0) end
+  end)
+end
+
+-- CSV columns: the union of the goals' fields, in first-seen order (id and
+-- name first; a goal's new fields in name order); nested values as JSON.
+local function write_csv(path, goals)
+  local columns, seen = {}, {}
+  local function add(k) if not seen[k] then seen[k] = true; columns[#columns + 1] = k end end
+  for _, g in ipairs(goals) do
+    if g.id ~= nil then add("id") end
+    if g.name ~= nil then add("name") end
+    local keys = {}
+    for k in pairs(g) do if type(k) == "string" and not seen[k] then keys[#keys + 1] = k end end
+    table.sort(keys)
+    for _, k in ipairs(keys) do add(k) end
+  end
+  local i = 0
+  local rows = function()
+    i = i + 1
+    local g = goals[i]
+    if g == nil then return nil end
+    local row = {}
+    for _, k in ipairs(columns) do
+      local v = g[k]
+      if v == json.null then v = nil
+      elseif type(v) == "table" then v = json.encode(v) end
+      row[k] = v
+    end
+    return row
+  end
+  if #columns == 0 then columns = {"id"} end
+  csv.write(path, rows, {header = columns})
+end
+
+local formats = {csv = "csv", ndjson = "ndjson", jsonl = "ndjson", json = "json"}
+
+local export_job = {}
+function export_job.status_of(raw) return raw and raw.status or "DONE" end
+function export_job.refresh(_, job) return job.raw or done_raw, nil end
+
+local function export_query(job)
+  local q = {}
+  for k, v in pairs(job.ref or {}) do q[k] = v end
+  return q
+end
+
+function export_job.download(c, job, path)
+  local ext = path:match("%.([%w]+)$")
+  local format = ext and formats[ext:lower()]
+  if not format then
+    V.raise("quantive", "validation", string.format("job:download: cannot tell the format from '%s': "
+      .. "give a path ending in .csv, .ndjson, .jsonl or .json", path))
+  end
+  local it = iterate_goals(c, export_query(job), quantive.max_page_size)
+  local rows
+  if format == "ndjson" then
+    rows = ndjson.write(path, it)
+  else
+    local goals = collect(it)
+    rows = #goals
+    if format == "csv" then write_csv(path, goals) else write_json(path, goals) end
+  end
+  return {path = path, bytes = V.file_size(path), rows = rows}
+end
+
+function export_job.result(c, job)
+  return collect(iterate_goals(c, export_query(job), quantive.max_page_size))
+end
+quantive._def.jobs.goals = export_job
+
+local goal_job = {}
+function goal_job.status_of() return "DONE" end
+function goal_job.refresh(_, job) return job.raw or done_raw, nil end
+function goal_job.result(c, job)
+  if job.raw and job.raw.id ~= nil then return job.raw end
+  return goals_get(c, job.id)
+end
+quantive._def.jobs.goal = goal_job
+
+--- quantive.export("goals", {filter=, sort=, fields=}) -> a Job, done at once;
+--- job:download(path) lists the goals then (every page) and writes them.
+function Client:export(kind, params)
+  local w = where("export")
+  V.check(w, "argument #1 (kind)", kind, {goals = true})
+  if params ~= nil then V.check(w, "argument #2 (params)", params, "table") end
+  params = params or {}
+  V.check_known(w, "goals parameter", params, {filter = true, sort = true, fields = true})
+  local ref = goal_query(w, params)
+  return self:job("goals", "goals-export", ref, done_raw)
+end
+
+--- quantive.submit("goals", nil, goals) -> a done Job (kind "goal", id = the
+--- goal's id, raw = the goal) per goal, each created exactly once. goals: a
+--- list or an iterator; every goal is checked before the first is sent.
+function Client:submit(kind, target, data, opts)
+  local w = where("submit")
+  V.check(w, "argument #1 (kind)", kind, {goals = true})
+  if target ~= nil then
+    V.raise("quantive", "validation", w.fname .. ": argument #2 (target) must be nil for goals (a goal names its session)")
+  end
+  if opts ~= nil then
+    V.check(w, "argument #4 (options)", opts, "table")
+    local k = next(opts)
+    if k ~= nil then
+      V.raise("quantive", "validation", string.format("%s: goals take no options (got '%s')", w.fname, tostring(k)))
+    end
+  end
+  if type(data) ~= "table" and type(data) ~= "function" then
+    V.check(w, "argument #3 (goals)", data, "list")
+  end
+  local items = {}
+  for item in V.items(w, data) do items[#items + 1] = item end
+  for i, goal in ipairs(items) do check_goal(w, goal, "goals[" .. i .. "]", true) end
+  local jobs = {}
+  for i, goal in ipairs(items) do
+    local g = create_goal(self, w, goal, "goals[" .. i .. "]")
+    jobs[i] = self:job("goal", tostring(g.id), {}, g)
+  end
+  return jobs
+end
+
+quantive._expose{"export", "submit", "poll", "download", "sessions"}
+
+quantive.goals = bind_goals(quantive.default_client)
+
+return quantive
