@@ -28,6 +28,11 @@ local json = require "json"
 local task = require "task"
 local moonport = require "moonport"
 
+--- A Claravine client, made by `claravine.client{api_key=, api_secret=,
+--- key_header=, secret_header=, base_url=, timeout=}` (key_header and
+--- secret_header: the names of the auth headers, X-Api-Key and
+--- X-Api-Secret by default); its methods are the module's functions.
+---@class claravine.Client: moonport.Client
 local claravine, Client = V.define{
   name = "claravine",
   base_env = "CLARAVINE_BASE_URL",
@@ -44,11 +49,15 @@ local claravine, Client = V.define{
   error_body = function(b)
     if type(b) == "table" then return b.code or b.error, b.message or b.detail end
   end,
-  statuses = {Pending = "queued", Processing = "running", Complete = "done", Failed = "failed"},
+  statuses = {Pending = "running", Complete = "done", Failed = "failed"},
   jobs = {},
 }
 
+--- The most rows one transaction (one part of claravine.submit) carries (Claravine's limit: 1,000).
+---@type integer
 claravine.max_rows = 1000
+--- How many parts claravine.submit sends at once when opts.concurrency is not given.
+---@type integer
 claravine.default_concurrency = 4
 
 local function where(fname) return {vendor = "claravine", fname = "claravine." .. fname} end
@@ -108,13 +117,21 @@ claravine._def.jobs.transaction = transaction_job
 -- Reading
 ---------------------------------------------------------------------------
 
---- The datasets (templates) the key may use.
+--- The datasets (templates) the key may use (GET /v1/datasets), a list of
+--- {uuid=, name=}. Also `claravine.datasets()`.
+---@return table[] datasets
 function Client:datasets()
-  local body = self:call("GET", "/v1/datasets")
-  return body.datasets or body
+  return V.list("claravine", self:call("GET", "/v1/datasets"), "GET /v1/datasets", {"datasets"})
 end
 
---- The transactions of a dataset, optionally between two dates (YYYY-MM-DD).
+--- The transactions of a dataset, a list of {uuid=, name=, status=,
+--- createdAt=}, optionally only those between two dates. Also
+--- `claravine.transactions(dataset, opts)`.
+--- Raises kind = "validation" for an unknown option or a date that is not
+--- written YYYY-MM-DD.
+---@param dataset string  the dataset's uuid
+---@param opts? {start_date?: string, end_date?: string}  dates YYYY-MM-DD
+---@return table[] transactions
 function Client:transactions(dataset, opts)
   local w = where("transactions")
   V.check(w, "argument #1 (dataset)", dataset, "string")
@@ -129,11 +146,17 @@ function Client:transactions(dataset, opts)
     end
     query[k:gsub("_", "-")] = v
   end
-  local body = self:call("GET", "/v1/datasets/" .. esc(dataset) .. "/transactions/", {query = query})
-  return body.transactions or body.items or body
+  local path = "/v1/datasets/" .. esc(dataset) .. "/transactions/"
+  return V.list("claravine", self:call("GET", path, {query = query}), "GET " .. path, {"transactions", "items"})
 end
 
---- The data of a Complete transaction: {fields = {...}, rows = {{...}, ...}}.
+--- The data of a transaction, {fields = {names...}, rows = {{values...},
+--- ...}}; Claravine gives it once the transaction is Complete. Also
+--- `claravine.data(dataset, transaction)`.
+--- Raises kind = "validation" when an argument is not a string.
+---@param dataset string      the dataset's uuid
+---@param transaction string  the transaction's uuid
+---@return {fields: string[], rows: any[][]} data
 function Client:data(dataset, transaction)
   local w = where("data")
   V.check(w, "argument #1 (dataset)", dataset, "string")
@@ -250,7 +273,28 @@ local function row_source(w, fields, rows)
   end, total, cleanup
 end
 
---- claravine.submit("data", dataset, {name=, fields=, rows=} [, {concurrency=}]) -> Jobs
+--- Sends rows to a dataset in parts of at most 1,000 rows
+--- (claravine.max_rows), each a transaction named "NAME (part i of n)" and
+--- a Job of kind "data" (also `claravine.submit`). Claravine checks the rows
+--- later: poll the Jobs (invalid rows fail a transaction silently, and
+--- poll then raises job_failed).
+--- data.rows: a list of rows (lists of values in `fields` order, or tables
+--- keyed by field name), an iterator function returning rows (read once
+--- first, to count the parts), or the path of a CSV file whose header row
+--- gives the fields (when `fields` is given too, those columns are sent, in
+--- that order). data.fields is required unless rows is a CSV path.
+--- Parts are sent by up to opts.concurrency tasks (claravine.default_concurrency,
+--- 4). A part whose answer was lost is looked up by its name and adopted,
+--- never sent twice.
+--- Raises kind = "validation" for a bad argument or option (before anything
+--- is sent), or for a row that is not a table or has a field not in
+--- `fields` (when the row is reached).
+---   local jobs = claravine.submit("data", "ds-forecasts", {name = "Q1", rows = "q1.csv"})
+---@param kind "data"
+---@param dataset string  the dataset's uuid
+---@param data {name: string, fields?: string[], rows: table|string|fun():table|nil}
+---@param opts? {concurrency?: integer}
+---@return moonport.Job[] jobs  one per part, in part order
 function Client:submit(kind, dataset, data, opts)
   local w = where("submit")
   V.check(w, "argument #1 (kind)", kind, {data = true})
@@ -304,8 +348,15 @@ function Client:submit(kind, dataset, data, opts)
   return jobs
 end
 
---- claravine.export("transaction", {dataset=, transaction=}) -> Job; its
---- download writes the transaction's header and rows as CSV or JSON.
+--- A Job for an existing transaction, its status read now (also
+--- `claravine.export`): once it is done, `job:download(path)` writes the
+--- transaction's data as CSV (a path ending in .csv: the header, then the
+--- rows) or JSON (.json: {fields=, rows=}), and `job:result()` returns
+--- {fields=, rows=}.
+--- Raises kind = "validation" for a bad kind or params.
+---@param kind "transaction"
+---@param params {dataset: string, transaction: string}  the dataset's and the transaction's uuids
+---@return moonport.Job job  kind "transaction", refreshed
 function Client:export(kind, params)
   local w = where("export")
   V.check(w, "argument #1 (kind)", kind, {transaction = true})

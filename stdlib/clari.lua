@@ -24,6 +24,10 @@ local task = require "task"
 local log = require "log"
 local moonport = require "moonport"
 
+--- A Clari client, made by `clari.client{api_key=, partner_key=, base_url=, timeout=}`;
+--- its methods are the module's functions (`clari.export(...)` is the
+--- default client's `export`).
+---@class clari.Client: moonport.Client
 local clari, Client = V.define{
   name = "clari",
   base_env = "CLARI_BASE_URL",
@@ -60,8 +64,14 @@ local clari, Client = V.define{
   jobs = {},
 }
 
+--- The most records one "ingest" request carries (Clari's limit: 100).
+---@type integer
 clari.max_ingest_records = 100
+--- The most bytes one "ingest_bulk" file carries (Clari's limit: 10 MB).
+---@type integer
 clari.max_bulk_bytes = 10 * 1024 * 1024
+--- The most ids one clari.opportunities request asks for (Clari's limit: 100).
+---@type integer
 clari.max_opportunity_ids = 100
 
 local function where(fname) return {vendor = "clari", fname = "clari." .. fname} end
@@ -124,7 +134,11 @@ clari._def.jobs.audit_events = export_job
 -- matched to another task's job.
 local claimed = {}
 
-local function limits(c) return c:call("GET", "/v4/admin/limits").jobs or {} end
+local function limits(c)
+  local what = "GET /v4/admin/limits"
+  local jobs = V.object("clari", c:call("GET", "/v4/admin/limits"), what).jobs
+  return jobs == nil and {} or V.object("clari", jobs, what .. " (its jobs)")
+end
 
 --- Sends an export request; waits for a slot while the concurrency limit
 --- is what refuses it, raises at once when the monthly quota is spent.
@@ -240,11 +254,14 @@ function exports.activity(c, p)
     V.raise("clari", "validation", "clari.export: activity exports are JSON only (format = \"json\")")
   end
   local body = {startDate = p.start_date, endDate = p.end_date, exportFormat = "JSON"}
-  if p.activity_types ~= nil then
-    V.check(w, "field 'activity_types'", p.activity_types, "list")
-    for i, t in ipairs(p.activity_types) do V.check(w, "activity_types[" .. i .. "]", t, activity_types) end
-    body.activityTypes = json.array(p.activity_types)
+  -- Clari needs at least one activity type (400 invalid_activityTypes otherwise).
+  V.check(w, "field 'activity_types'", p.activity_types, "list")
+  if #p.activity_types == 0 then
+    V.raise("clari", "validation", "clari.export: field 'activity_types' must name at least one of "
+      .. "MEETING, EMAIL_SENT, EMAIL_RECEIVED, ATTACHMENT_SENT, ATTACHMENT_RECEIVED")
   end
+  for i, t in ipairs(p.activity_types) do V.check(w, "activity_types[" .. i .. "]", t, activity_types) end
+  body.activityTypes = json.array(p.activity_types)
   return start_export(c, "activity", "activity", "/v4/export/activity", body, "JSON")
 end
 
@@ -269,7 +286,29 @@ function exports.audit_events(c, p)
   return start_export(c, "audit_events", "audit", "/v4/export/audit/events", json.object(body), "JSON")
 end
 
---- clari.export(kind, params) -> Job. kind: "forecast", "activity", "audit_events".
+--- Starts an export at Clari and returns its Job (also `clari.export`).
+--- The kinds and their params (snake_case; sent as Clari's names):
+---   "forecast": forecast_id (required), time_period ("2024_Q1", required),
+---     types (a list of forecast, quota, forecast_updated, adjustment,
+---     crm_total, crm_closed), scope_id, currency, format ("json" or "csv";
+---     json by default), include_historical (boolean), schedule ("none",
+---     "once" or "max"; none by default)
+---   "activity": start_date, end_date and activity_types (required; a list
+---     of MEETING, EMAIL_SENT, EMAIL_RECEIVED, ATTACHMENT_SENT,
+---     ATTACHMENT_RECEIVED); JSON only
+---   "audit_events": actor_id, impersonating_actor_id, session_id,
+---     session_type ("WEB", "IOS" or "ANDROID"), date_from, date_to, event
+---     (all optional strings)
+--- When Clari's concurrency limit refuses the export, it waits for a free
+--- slot and tries again (up to 4 h); a spent monthly quota raises kind =
+--- "rate_limited" at once. An export whose answer was lost is found through
+--- /v4/admin/limits and adopted: it is never started twice.
+--- Raises kind = "validation" for an unknown kind, an unknown parameter or a
+--- wrong value, before anything is sent.
+---   local job = clari.export("forecast", {forecast_id = "net_new", time_period = "2024_Q1", format = "csv"})
+---@param kind "forecast"|"activity"|"audit_events"  what to export
+---@param params? table  the export's parameters, as above
+---@return moonport.Job job  the export job (its kind is `kind`), queued
 function Client:export(kind, params)
   local w = where("export")
   V.check(w, "argument #1 (kind)", kind, exports)
@@ -293,7 +332,7 @@ end
 clari._def.jobs.ingest_bulk = ingest_job
 
 local function ingest_query(w, opts)
-  V.check_known(w, "option", opts, {mode = true, last_batch = true, concurrency = true})
+  V.check_known(w, "option", opts, {mode = true, last_batch = true})
   local mode = V.check(w, "option 'mode'", opts.mode or "incremental", {initial = true, incremental = true})
   local last = false
   if opts.last_batch ~= nil then last = V.check(w, "option 'last_batch'", opts.last_batch, "boolean") end
@@ -405,8 +444,27 @@ local function ingest_bulk(c, entity, data, opts)
   return jobs
 end
 
---- clari.submit("ingest", entity, data, {mode=, last_batch=}) -> {}
---- clari.submit("ingest_bulk", entity, records_or_path, {mode=, last_batch=}) -> Jobs
+--- Sends records to Clari's ingestion API (also `clari.submit`; needs the
+--- partner key, CLARI_PARTNER_KEY, besides the API key).
+---   "ingest": `data` is Clari's body, a list of {sourceEntity=, records={...}};
+---     it is split so that no request carries more than 100 records
+---     (clari.max_ingest_records), and the requests are sent in order,
+---     isLastBatch only on the last one. There is no job: returns {}.
+---   "ingest_bulk": `data` is the records, a list, an iterator function or
+---     the path of an NDJSON file (one record a line); they are sent as
+---     data.json files of at most 10 MB (clari.max_bulk_bytes), one Job per
+---     file, each file sent as soon as it is complete.
+--- opts.mode is "incremental" (the default) or "initial"; opts.last_batch
+--- marks the last batch. Records are upserted by id: a request repeated
+--- after a lost answer changes nothing.
+--- Raises kind = "validation" for a bad kind, entity, option or body
+--- ("ingest": the whole body is checked before the first request), a .json
+--- path, or a record of more than 10 MB.
+---@param kind "ingest"|"ingest_bulk"
+---@param entity string  the entity to ingest into, e.g. "opportunity"
+---@param data table|string|fun():table|nil  as above
+---@param opts? {mode?: "initial"|"incremental", last_batch?: boolean}
+---@return moonport.Job[] jobs  "ingest_bulk": one Job per file (kind "ingest_bulk"); "ingest": {}
 function Client:submit(kind, entity, data, opts)
   local w = where("submit")
   V.check(w, "argument #1 (kind)", kind, {ingest = true, ingest_bulk = true})
@@ -419,10 +477,12 @@ end
 -- Jobs, limits, audit, opportunities, picklists
 ---------------------------------------------------------------------------
 
---- Every export job of the organisation, newest first, as Jobs.
+--- Every export job of the organisation (GET /v4/export/jobs) as Jobs, in
+--- Clari's order, with their status (kind by Clari's module: "forecast",
+--- "activity" or "audit_events"). Also `clari.jobs()`.
+---@return moonport.Job[] jobs
 function Client:jobs()
-  local body = self:call("GET", "/v4/export/jobs")
-  local list = body.jobs or body.items or body
+  local list = V.list("clari", self:call("GET", "/v4/export/jobs"), "GET /v4/export/jobs", {"jobs", "items"})
   local out = {}
   for i, raw in ipairs(list) do
     local module = raw.module
@@ -432,11 +492,22 @@ function Client:jobs()
   return out
 end
 
---- The export limits: {concurrentLimit, monthlyQuota, runningJobIds, submittedJobIds, ...}.
+--- The organisation's export limits (the `jobs` part of GET
+--- /v4/admin/limits): {concurrentLimit=, monthlyQuota=, runningJobIds=,
+--- submittedJobIds=, availableConcurrentLimit=, availableMonthlyQuota=}.
+--- Also `clari.limits()`.
+---@return table limits
 function Client:limits() return limits(self) end
 
---- An iterator over every audit event matching the filters, page after page:
+--- An iterator over every audit event matching the filters (GET
+--- /v4/audit/events, 1,000 a page, following `nextLink` page after page);
+--- nothing is sent before the first call. Each step gives the event and
+--- the `actors` of its page. Also `clari.audit_events(filters)`.
 ---   for event, actors in clari.audit_events{date_from = "2024-01-01"} do ... end
+--- Raises kind = "validation" for an unknown filter or a value that is not
+--- a string (before anything is sent).
+---@param filters? {actor_id?: string, impersonating_actor_id?: string, session_id?: string, session_type?: "WEB"|"IOS"|"ANDROID", date_from?: string, date_to?: string, event?: string}
+---@return fun():table|nil iterator  each call: the next event (nil at the end) and its page's actors
 function Client:audit_events(filters)
   local w = where("audit_events")
   if filters ~= nil then V.check(w, "argument #1 (filters)", filters, "table") end
@@ -467,7 +538,13 @@ function Client:audit_events(filters)
   end
 end
 
---- Opportunities by id (any number; 100 ids a request), in one list.
+--- The opportunities with these ids (GET /v4/opportunity; any number of
+--- ids, 100 a request), in one list of {id=, crmScore={message=, score=},
+--- fields={...}}. Also `clari.opportunities(ids, opts)`.
+--- Raises kind = "validation" when `ids` is not a list of strings or integers.
+---@param ids (string|integer)[]  the opportunity ids
+---@param opts? {mode?: string}   mode: sent as Clari's `mode` query parameter
+---@return table[] opportunities
 function Client:opportunities(ids, opts)
   local w = where("opportunities")
   V.check(w, "argument #1 (ids)", ids, "list")
@@ -485,7 +562,15 @@ function Client:opportunities(ids, opts)
   return json.array(out)
 end
 
---- Adds values to a picklist field of an ingested entity.
+--- Adds values to a picklist field of an ingested entity (POST
+--- /v2/ingest/schema/{entity}/field; needs the partner key too). Sent as a
+--- request that is safe to repeat. Also `clari.picklist_add(...)`.
+--- Raises kind = "validation" for a bad entity, field, type or value.
+---@param entity string  the entity, e.g. "opportunity"
+---@param field string   the field's name
+---@param field_type "picklist"|"multipicklist"
+---@param values string[]  the values to add
+---@return any answer  Clari's decoded answer
 function Client:picklist_add(entity, field, field_type, values)
   local w = where("picklist_add")
   check_entity(w, entity)
@@ -497,7 +582,13 @@ function Client:picklist_add(entity, field, field_type, values)
     json = {fieldName = field, fieldType = field_type, values = json.array(values)}})
 end
 
---- A picklist field (or every picklist field of the entity when field is nil).
+--- A picklist field of an ingested entity, or every picklist field of the
+--- entity when `field` is nil (GET /v2/ingest/schema/{entity}/field; needs
+--- the partner key too). Also `clari.picklist_get(entity, field)`.
+--- Raises kind = "validation" for a bad entity or field.
+---@param entity string  the entity, e.g. "opportunity"
+---@param field? string  the field's name
+---@return any fields  Clari's decoded answer
 function Client:picklist_get(entity, field)
   local w = where("picklist_get")
   check_entity(w, entity)
@@ -505,7 +596,11 @@ function Client:picklist_get(entity, field)
   return self:call("GET", "/v2/ingest/schema/" .. entity .. "/field", {need = "ingestion", query = {fieldName = field}})
 end
 
---- Cancels an export job (PATCH {"type":"CANCEL"}).
+--- Cancels an export job (PATCH /v4/export/jobs/{id} {"type": "CANCEL"})
+--- and refreshes it: the same as `job:cancel()`. Also `clari.cancel(job)`.
+--- Clari's 400 for a job already DONE is raised; ingestion jobs raise kind = "usage".
+---@param job moonport.Job  a Clari export job
+---@return moonport.Job job  the job, refreshed
 function Client:cancel(job) return job:cancel() end
 
 clari._expose{"export", "submit", "poll", "download", "jobs", "limits", "audit_events", "opportunities",

@@ -41,6 +41,9 @@ local V = require "moonport.vendor"
 local json = require "json"
 local http = require "http"
 
+--- A Cordial client, made by `cordial.client{api_key=, base_url=, timeout=}`;
+--- its methods are the module's functions.
+---@class cordial.Client: moonport.Client
 local cordial, Client = V.define{
   name = "cordial",
   base_env = "CORDIAL_BASE_URL",
@@ -64,8 +67,12 @@ local cordial, Client = V.define{
   jobs = {},
 }
 
+--- The largest per_page cordial.jobs accepts.
+---@type integer
 cordial.max_per_page = 1000
--- How far behind ours the vendor's clock may be when a lost export is looked up.
+--- How far behind ours the vendor's clock may be (seconds), when the job a
+--- lost export made is looked up by its start time.
+---@type number
 cordial.clock_skew = 120
 
 local function where(fname) return {vendor = "cordial", fname = "cordial." .. fname} end
@@ -300,9 +307,7 @@ local status_words = {}
 for w in pairs(cordial.statuses) do status_words[w] = true end
 
 local function jobs_page(c, query)
-  local body = c:call("GET", "/v2/jobs", {query = query})
-  if type(body) == "table" and (body.jobs or body.items or body.data) then body = body.jobs or body.items or body.data end
-  return type(body) == "table" and body or {}
+  return V.list("cordial", c:call("GET", "/v2/jobs", {query = query}), "GET /v2/jobs", {"jobs", "items", "data"})
 end
 
 --- Every job named `name` (all pages), newest first, as decoded tables.
@@ -323,8 +328,14 @@ local function as_job(c, raw)
   return c:job(kind, tostring(j._id or j.id or j.jobId), {name = j.jobName}, j)
 end
 
---- cordial.jobs{job_name=, status=, page=, per_page=} -> Jobs, newest first
---- (every page unless `page` is given).
+--- Cordial's jobs (GET /v2/jobs) as Jobs, newest first: every page, or
+--- only page `opts.page` when it is given. Jobs listed this way have no
+--- destination, so their download raises kind = "usage". Also
+--- `cordial.jobs(opts)`.
+--- Raises kind = "validation" for an unknown option, an unknown status
+--- word, a page < 1 or a per_page outside 1..1000.
+---@param opts? {job_name?: string, status?: "Scheduled"|"Pending"|"Throttled"|"Processing"|"Done"|"Failed", page?: integer, per_page?: integer}  per_page: 100 by default
+---@return moonport.Job[] jobs
 function Client:jobs(opts)
   local w = where("jobs")
   if opts ~= nil then V.check(w, "argument #1 (options)", opts, "table") end
@@ -349,12 +360,17 @@ function Client:jobs(opts)
   return out
 end
 
---- cordial.job(id) -> the Job (its status read now).
+--- The job with this id (GET /v2/jobs/{id}) as a Job, its status read now.
+--- Also `cordial.job(id)` and `cordial.job_by_id(id)`. A Job found this way
+--- has no destination, so its download raises kind = "usage".
+--- Raises kind = "validation" for an id that is not a non-empty string.
+---@param id string  the job's id
+---@return moonport.Job job
 function Client:job_by_id(id)
   local w = where("job")
   V.check(w, "argument #1 (id)", id, "string")
   if id == "" then V.raise("cordial", "validation", w.fname .. ": id must not be empty") end
-  return as_job(self, self:call("GET", "/v2/jobs/" .. seg(id)))
+  return as_job(self, V.object("cordial", self:call("GET", "/v2/jobs/" .. seg(id)), "GET /v2/jobs/" .. seg(id)))
 end
 
 ---------------------------------------------------------------------------
@@ -453,7 +469,27 @@ function exports.contacts(c, p)
   return start_export(c, "contacts", "/v2/contactexports", body, {destination = kept, show_header = body.showHeader})
 end
 
---- cordial.export(kind, params) -> Job. kind: "audience_trends", "contacts".
+--- Starts an export and returns its Job (also `cordial.export`); the file
+--- goes to `destination` (Cordial has no download API). kinds and params:
+---   "audience_trends": name, audiences (a list of audience names), start
+---     and stop (dates: 2024-01-31 or ISO-8601), destination (all required;
+---     exported as CSV)
+---   "contacts": name, destination (required), export_type ("csv", "json"
+---     or "txt"; csv by default), fields and lists (lists of names),
+---     show_header and compress (booleans)
+--- name: letters, digits and dashes (1 to 128), unique per export: an
+--- export whose answer was lost is found by its name and adopted, never
+--- started twice. destination: Cordial's fields (type = "s3", "aws",
+--- "sftp", "ftp" or "gcs", server, port, username, password, savedKey,
+--- path, aws_access_key_id, aws_secret_access_key, aws_bucket, aws_region,
+--- gcs_bucket), plus `endpoint`: moonport's, not sent, the S3 endpoint to
+--- read the file back from. job:download(path) reads the file back from
+--- s3 and aws destinations only.
+--- Raises kind = "validation" for a bad kind, parameter or destination,
+--- before anything is sent.
+---@param kind "audience_trends"|"contacts"
+---@param params table  the export's parameters, as above
+---@return moonport.Job job  the export job (its kind is `kind`), queued
 function Client:export(kind, params)
   local w = where("export")
   V.check(w, "argument #1 (kind)", kind, exports)

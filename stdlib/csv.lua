@@ -17,8 +17,9 @@ local csv = {
   writer = native.writer,
 }
 
---- csv.write(path, rows [, opts]) -> number of rows written.
---- rows: a list of rows, or a function returning the next row (nil at the end).
+-- csv.write(path, rows [, opts]) -> number of rows written (rows: a list, or
+-- a function returning the next row, nil at the end). It has no function
+-- line here: its doc block is in moonport.native_docs.lua, with csv.read's.
 csv.write = records.write_function(native)
 
 return csv

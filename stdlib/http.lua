@@ -20,11 +20,25 @@ local moonport = require "moonport"
 
 local http = {}
 
+--- The answer to a request (http.request, http.get, ...).
+---@class http.Response
+---@field status integer    the HTTP status
+---@field reason string     the status's reason phrase
+---@field headers table<string, string>  the headers by lower-case name (a repeated header's values joined with ", ")
+---@field body string       the body ("" when it was streamed to a file)
+---@field url string        the URL that answered (after redirects)
+---@field attempts integer  how many attempts it took
+---@field path string|nil   with stream_to: the file written
+---@field bytes integer|nil with stream_to: the bytes written
+---@field resumes integer|nil with stream_to: how many times the download was resumed
 local Response = {}
 Response.__index = Response
 
---- The body decoded as JSON; a body that is not JSON (an HTML error page, a
---- cut-off answer) raises kind = "validation" saying what came back.
+--- The body decoded as JSON (as json.decode does). A body that is not JSON
+--- (an HTML error page, a cut-off answer) raises kind = "validation" saying
+--- what came back (the URL, status, content type and size), with `status`
+--- and `offset` (the byte where decoding failed).
+---@return any value  the decoded body
 function Response:json()
   local ok, value = pcall(json.decode, self.body)
   if ok then return value end
@@ -39,7 +53,13 @@ local function percent(s)
   return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
 end
 
---- {a = 1, ids = {"x", "y"}} -> "a=1&ids=x&ids=y" (keys sorted; a list repeats its key).
+--- Encodes a table as a query string (or a form body): keys sorted, keys
+--- and values percent-encoded, a list value repeats its key.
+---   http.encode_query{a = 1, ids = {"x", "y"}}  --> "a=1&ids=x&ids=y"
+--- Raises kind = "validation" for a key that is not a string or a value
+--- that is not a string, number or boolean (or a list of them).
+---@param params table<string, string|number|boolean|(string|number|boolean)[]>  the parameters
+---@return string query  the encoded text, without a leading "?"
 function http.encode_query(params)
   local keys = {}
   for k in pairs(params) do
@@ -68,6 +88,40 @@ local known = {method = true, url = true, query = true, headers = true, json = t
   timeout = true, retry = true, raise = true, safe_to_repeat = true, stream_to = true, auth = true,
   multipart = true, body_file = true, aws_sigv4 = true}
 
+--- Sends an HTTP request and returns the response; inside a task, the
+--- other tasks run while it waits. The fields of `opts`:
+---   url (required); method (GET, or POST when there is a body);
+---   query (a table, encoded as by http.encode_query and added to the URL);
+---   headers ({name = value or list of values});
+---   at most one body: json (a value sent as JSON), form (a table sent
+---     urlencoded), body (a string), body_file (a path, streamed from disk),
+---     multipart ({{name=, value=} or {name=, file=, filename=,
+---     content_type=}, ...}; file parts stream from disk);
+---   timeout (seconds an attempt may take; 60 by default);
+---   retry (false for none, or {attempts=, base=, max=, max_wait=}; by
+---     default 4 attempts, backoff 0.5 s to 30 s with full jitter,
+---     Retry-After honoured, 120 s of waiting at most);
+---   safe_to_repeat (true: a POST or PATCH may be retried like a GET);
+---   stream_to (a path: the body is written there through a temporary file,
+---     fsynced and renamed, resumed with Range after a dropped connection);
+---   auth ({bearer=} | {basic = {user, password}} | {header=, value=} |
+---     {authorization=} | {key_header=, key=, secret_header=, secret=},
+---     each with optional headers = {name = secret}); its values are secrets;
+---   aws_sigv4 ({access_key=, secret_key=, region=, service = "s3"}: AWS
+---     Signature V4);
+---   raise (false: a status >= 400 is returned instead of raised).
+--- Retried (SPEC.md §3): connection errors, timeouts, 429, 500, 502, 503,
+--- 504; a POST or PATCH only when it cannot have taken effect (connection
+--- refused, 429, 503) unless safe_to_repeat.
+--- Raises kind = "http" for a status >= 400 (with `status`, `details` the
+--- decoded body, `retryable`) unless raise = false; "network" or "timeout"
+--- when no answer came after the retries; "rate_limited" when 429s
+--- outlast the retries (even with raise = false; its `body` field holds the
+--- last answer's body); "validation" for a bad field, before anything is
+--- sent. Secrets never appear in messages.
+---   local res = http.request{method = "POST", url = url, json = {name = "x"}, auth = {bearer = token}}
+---@param opts {url: string, method?: string, query?: table, headers?: table, json?: any, form?: table, body?: string, body_file?: string, multipart?: table, timeout?: number, retry?: boolean|{attempts?: integer, base?: number, max?: number, max_wait?: number}, safe_to_repeat?: boolean, stream_to?: string, auth?: table, aws_sigv4?: {access_key: string, secret_key: string, region: string, service?: string, session_token?: string}, raise?: boolean}
+---@return http.Response res  the response (res:json() decodes its body)
 function http.request(opts)
   if type(opts) ~= "table" then
     error(moonport.error("validation", "http.request: argument #1 (request) must be a table, got " .. type(opts), nil, 2), 0)
@@ -149,10 +203,11 @@ function http.request(opts)
   return res
 end
 
---- The text with every secret value seen so far (auth values, secret headers
---- and query values sent) replaced by ***.
+-- http.redact(text) is native: its doc block is in moonport.native_docs.lua.
 http.redact = native.redact
 
+-- http.get/post/put/patch/delete/head(url [, opts]) are made by this loop:
+-- their doc blocks are in moonport.native_docs.lua.
 for _, method in ipairs{"get", "post", "put", "patch", "delete", "head"} do
   http[method] = function(url, opts)
     local o = {}

@@ -35,6 +35,9 @@ local V = require "moonport.vendor"
 local json = require "json"
 local log = require "log"
 
+--- A mediarithmics client, made by `mediarithmics.client{api_token=,
+--- base_url=, timeout=}`; its methods are the module's functions.
+---@class mediarithmics.Client: moonport.Client
 local mediarithmics, Client = V.define{
   name = "mediarithmics",
   base_env = "MEDIARITHMICS_BASE_URL",
@@ -103,11 +106,12 @@ local function executions_path(dm, import) return imports_path(dm) .. "/" .. imp
 local function each_page(c, path, each)
   local first, size = 0, mediarithmics.page_size
   while true do
-    local body = c:call("GET", path, {query = {first_result = first, max_results = size}})
-    local data = type(body) == "table" and body.data or nil
-    if type(data) ~= "table" then
-      V.raise("mediarithmics", "validation", "GET " .. path .. " answered without a data list")
+    -- {status: "ok", data: [...], total}: the envelope, then a list of objects.
+    local body = V.object("mediarithmics", c:call("GET", path, {query = {first_result = first, max_results = size}}), "GET " .. path)
+    if body.data == nil then
+      V.raise("mediarithmics", "validation", "GET " .. path .. " answered without the expected data list")
     end
+    local data = V.list("mediarithmics", body.data, "GET " .. path .. " (its data)")
     for _, item in ipairs(data) do
       if each(item) then return end
     end
@@ -127,7 +131,13 @@ end
 -- Document imports
 ---------------------------------------------------------------------------
 
---- Every document import of a datamart (every page), as plain tables.
+--- Every document import of a datamart (every page), as plain tables
+--- {id=, datamart_id=, name=, document_type=, mime_type=, encoding=, raw=}
+--- (raw: the import as mediarithmics gives it). Also
+--- `mediarithmics.document_imports(datamart)`.
+--- Raises kind = "validation" for a datamart that is not an id.
+---@param datamart string|integer  the datamart's id
+---@return table[] imports
 function Client:document_imports(datamart)
   local dm = check_id(where("document_imports"), "argument #1 (datamart)", datamart)
   local out = {}
@@ -148,8 +158,16 @@ local function find_import(c, dm, name, document_type, mime_type)
   return best and import_of(best) or nil, same_name
 end
 
---- mediarithmics.document_import{datamart=, document_type=, mime_type=, encoding=, name=}
---- -> the import named `name` in the datamart, created if there is none.
+--- The document import named `spec.name` in the datamart: found by its
+--- name (with the same document_type and mime_type), else created, exactly
+--- once. Also `mediarithmics.document_import(spec)`.
+--- Raises kind = "validation" for a missing or bad field, a USER_ACTIVITY
+--- import that is not NDJSON, or an import of that name with another
+--- document_type or mime_type.
+---   local import = mediarithmics.document_import{datamart = "1502", document_type = "USER_ACTIVITY",
+---     mime_type = "APPLICATION_X_NDJSON", name = "Store visits"}
+---@param spec {datamart: string|integer, document_type: "USER_ACTIVITY"|"USER_SEGMENT"|"USER_PROFILE"|"USER_IDENTIFIERS_ASSOCIATION_DECLARATIONS", mime_type: "APPLICATION_X_NDJSON"|"TEXT_CSV", encoding?: string, name: string}  encoding: "utf-8" by default
+---@return {id: string, datamart_id: string, name: string, document_type: string, mime_type: string, encoding: string, raw: table} import
 function Client:document_import(spec)
   local w = where("document_import")
   V.check(w, "argument #1 (import spec)", spec, "table")
@@ -292,9 +310,13 @@ end
 
 mediarithmics._def.jobs.documents = exec_job
 
---- The executions of an import, newest first, as Jobs (raw = {status = "ok", data = execution}).
---- opts.since (seconds since 1970): only those created since then (paging stops there);
---- opts.limit: at most that many.
+--- The executions of an import, newest first, as Jobs (kind "documents",
+--- raw = {status = "ok", data = execution}). Also
+--- `mediarithmics.executions(import, opts)`.
+--- Raises kind = "validation" for a bad import or option.
+---@param import {id: string|integer, datamart_id: string|integer, mime_type?: string}  an import, as document_import returns it
+---@param opts? {since?: number, limit?: integer}  since: only the executions created since then (seconds since 1970; paging stops there); limit: at most that many
+---@return moonport.Job[] jobs
 function Client:executions(import, opts)
   local w = where("executions")
   local imp = check_import(w, import)
@@ -593,8 +615,26 @@ local function send_parts(w, c, imp, next_record, header, close)
   return json.array(jobs)
 end
 
---- mediarithmics.submit("documents", import, rows_or_path [, {format = "ndjson"|"csv", header = {...}}])
---- -> a list of Jobs, one execution per part of at most max_part_bytes.
+--- Sends documents to an import (also `mediarithmics.submit`): the data is
+--- cut into parts of at most mediarithmics.max_part_bytes (100 MB), each
+--- sent as one execution, exactly once (a part whose answer was lost is
+--- found among the import's executions and adopted), and each a Job of
+--- kind "documents". data: the path of an NDJSON or CSV file (streamed, never
+--- read whole), a list, or an iterator function returning items: for an
+--- NDJSON import, records (tables, encoded as JSON, or strings of one JSON
+--- line each); for a CSV import, rows (lists, the first one the header
+--- unless opts.header is given, or records keyed by column). Every CSV part
+--- starts with the header line. The format is the import's mime_type;
+--- opts.format (or the file's extension) must match it.
+--- Raises kind = "validation" for a bad argument or option, a format that
+--- does not match the import, or a record bigger than a part (a list is
+--- checked whole before anything is sent).
+---   local jobs = mediarithmics.submit("documents", import, "visits.ndjson")
+---@param kind "documents"
+---@param import {id: string|integer, datamart_id: string|integer, mime_type?: string}  an import, as document_import returns it
+---@param data string|table|fun():table|string|nil  a file path, a list, or an iterator
+---@param opts? {format?: "ndjson"|"csv", header?: string[]}  header: the CSV columns, for rows given as a list or an iterator
+---@return moonport.Job[] jobs  one per part, in order (none when there was nothing to send)
 function Client:submit(kind, import, data, opts)
   local w = where("submit")
   V.check(w, "argument #1 (kind)", kind, {documents = true})
@@ -671,7 +711,13 @@ function Client:submit(kind, import, data, opts)
   return send_parts(w, self, imp, next_record, header, close)
 end
 
---- Cancels an execution (POST .../action {"action": "CANCEL"}).
+--- Cancels an execution (POST .../executions/{id}/action {"action":
+--- "CANCEL"}) and refreshes it: the same as `job:cancel()`. Also
+--- `mediarithmics.cancel(job)`. An execution that was already cancelled
+--- counts as cancelled; mediarithmics' 400 for one that has ended otherwise is raised.
+--- Raises kind = "validation" when `job` is not a Job.
+---@param job moonport.Job  an execution (kind "documents")
+---@return moonport.Job job  the job, refreshed
 function Client:cancel(job)
   if getmetatable(job) ~= V.Job then
     V.raise("mediarithmics", "validation", "mediarithmics.cancel: argument #1 (job) must be a Job, got "

@@ -20,6 +20,20 @@ local context = require "moonport.context"
 local state = require "state"
 
 local V = {}
+--- Work a vendor does on its side (an export, a transaction, an execution,
+--- an ingestion): what `vendor.export` and `vendor.submit` return. Its
+--- status moves from "queued" and "running" to "done", "failed" or
+--- "cancelled"; `job:wait()` follows it. `state.set` and `state.once` store
+--- Jobs and give them back alive, bound to their vendor's default client.
+---@class moonport.Job
+---@field id string                 the vendor's id of the job
+---@field vendor string             the vendor: "clari", "claravine", "quantive", "cordial" or "mediarithmics"
+---@field kind string               what it is, per vendor: "forecast", "activity", "audit_events", "ingest_bulk", "data", "transaction", "goals", "goal", "audience_trends", "contacts", "export", "documents"
+---@field status "queued"|"running"|"done"|"failed"|"cancelled"  moonport's status, the same words for every vendor
+---@field vendor_status string|nil  the vendor's own status word ("SCHEDULED", "Pending", "RUNNING", ...); nil before the first status is read
+---@field raw table|nil             the last decoded status response
+---@field error string|nil          why it failed (the vendor's message), when status is "failed"
+---@field ref table                 what the vendor needs besides the id to find the job again (a dataset, an import, a destination, the format); plain values only, stored by `state`
 local Job = {}  -- the Job class (below)
 
 V.user_agent = "moonport/" .. moonport.version
@@ -84,6 +98,51 @@ function V.check(where, name, value, expected, optional)
   return value
 end
 
+-- How a decoded answer that is not the expected shape is named in an error.
+local function describe(v)
+  if v == json.null then return "null" end
+  if type(v) == "string" then return string.format("the string %q", #v > 60 and (v:sub(1, 60) .. "...") or v) end
+  if type(v) == "number" or type(v) == "boolean" then return tostring(v) end
+  if type(v) == "table" then return v[1] ~= nil and "a JSON list" or "a JSON object" end
+  return type(v)
+end
+
+local function unexpected(vendor, what, value, expected)
+  V.raise(vendor, "validation", string.format("%s answered %s where %s was expected; the API may have changed, "
+    .. "or something other than %s answered (a proxy, a captive portal)", what, describe(value), expected, vendor),
+    {details = type(value) == "table" and value or nil})
+end
+
+--- A decoded answer that must be a JSON object, returned as it is; anything
+--- else (a list, a number, null, a string) raises kind = "validation"
+--- naming the request (`what`, e.g. "GET /v4/admin/limits").
+function V.object(vendor, value, what)
+  if type(value) == "table" and value[1] == nil then return value end
+  unexpected(vendor, what, value, "a JSON object")
+end
+
+--- The list of objects in a decoded answer: the answer itself, or the first
+--- of `keys` it holds ({"jobs": [...]}); an empty answer is an empty list.
+--- Anything else raises kind = "validation" naming the request.
+function V.list(vendor, value, what, keys)
+  local list = value
+  if type(value) == "table" and value[1] == nil and next(value) ~= nil then
+    list = nil
+    for _, k in ipairs(keys or {}) do
+      if value[k] ~= nil then list = value[k]; break end
+    end
+  end
+  if type(list) ~= "table" or (list[1] == nil and next(list) ~= nil) then
+    unexpected(vendor, what, list == nil and value or list, "a JSON list")
+  end
+  for i, item in ipairs(list) do
+    if type(item) ~= "table" or item[1] ~= nil then
+      unexpected(vendor, what .. " (item " .. i .. ")", item, "a JSON object")
+    end
+  end
+  return list
+end
+
 --- Raises validation for any key of `t` not in `known` (a typo in an option
 --- name must not be ignored silently).
 function V.check_known(where, what, t, known)
@@ -130,6 +189,14 @@ end
 --- Client class to add methods to).
 function V.define(def)
   local M = {}
+  --- A client of one vendor: its credentials, base URL and timeout, with the
+  --- vendor's functions as methods (`c:export(kind, params)` is
+  --- `vendor.export(kind, params)` sent with this client's credentials).
+  --- Made by `vendor.client{...}`; `tostring(c)` shows the vendor and the
+  --- base URL, never a secret. Each vendor's class (clari.Client,
+  --- claravine.Client, ...) adds its own methods to these.
+  ---@class moonport.Client
+  ---@field vendor string  the vendor's name ("clari", "claravine", ...)
   local Client = {}
   Client.__index = Client
   Client.__tostring = function(c)
@@ -145,9 +212,18 @@ function V.define(def)
   for _, c in ipairs(def.credentials) do known_fields[c.field] = true end
   for _, s in ipairs(def.settings or {}) do known_fields[s.field] = true end
 
-  --- vendor.client{api_key=, ..., base_url=} -> a client whose methods are
-  --- the module's functions. Fields not given are looked up when first
-  --- needed: environment variable, then the credentials profile.
+  --- A client with its own credentials and settings (SPEC.md §4): its
+  --- methods are the module's functions (`c:export(...)`, `c:poll(...)`).
+  --- Nothing is sent and nothing is looked up yet: a field not given is
+  --- looked up when first needed, in the environment variable, then in the
+  --- vendor's profile in ~/.config/moonport/credentials.toml; a credential
+  --- found nowhere raises kind = "auth" then, naming the variable to set.
+  --- Raises kind = "validation" for an unknown field, or a value that is not
+  --- a string (`timeout`: not a number).
+  ---   local c = clari.client{api_key = key, base_url = "https://api.clari.com"}
+  ---   local job = c:export("activity", {activity_types = {"MEETING"}, start_date = "2024-01-01", end_date = "2024-01-31"})
+  ---@param opts? table  `base_url`, `timeout` (seconds per request attempt) and the vendor's credential and setting fields: clari api_key, partner_key; claravine api_key, api_secret, key_header, secret_header; quantive api_token, account_id, region; cordial api_key; mediarithmics api_token
+  ---@return moonport.Client client  a client of this vendor (a clari.Client for clari, ...)
   function M.client(opts)
     local where = {vendor = def.name, fname = def.name .. ".client"}
     if opts ~= nil then V.check(where, "argument #1 (options)", opts, "table") end
@@ -166,7 +242,11 @@ function V.define(def)
   end
 
   local default
-  --- The client the module's functions use (built on first use).
+  --- The client the module-level functions use: `vendor.export(...)` is
+  --- `vendor.default_client():export(...)`. Made on first use with no
+  --- fields, so its credentials come from the environment variables or the
+  --- credentials profile; the same client every time.
+  ---@return moonport.Client client  the module's default client
   function M.default_client()
     if default == nil then default = M.client() end
     return default
@@ -183,7 +263,13 @@ function V.define(def)
     return p.profile or nil
   end
 
-  --- A setting or credential: client{} field, environment variable, profile.
+  --- A setting or credential of this client, looked up in order: the field
+  --- given to `vendor.client{}`, the environment variable `env`, the
+  --- vendor's profile in ~/.config/moonport/credentials.toml. An empty
+  --- value counts as absent. Does not raise when nothing is found.
+  ---@param field string  the field's name ("api_key", "region", "key_header", ...)
+  ---@param env? string   the environment variable to look at (none when nil)
+  ---@return string|nil value  nil when none of them has it
   function Client:setting(field, env)
     local p = private[self]
     if p.given[field] ~= nil then return p.given[field] end
@@ -194,7 +280,12 @@ function V.define(def)
     return nil
   end
 
-  --- The credential named `field`; raises kind = "auth" naming the variable to set.
+  --- The credential named `field`, looked up as by client:setting (the
+  --- client{} field, the vendor's environment variable for it, the profile)
+  --- and kept for the client's later requests. Raises kind = "auth" naming
+  --- the variable to set (and the other ways to give it) when there is none.
+  ---@param field string  "api_key", "api_secret", "api_token", "account_id" or "partner_key", as the vendor has them
+  ---@return string value  the credential
   function Client:credential(field)
     local p = private[self]
     if p.cache[field] ~= nil then return p.cache[field] end
@@ -211,7 +302,11 @@ function V.define(def)
     return v
   end
 
-  --- The base URL: client{base_url=}, the *_BASE_URL variable, the profile, the default.
+  --- The base URL the client's requests go to, without a trailing slash:
+  --- the client's `base_url`, else the vendor's *_BASE_URL variable, else
+  --- the profile's base_url, else the vendor's default (SPEC.md §4).
+  --- Worked out once per client.
+  ---@return string url  e.g. "https://api.clari.com"
   function Client:base_url()
     local p = private[self]
     if p.base_url then return p.base_url end
@@ -224,10 +319,23 @@ function V.define(def)
     return url
   end
 
-  --- Sends a request to the vendor: method, path (appended to the base URL)
-  --- and the options of http.request. A status >= 400 raises the error object
-  --- of SPEC.md built from the vendor's error body; opts.ok = {404 = true}
-  --- lets some statuses through.
+  --- Sends one request to the vendor, with its auth and the moonport
+  --- User-Agent: `path` is appended to the base URL (`opts.url`, when given,
+  --- is used as it is instead). `opts` takes the options of http.request
+  --- (query, headers, json, body, body_file, multipart, stream_to, retry,
+  --- safe_to_repeat, timeout; the client's timeout by default) and `need`
+  --- (which credentials the vendor's auth needs: "ingestion" for Clari's
+  --- partner key), `auth` (a table of http.request replacing the vendor's
+  --- auth, or false for none) and `ok` (statuses >= 400 to return instead of
+  --- raising, e.g. {[404] = true}). Retries follow the shared policy.
+  --- Raises the error object of SPEC.md §2 with `vendor` set: for a status
+  --- >= 400 it is built from the vendor's error body (see
+  --- vendor.response_error); a connection failure or a timeout keeps its
+  --- kind ("network", "timeout").
+  ---@param method string  "GET", "POST", "PATCH", "DELETE", ...
+  ---@param path string    the path after the base URL, e.g. "/v4/admin/limits"
+  ---@param opts? table    options, as above
+  ---@return http.Response res  the response (res:json() decodes its body)
   function Client:request(method, path, opts)
     opts = opts or {}
     local headers = {["User-Agent"] = V.user_agent}
@@ -241,7 +349,18 @@ function V.define(def)
     if not ok then
       local e = res
       if type(e) == "table" and e.kind then
-        V.raise(def.name, e.kind, e.message, {status = e.status, retryable = e.retryable, details = e.details})
+        local message, code, details = e.message, nil, e.details
+        -- A 429 that outlasted the retries: what the vendor said about it.
+        if type(e.body) == "string" then
+          local okj, decoded = pcall(json.decode, e.body)
+          if okj and def.error_body then
+            local said
+            code, said = def.error_body(decoded, e.status)
+            details = decoded
+            if said ~= nil and said ~= "" then message = message .. " (" .. def.name .. " said: " .. tostring(said) .. ")" end
+          end
+        end
+        V.raise(def.name, e.kind, message, {status = e.status, code = code, retryable = e.retryable, details = details})
       end
       error(e, 0)
     end
@@ -252,7 +371,16 @@ function V.define(def)
     return res
   end
 
-  --- The error object for a response >= 400 (not raised).
+  --- The error object of SPEC.md §2 for a response whose status is >= 400,
+  --- built from the vendor's error body: kind "auth" for 401 and 403 (the
+  --- message names the variables to check), "rate_limited" for 429, "http"
+  --- otherwise; `code` and the message from the vendor's body, `details` the
+  --- decoded body, `retryable` for 429 and 5xx. Secrets seen so far are
+  --- masked in the body. The error is returned, not raised.
+  ---@param res http.Response  the response
+  ---@param method string      the request's method, for the message
+  ---@param path string        the request's path, for the message
+  ---@return moonport.Error err  the error object (raise it with error(err, 0))
   function M.response_error(res, method, path)
     local body = http.redact(res.body or "")
     local decoded
@@ -279,7 +407,10 @@ function V.define(def)
       retryable = status == 429 or status >= 500})
   end
 
-  --- Decodes a response's JSON body; raises validation (with the vendor) if it is not JSON.
+  --- A response's body decoded as JSON. Raises kind = "validation" (with the
+  --- vendor, the status and the byte offset) when the body is not JSON.
+  ---@param res http.Response  a response of client:request
+  ---@return any value  the decoded body
   function Client:json(res)
     local ok, value = pcall(res.json, res)
     if ok then return value end
@@ -288,7 +419,14 @@ function V.define(def)
       {status = res.status, offset = type(e) == "table" and e.offset or nil})
   end
 
-  --- method + path, returning the decoded JSON body.
+  --- client:request, then the body decoded as JSON: the way to reach an
+  --- endpoint the binding has no function for. Raises as client:request
+  --- does, and kind = "validation" when the body is not JSON.
+  ---   local limits = clari.default_client():call("GET", "/v4/admin/limits")
+  ---@param method string  "GET", "POST", ...
+  ---@param path string    the path after the base URL
+  ---@param opts? table    the options of client:request
+  ---@return any body  the decoded JSON body
   function Client:call(method, path, opts)
     return self:json(self:request(method, path, opts))
   end
@@ -297,16 +435,49 @@ function V.define(def)
   -- M.export(...) == M.default_client():export(...).
   M._expose = function(names)
     for _, name in ipairs(names) do
-      M[name] = function(...) return Client[name](M.default_client(), ...) end
+      local shortcut = function(...) return Client[name](M.default_client(), ...) end
+      M[name] = shortcut
+      V.shortcut_of[shortcut] = name
     end
   end
 
-  --- Job plumbing: a Job of this vendor.
+  --- A Job of this vendor made from its parts and bound to this client;
+  --- nothing is sent. The bindings make their Jobs with it; a script can
+  --- rebuild a Job from an id it kept (with the `ref` the vendor needs).
+  --- `raw`, when given, is a status response that sets the status.
+  ---@param kind string  the job's kind ("forecast", "data", "documents", ...)
+  ---@param id string    the vendor's id of the job
+  ---@param ref? table   what the vendor needs besides the id (see moonport.Job)
+  ---@param raw? table   a status response to take the status from
+  ---@return moonport.Job job  a new Job ("queued" when raw is nil)
   function Client:job(kind, id, ref, raw)
     return V.new_job(self, M, kind, id, ref, raw)
   end
 
+  --- Waits until every job given is done, failed or cancelled (SPEC.md §4).
+  --- The jobs still going are refreshed (up to 8 at a time), with a sleep
+  --- between rounds that starts at `opts.interval` (2 s) and grows to 60 s,
+  --- longer when the vendor asks (Retry-After). On a terminal a progress
+  --- line shows the wait (`quiet = true` hides it). A status read that fails
+  --- for a passing reason (network, timeout, 429, 5xx) is tried again, up
+  --- to 5 times in a row for a job.
+  --- Raises kind = "job_failed" once every job has ended if any failed (the
+  --- vendor's message, `code` its status word, `details.failed` the failed
+  --- Jobs); "timeout" after `opts.timeout` seconds (4 h by default; the jobs
+  --- go on at the vendor: poll again to keep waiting); "validation" for a
+  --- bad argument or option. A cancelled job is not an error.
+  ---   clari.poll(jobs, {interval = 5, timeout = 3600})
+  ---@param jobs moonport.Job|moonport.Job[]  a Job or a list of Jobs
+  ---@param opts? {interval?: number, timeout?: number, quiet?: boolean}  first interval and time limit (seconds); quiet: no progress line
+  ---@return moonport.Job|moonport.Job[] jobs  the argument, every job in it ended
   function Client:poll(jobs, opts) return V.poll(self, M, jobs, opts) end
+  --- Writes a job's result to `path`: the same as `job:download(path)`
+  --- (waits for the job first; see moonport.Job:download for what is
+  --- written). Raises kind = "validation" when `job` is not a Job, and as
+  --- job:download does.
+  ---@param job moonport.Job  a Job of this vendor
+  ---@param path string        the file to write
+  ---@return {path: string, bytes: integer, rows: integer|nil} written  the file, its size in bytes, its data rows where known
   function Client:download(job, path)
     if getmetatable(job) ~= Job then
       V.raise(def.name, "validation", def.name .. ".download: argument #1 (job) must be a Job, got " .. type_name(job))
@@ -319,6 +490,9 @@ function V.define(def)
 end
 
 V.modules = {}
+-- shortcut made by _expose -> the name of the Client method it calls (its
+-- doc is that method's: moonport.doc reads this).
+V.shortcut_of = setmetatable({}, {__mode = "k"})
 
 ---------------------------------------------------------------------------
 -- Jobs
@@ -374,7 +548,11 @@ function V.apply_status(j, raw)
   return j
 end
 
---- Asks the vendor for the job's status; returns the job.
+--- Asks the vendor for the job's status now (one request) and sets
+--- `status`, `vendor_status`, `raw` and `error` from the answer. A status
+--- word moonport does not know counts as "running" (with a warning).
+--- Raises the vendor's error object when the request fails.
+---@return moonport.Job job  the job itself
 function Job:refresh()
   local h = hooks(self)
   local raw, headers = h.refresh(job_client[self], self)
@@ -383,8 +561,31 @@ function Job:refresh()
   return self
 end
 
+--- Waits until the job is done, failed or cancelled: the same as
+--- `vendor.poll(job, opts)`, refreshing it with a growing interval (from
+--- `opts.interval`, 2 s, to 60 s; Retry-After is honoured).
+--- Raises kind = "job_failed" with the vendor's message if the job failed,
+--- "timeout" after `opts.timeout` seconds (4 h by default), "validation"
+--- for a bad option. A cancelled job is returned, not raised.
+---   local job = clari.export("forecast", {...}):wait()
+---@param opts? {interval?: number, timeout?: number, quiet?: boolean}  first interval and time limit (seconds); quiet: no progress line
+---@return moonport.Job job  the job itself, ended
 function Job:wait(opts) return V.poll(job_client[self], job_module[self], self, opts) end
 
+--- Writes the job's result to `path` and says what was written; waits for
+--- the job first (as job:wait()) when it has not ended. The file is written
+--- through a temporary file and renamed, so `path` never holds half a file.
+--- What is written depends on the vendor: Clari the export's file (JSON or
+--- CSV); Claravine the transaction as CSV or JSON (by the extension);
+--- Quantive the goals as NDJSON, CSV or JSON (by the extension); Cordial
+--- the export read back from its s3/aws destination; mediarithmics the
+--- execution's final record as JSON.
+--- Raises kind = "usage" when the job ended failed or cancelled, or when
+--- it has nothing to download (Clari ingestion jobs, Quantive created
+--- goals, a Cordial export to another destination type); "validation" when
+--- `path` is not a string; "job_failed" when the wait ends in a failure.
+---@param path string  the file to write
+---@return {path: string, bytes: integer, rows: integer|nil} written  the file, its size in bytes, its data rows where known
 function Job:download(path)
   local h, def = hooks(self)
   local where = {vendor = def.name, fname = "job:download"}
@@ -402,6 +603,11 @@ function Job:download(path)
   return h.download(job_client[self], self, path)
 end
 
+--- Asks the vendor to cancel the job, then refreshes it (a failed refresh
+--- is ignored). Clari export jobs and mediarithmics executions can be
+--- cancelled; other jobs raise kind = "usage". The vendor's refusal is
+--- raised (Clari answers 400 for a job already DONE).
+---@return moonport.Job job  the job itself
 function Job:cancel()
   local h, def = hooks(self)
   if not h.cancel then
@@ -412,6 +618,15 @@ function Job:cancel()
   return self
 end
 
+--- The job's result, decoded from JSON, read from the vendor; waits for the
+--- job first (as job:wait()) unless it is done. Clari exports: the decoded
+--- result file (a CSV export raises kind = "validation": it is not JSON);
+--- Claravine transactions: {fields=, rows=}; Quantive goals exports: the
+--- list of goals, created goals: the goal; mediarithmics executions:
+--- {total_success=, total_failure=, error_file_uri=}.
+--- Raises kind = "usage" for jobs without a JSON result (Clari ingestion
+--- jobs, Cordial exports), "job_failed" when the wait ends in a failure.
+---@return any result  the decoded result
 function Job:result()
   local h, def = hooks(self)
   if not h.result then

@@ -15,8 +15,9 @@ local ndjson = {
   writer = native.writer,
 }
 
---- ndjson.write(path, values [, opts]) -> number of lines written.
---- values: a list, or a function returning the next value (nil at the end).
+-- ndjson.write(path, values [, opts]) -> number of lines written (values: a
+-- list, or a function returning the next value, nil at the end). It has no
+-- function line here: its doc block is in moonport.native_docs.lua.
 ndjson.write = records.write_function(native)
 
 return ndjson

@@ -53,6 +53,11 @@ local function region_base(region, where)
   return bases[r]
 end
 
+--- A Quantive client, made by `quantive.client{api_token=, account_id=,
+--- region=, base_url=, timeout=}`; its methods are the module's functions,
+--- and its `goals` field is a goals table bound to it.
+---@class quantive.Client: moonport.Client
+---@field goals quantive.goals  list, get, create, update and delete, with this client
 local quantive, Client = V.define{
   name = "quantive",
   base_env = "QUANTIVE_BASE_URL",
@@ -77,9 +82,15 @@ local quantive, Client = V.define{
   jobs = {},
 }
 
+--- The page size of goals.list when opts.limit is not given.
+---@type integer
 quantive.page_size = 100
+--- The largest page size Quantive accepts (goals.list's limit; also the page size of goal exports).
+---@type integer
 quantive.max_page_size = 1000
--- How far behind ours the vendor's clock may be when a lost create is looked up.
+--- How far behind ours the vendor's clock may be (seconds), when the goal a
+--- lost create made is looked up by its creation time.
+---@type number
 quantive.clock_skew = 120
 
 local function where(fname) return {vendor = "quantive", fname = "quantive." .. fname} end
@@ -161,7 +172,7 @@ end
 -- matched to a goal another task created.
 local claimed = {}
 
---- quantive.goals.list{filter=, sort=, fields=, limit=} -> iterator over every goal.
+-- quantive.goals.list{filter=, sort=, fields=, limit=}: its doc block is above `t.list = ...` in bind_goals.
 local function goals_list(c, opts)
   local w = where("goals.list")
   if opts ~= nil then V.check(w, "argument #1 (options)", opts, "table") end
@@ -299,16 +310,69 @@ local function bind_goals(get_client)
       return fn(get_client(), first, ...)
     end
   end
+  --- An iterator over every goal matching the options (GET /v1/goals, page
+  --- after page with skip/limit until totalCount or a short page); nothing
+  --- is sent before the first call. quantive.goals uses the default client,
+  --- client.goals that client (the same as client:goals_list(opts)).
+  ---   for goal in quantive.goals.list{filter = {sessionId = sid}, sort = "name"} do ... end
+  --- Raises kind = "validation" for an unknown option, a filter that cannot
+  --- be sent as JSON, or a limit outside 1..1000.
+  ---@param opts? {filter?: table|string, sort?: string|string[], fields?: string|string[], limit?: integer}  filter: a table (sent JSON-encoded) or a JSON string; sort: "name,-dateCreated" or a list; fields: "name,ownerId" or a list; limit: the page size (100 by default)
+  ---@return fun():table|nil iterator  the next goal, nil at the end
   t.list = bind(goals_list)
+  --- The goal with this id (GET /v1/goals/{id}); the same as client:goals_get(id).
+  --- Raises kind = "validation" for an empty id or one that is not a string
+  --- or an integer; Quantive's 404 is raised as kind = "http".
+  ---@param id string|integer  the goal's id
+  ---@return table goal  the goal, Quantive's field names
   t.get = bind(goals_get)
+  --- Creates a goal (POST /v1/goals), exactly once: when the answer is
+  --- lost, the goal is looked up (same name and sessionId, created since
+  --- the attempt began, allowing quantive.clock_skew) and adopted instead of
+  --- being created again. The goal uses Quantive's field names: name and
+  --- sessionId are required; ownerId and description (strings) and tags (a
+  --- list of {title=} or of strings) are checked; other fields pass
+  --- through. The same as client:goals_create(goal).
+  --- Raises kind = "validation" for a missing or wrong field, or an id,
+  --- before anything is sent.
+  ---   local goal = quantive.goals.create{name = "Grow ARR", sessionId = sid, tags = {"growth"}}
+  ---@param goal {name: string, sessionId: string, ownerId?: string, description?: string, tags?: (string|{title: string})[]}
+  ---@return table goal  the created goal, with its id
   t.create = bind(goals_create)
+  --- Changes fields of a goal (PATCH /v1/goals/{id} with only the fields
+  --- given; tags given as strings become {title=}); repeated safely after a
+  --- lost answer. The same as client:goals_update(id, changes).
+  --- Raises kind = "validation" for a bad id, an empty `changes`, or a known
+  --- field of the wrong type.
+  ---@param id string|integer  the goal's id
+  ---@param changes table      the fields to change, Quantive's names
+  ---@return any goal  Quantive's answer (the goal)
   t.update = bind(goals_update)
+  --- Deletes a goal (DELETE /v1/goals/{id}). When the first answer is lost
+  --- and the retry finds the goal gone (404), the delete counts as done.
+  --- The same as client:goals_delete(id).
+  --- Raises kind = "validation" for a bad id, and Quantive's errors (a 404
+  --- on the first attempt is raised).
+  ---@param id string|integer  the goal's id
+  ---@return boolean deleted  true
   t.delete = bind(goals_delete)
   return t
 end
 
 -- Every client gets its own goals table.
 local make_client = quantive.client
+--- A Quantive client with its own credentials and settings (see
+--- moonport.Client): api_token, account_id, region ("eu" or "us": the
+--- default host of that region), base_url, timeout (seconds). Fields not
+--- given are looked up when first needed (QUANTIVE_API_TOKEN,
+--- QUANTIVE_ACCOUNT_ID, QUANTIVE_REGION, QUANTIVE_BASE_URL, the profile).
+--- Its `goals` field is a goals table bound to it.
+--- Raises kind = "validation" for an unknown field, a value that is not a
+--- string, or a region other than "eu" and "us".
+---   local q = quantive.client{api_token = t, account_id = a}
+---   for goal in q.goals.list{} do ... end
+---@param opts? {api_token?: string, account_id?: string, region?: "eu"|"us", base_url?: string, timeout?: number}
+---@return quantive.Client client
 function quantive.client(opts)
   if type(opts) == "table" and opts.region ~= nil and type(opts.region) == "string" then
     region_base(opts.region, "quantive.client")
@@ -318,25 +382,47 @@ function quantive.client(opts)
   return c
 end
 
+--- An iterator over every goal matching the options, sent with this
+--- client: the same as quantive.goals.list(opts) (see it for the options
+--- and errors).
+---@param opts? {filter?: table|string, sort?: string|string[], fields?: string|string[], limit?: integer}
+---@return fun():table|nil iterator  the next goal, nil at the end
 function Client:goals_list(opts) return goals_list(self, opts) end
+--- The goal with this id, read with this client: the same as quantive.goals.get(id).
+---@param id string|integer  the goal's id
+---@return table goal
 function Client:goals_get(id) return goals_get(self, id) end
+--- Creates a goal with this client, exactly once: the same as
+--- quantive.goals.create(goal) (see it for the fields and errors).
+---@param goal {name: string, sessionId: string, ownerId?: string, description?: string, tags?: (string|{title: string})[]}
+---@return table goal  the created goal, with its id
 function Client:goals_create(goal) return goals_create(self, goal) end
+--- Changes fields of a goal with this client: the same as
+--- quantive.goals.update(id, changes).
+---@param id string|integer  the goal's id
+---@param changes table      the fields to change, Quantive's names
+---@return any goal  Quantive's answer (the goal)
 function Client:goals_update(id, changes) return goals_update(self, id, changes) end
+--- Deletes a goal with this client: the same as quantive.goals.delete(id).
+---@param id string|integer  the goal's id
+---@return boolean deleted  true
 function Client:goals_delete(id) return goals_delete(self, id) end
 
 ---------------------------------------------------------------------------
 -- Sessions
 ---------------------------------------------------------------------------
 
---- quantive.sessions{filter=, sort=, fields=} -> the sessions (a list).
+--- The sessions (GET /v1/sessions), a list of {id=, title=, status=,
+--- start=, end=, ...}. Also `quantive.sessions(opts)`.
+--- Raises kind = "validation" for an unknown option.
+---@param opts? {filter?: table|string, sort?: string|string[], fields?: string|string[]}  as for goals.list
+---@return table[] sessions
 function Client:sessions(opts)
   local w = where("sessions")
   if opts ~= nil then V.check(w, "argument #1 (options)", opts, "table") end
   opts = opts or {}
   V.check_known(w, "option", opts, {filter = true, sort = true, fields = true})
-  local body = self:call("GET", "/v1/sessions", {query = goal_query(w, opts)})
-  local items = type(body) == "table" and (body.items or (body[1] ~= nil and body)) or nil
-  return json.array(items or {})
+  return json.array(V.list("quantive", self:call("GET", "/v1/sessions", {query = goal_query(w, opts)}), "GET /v1/sessions", {"items"}))
 end
 
 ---------------------------------------------------------------------------
@@ -431,8 +517,17 @@ function goal_job.result(c, job)
 end
 quantive._def.jobs.goal = goal_job
 
---- quantive.export("goals", {filter=, sort=, fields=}) -> a Job, done at once;
---- job:download(path) lists the goals then (every page) and writes them.
+--- A Job for an export of goals, done at once (Quantive has no export jobs;
+--- also `quantive.export`): `job:download(path)` then lists every matching
+--- goal (every page) and writes them by the file's extension: .ndjson or
+--- .jsonl (one goal a line, streamed), .csv (columns: the union of the
+--- goals' fields, id and name first; nested values as JSON) or .json (a
+--- list); `job:result()` returns the list.
+--- Raises kind = "validation" for a bad kind or an unknown parameter.
+---   quantive.export("goals", {filter = {sessionId = sid}}):download("goals.csv")
+---@param kind "goals"
+---@param params? {filter?: table|string, sort?: string|string[], fields?: string|string[]}  as for goals.list
+---@return moonport.Job job  kind "goals", status "done"
 function Client:export(kind, params)
   local w = where("export")
   V.check(w, "argument #1 (kind)", kind, {goals = true})
@@ -443,9 +538,18 @@ function Client:export(kind, params)
   return self:job("goals", "goals-export", ref, done_raw)
 end
 
---- quantive.submit("goals", nil, goals) -> a done Job (kind "goal", id = the
---- goal's id, raw = the goal) per goal, each created exactly once. goals: a
---- list or an iterator; every goal is checked before the first is sent.
+--- Creates goals one after another, each exactly once (as goals.create),
+--- and returns a done Job per goal (kind "goal", id = the goal's id, raw =
+--- the goal; job:result() gives the goal). Also `quantive.submit`. Every
+--- goal is checked before the first is sent.
+--- Raises kind = "validation" for a bad kind, a target that is not nil (a
+--- goal names its session), any option, or a goal with a missing or wrong field.
+---   local jobs = quantive.submit("goals", nil, {{name = "Grow ARR", sessionId = sid}})
+---@param kind "goals"
+---@param target nil  must be nil
+---@param data table[]|fun():table|nil  the goals: a list or an iterator
+---@param opts? table  must be empty: goals take no options
+---@return moonport.Job[] jobs  one per goal, in order
 function Client:submit(kind, target, data, opts)
   local w = where("submit")
   V.check(w, "argument #1 (kind)", kind, {goals = true})
@@ -475,6 +579,17 @@ end
 
 quantive._expose{"export", "submit", "poll", "download", "sessions"}
 
+--- The goals of the default client: list, get, create, update and delete
+--- (documented in bind_goals, above). Each is also a method of the client
+--- (quantive.goals.list(opts) is quantive.default_client():goals_list(opts)),
+--- and `client.goals` is the same table bound to that client.
+--- `quantive.goals:list{}` works too.
+---@class quantive.goals
+---@field list fun(opts?: {filter?: table|string, sort?: string|string[], fields?: string|string[], limit?: integer}): fun():table|nil  an iterator over every matching goal
+---@field get fun(id: string|integer): table  the goal
+---@field create fun(goal: table): table  creates a goal exactly once; the goal with its id
+---@field update fun(id: string|integer, changes: table): any  PATCHes the given fields
+---@field delete fun(id: string|integer): boolean  deletes a goal; true
 quantive.goals = bind_goals(quantive.default_client)
 
 return quantive

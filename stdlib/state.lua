@@ -32,8 +32,15 @@ end
 -- Classes by metatable and by name: {name=, dump=, load=}.
 local by_meta, by_name = {}, {}
 
---- Lets values with metatable `mt` be stored: dump(obj) -> plain value;
---- load(plain) -> obj. `name` is what the database records.
+--- Lets objects whose metatable is `mt` be stored by state.set and
+--- state.once: they are stored as handlers.dump(obj) (a plain value) under
+--- `name`, and come back as handlers.load(plain). Vendor Jobs are
+--- registered this way (as "moonport.Job"). Registering a name again
+--- replaces its handlers.
+--- Raises kind = "validation" for a bad argument.
+---@param name string  the class's name, recorded in the database
+---@param mt table     the metatable of the objects
+---@param handlers {dump: fun(obj: any): any, load: fun(plain: any): any}
 function state.register_class(name, mt, handlers)
   if type(name) ~= "string" or type(mt) ~= "table" or type(handlers) ~= "table"
     or type(handlers.dump) ~= "function" or type(handlers.load) ~= "function" then
@@ -84,7 +91,11 @@ local function encode(fname, value)
   return text
 end
 
---- The value stored under key, or nil.
+--- The value stored under `key` by state.set, or nil; registered objects
+--- (Jobs) come back alive.
+--- Raises kind = "validation" when `key` is not a non-empty string.
+---@param key string
+---@return any value  the stored value, or nil
 function state.get(key)
   check_key("get", key)
   local text = native.get("v:" .. key)
@@ -92,7 +103,15 @@ function state.get(key)
   return load(json.decode(text))
 end
 
---- Stores value under key (nil deletes it).
+--- Stores `value` under `key`, as JSON: tables (their [] / {} marks kept),
+--- strings, numbers, booleans, json.null, and registered objects such as
+--- Jobs; nil deletes the key. The value is durable (fsynced) when the call
+--- returns; other tasks run while it waits for the disk.
+--- Raises kind = "validation" for a bad key, or a value that cannot be
+--- stored as JSON (a function, a cycle, ...).
+---   state.set("last_cursor", cursor)
+---@param key string  a non-empty string
+---@param value any   the value, or nil to delete the key
 function state.set(key, value)
   check_key("set", key)
   if value == nil then
@@ -102,13 +121,20 @@ function state.set(key, value)
   end
 end
 
---- Forgets key; returns whether it was there.
+--- Deletes what state.set stored under `key`; returns whether it was there.
+--- Raises kind = "validation" when `key` is not a non-empty string.
+---@param key string
+---@return boolean existed
 function state.delete(key)
   check_key("delete", key)
   return native.delete("v:" .. key)
 end
 
---- The keys set with state.set (that start with prefix), sorted.
+--- The keys stored with state.set (only those that start with `prefix`,
+--- when given), sorted.
+--- Raises kind = "validation" when `prefix` is not a string.
+---@param prefix? string
+---@return string[] keys
 function state.keys(prefix)
   if prefix ~= nil and type(prefix) ~= "string" then fail("keys", "argument #1 (prefix) must be a string") end
   local out = native.keys("v:" .. (prefix or ""))
@@ -118,10 +144,22 @@ end
 
 local running = {}
 
---- fn's results, run only the first time key is seen in this database;
---- later calls (in this run or a rerun) get the stored results back. If fn
---- raises, nothing is stored and the next call runs it again. A second
---- call with the same key while the first runs waits for it.
+--- fn's results, fn being run only the first time `key` is seen in this
+--- state database: later calls, in this run or a rerun, get the stored
+--- results back (Jobs come back alive, to be polled and downloaded again).
+--- If fn raises, nothing is stored and the next call runs it again; what
+--- vendor bindings created inside fn (and the tasks it spawns) before a
+--- crash is journaled, and adopted on the rerun instead of being sent
+--- again. A second call with the same key while the first runs waits for it.
+--- Raises kind = "validation" for a bad key or fn, "usage" when fn asks for
+--- its own key, and fn's error; kind = "validation" when the results cannot
+--- be stored as JSON.
+---   local job = state.once("export forecast 2024_Q1", function()
+---     return clari.export("forecast", {forecast_id = "net_new", time_period = "2024_Q1"})
+---   end)
+---@param key string  a non-empty string naming the step
+---@param fn function  the step (called with no arguments), run at most once per key
+---@return any ...  fn's results
 function state.once(key, fn)
   check_key("once", key)
   if type(fn) ~= "function" then fail("once", "argument #2 (fn) must be a function, got " .. type(fn)) end
@@ -152,7 +190,11 @@ function state.once(key, fn)
   return table.unpack(results, 1, results.n)
 end
 
---- Forgets what state.once stored for key (the next call runs fn again).
+--- Forgets what state.once stored for `key` (and its journal): the next
+--- state.once(key, fn) runs fn again. Returns whether there were results.
+--- Raises kind = "validation" when `key` is not a non-empty string.
+---@param key string
+---@return boolean existed
 function state.forget(key)
   check_key("forget", key)
   native.delete_prefix(state._journal_prefix(key))
@@ -174,7 +216,7 @@ function state._journal_set(ctx, what, record)
   native.set(state._journal_prefix(ctx.once) .. what, encode("once", record))
 end
 
---- Where the database is.
+-- state.path() is native: its doc block is in moonport.native_docs.lua.
 state.path = native.path
 
 return state

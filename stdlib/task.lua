@@ -16,7 +16,17 @@ local task = {
   sleep = native.sleep,
 }
 
---- Starts fn(...) as a task; it inherits the caller's context (see moonport.context).
+--- Starts fn(...) as a task (a coroutine the host drives) and returns its
+--- handle at once; the task runs while the caller waits (task.wait, or any
+--- blocking call). It inherits the caller's context, so what it creates
+--- inside state.once is journaled under that key. A task that fails and is
+--- never waited for is reported when the script ends (exit 1).
+--- Raises kind = "validation" when `fn` is not a function.
+---   local h = task.spawn(clari.export, "activity", params)
+---   local job = task.wait(h)
+---@param fn function  the function to run
+---@param ... any      its arguments
+---@return task.Handle handle  for task.wait
 function task.spawn(fn, ...)
   if type(fn) ~= "function" then return native.spawn(fn, ...) end
   return native.spawn(context.inherit(fn), ...)
@@ -42,6 +52,14 @@ local function wait_all(handles)
   return results
 end
 
+--- Runs every function of the list as a task, all at once, and waits for
+--- all of them; returns the list of their first results, in list order.
+--- If any raised, the error of the first one (in list order) that failed is
+--- raised, once all have finished.
+--- Raises kind = "validation" when `fns` is not a list of functions.
+---   local a, b = table.unpack(task.all{function() return f(1) end, function() return f(2) end})
+---@param fns function[]  the functions (called with no arguments)
+---@return any[] results  results[i]: the first result of fns[i]
 function task.all(fns)
   if type(fns) ~= "table" then
     error(validation("task.all: argument #1 (fns) must be a list of functions, got %s", type(fns)), 2)
@@ -56,8 +74,22 @@ function task.all(fns)
   return wait_all(handles)
 end
 
+--- How many items task.map runs at once when opts.concurrency is not given.
+---@type integer
 task.default_concurrency = 8
 
+--- Calls fn(item, i) for every item of the list, at most `opts.concurrency`
+--- at a time (task.default_concurrency, 8, by default), and returns their
+--- first results in list order. After a failure no new item starts, and
+--- once the running ones end the error of the lowest index that failed is
+--- raised.
+--- Raises kind = "validation" for a bad argument, or a concurrency that is
+--- not an integer >= 1.
+---   local pages = task.map(urls, function(url) return http.get(url):json() end, {concurrency = 4})
+---@param list any[]  the items
+---@param fn fun(item: any, i: integer): any  called for each item with its index
+---@param opts? {concurrency?: integer}  how many run at once
+---@return any[] results  results[i]: the first result of fn(list[i], i)
 function task.map(list, fn, opts)
   if type(list) ~= "table" then
     error(validation("task.map: argument #1 (list) must be a table, got %s", type(list)), 2)

@@ -20,8 +20,6 @@ public struct HostOptions: Sendable {
     public var profile: String?
 
     public static let defaultStatePath = ".moonport/state.sqlite"
-    /// With `--sandbox`: kept apart from the real runs' state.
-    public static let sandboxStatePath = ".moonport/sandbox-state.sqlite"
 
     public init(
         libraryFolders: [String] = [], verbose: Bool = false, scriptPath: String? = nil, tracePath: String? = nil,
@@ -70,6 +68,16 @@ public final class MoonportHost {
             modules = Self.stdlibOverride(folder: folder, over: modules)
         }
         for (name, source) in modules { lua.preload(Self.stdlibModule(name: name, source: source)) }
+        lua.preload(StdlibSourceModule.builtin(modules: modules))
+        if options.verbose { traceRequires() }
+    }
+
+    /// `-v`: a debug line for each `require`, saying where the module was found.
+    private func traceRequires() {
+        let base = lua.top
+        defer { lua.pop(lua.top - base) }
+        guard lua.load("require('moonport.loader').trace()", name: "=moonport.loader") == LUA_OK else { return }
+        _ = lua.pcall(0, 0)
     }
 
     /// The modules of `folder/*.lua`, in place of (or beside) the compiled-in ones.

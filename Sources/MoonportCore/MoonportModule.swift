@@ -8,8 +8,8 @@ import Glibc
 
 /// `require "moonport"`: the host's primitives that the Lua side of the
 /// stdlib builds on (Neovim's `vim._` / wrk's model).
-enum MoonportModule {
-    static let version = "0.1.0"
+public enum MoonportModule {
+    public static let version = "0.1.0"
 
     static var builtin: BuiltinModule { BuiltinModule(name: "moonport") { call in
         let lua = call.lua
@@ -92,5 +92,34 @@ enum MoonportModule {
     private static func textCase(_ v: LuaValue) -> TextCase {
         if let s = v.stringValue { return .text(s) }
         return .other
+    }
+}
+
+/// `require "moonport.stdlib"`: the source text of the stdlib modules, as
+/// they were loaded (the compiled-in copy, or the file of
+/// MOONPORT_STDLIB_DIR). `moonport.doc` reads the doc comments in it.
+///   source(name) -> the text of stdlib/NAME.lua, or nil
+///   names() -> the module names, sorted
+enum StdlibSourceModule {
+    static func builtin(modules: [(name: String, source: String)]) -> BuiltinModule {
+        var byName: [String: String] = [:]
+        for (name, source) in modules { byName[name] = source }
+        let names = byName.keys.sorted()
+        let sources = byName
+        return BuiltinModule(name: "moonport.stdlib") { call in
+            let lua = call.lua
+            lua.newTable(recordCount: 2)
+            lua.setFunction(-1, "source", qualifiedName: "moonport.stdlib.source") { call in
+                let name = try call.string(1, "name")
+                guard let text = sources[name] else { return call.results(.nil) }
+                return call.results(.text(text))
+            }
+            lua.setFunction(-1, "names", qualifiedName: "moonport.stdlib.names") { call in
+                call.results(.table(Dictionary(uniqueKeysWithValues: names.enumerated().map {
+                    (LuaValue.integer(Int64($0.offset + 1)), LuaValue.text($0.element))
+                })))
+            }
+            return .results(1)
+        }
     }
 }

@@ -12,7 +12,8 @@ struct MoonportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "moonport",
         abstract: "Run Lua scripts that drive SaaS vendor workflows.",
-        subcommands: [RunCommand.self, CheckCommand.self, ReplCommand.self, SimCommand.self],
+        version: "moonport \(MoonportModule.version) (Lua 5.4)",
+        subcommands: [RunCommand.self, CheckCommand.self, ReplCommand.self, SimCommand.self, TypesCommand.self],
         defaultSubcommand: ReplCommand.self
     )
 }
@@ -30,7 +31,7 @@ struct RuntimeOptions: ParsableArguments {
     var trace: String?
 
     @Option(name: .customLong("state"), help: ArgumentHelp(
-        "The state database of resumable runs (state.once, state.get/set; default .moonport/state.sqlite, with --sandbox .moonport/sandbox-state.sqlite).",
+        "The state database of resumable runs (state.once, state.get/set; default .moonport/state.sqlite; with --sandbox, a database of that run alone, removed at its end).",
         valueName: "PATH"))
     var state: String?
 
@@ -74,10 +75,12 @@ struct RuntimeOptions: ParsableArguments {
         }
     }
 
-    func hostOptions(script: String?) -> HostOptions {
+    /// `sandbox`: the running sandbox, whose own database is the default
+    /// state (a sandbox run never shares simulator ids with real runs or
+    /// with other sandbox runs, whose simulators are gone).
+    func hostOptions(script: String?, sandbox: Sandbox? = nil) -> HostOptions {
         HostOptions(libraryFolders: libraryFolders, verbose: verbose, scriptPath: script, tracePath: trace,
-            // A sandbox run never shares what it did (simulator job ids) with real runs.
-            statePath: state ?? (sandbox ? HostOptions.sandboxStatePath : HostOptions.defaultStatePath),
+            statePath: state ?? sandbox?.statePath ?? HostOptions.defaultStatePath,
             profile: profile)
     }
 }
@@ -119,6 +122,11 @@ struct RunCommand: ParsableCommand {
     var scriptAndArguments: [String] = []
 
     func validate() throws {
+        // Everything from the script on is the script's, so the parser does
+        // not see a --help put where the script goes.
+        if let first = scriptAndArguments.first, first == "--help" || first == "-h" {
+            throw CleanExit.helpRequest(self)
+        }
         if chunks.isEmpty && scriptAndArguments.isEmpty {
             throw ValidationError("give a script to run, or -e CHUNK")
         }
@@ -129,7 +137,7 @@ struct RunCommand: ParsableCommand {
         let sandbox = try runtime.startSandbox()
         defer { sandbox?.stop() }
         try ScriptRun(
-            options: runtime.hostOptions(script: script), chunks: chunks, script: script,
+            options: runtime.hostOptions(script: script, sandbox: sandbox), chunks: chunks, script: script,
             arguments: Array(scriptAndArguments.dropFirst())
         ).run()
     }
@@ -181,17 +189,20 @@ struct ScriptRun {
         try finish(host.execute(nargs: Int32(arguments.count), name: script))
     }
 
-    private func finish(_ outcome: RunOutcome) throws {
-        switch outcome {
-        case .success:
-            return
-        case .failure(let message):
-            printError(message)
-            throw ExitCode(Exit.scriptError)
-        case .interrupted(let message):
-            printError(message ?? "interrupted")
-            throw ExitCode(Exit.interrupted)
-        }
+}
+
+/// The exit of a chunk run by the host: nothing on success; else its
+/// message on stderr and exit 1 (an error) or 130 (interrupted).
+func finish(_ outcome: RunOutcome) throws {
+    switch outcome {
+    case .success:
+        return
+    case .failure(let message):
+        printError(message)
+        throw ExitCode(Exit.scriptError)
+    case .interrupted(let message):
+        printError(message ?? "interrupted")
+        throw ExitCode(Exit.interrupted)
     }
 }
 

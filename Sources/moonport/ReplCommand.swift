@@ -31,10 +31,10 @@ struct ReplCommand: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func run() throws {
-        let options = runtime.hostOptions(script: nil)
-        try startTracing(options)
         let sandbox = try runtime.startSandbox()
         defer { sandbox?.stop() }
+        let options = runtime.hostOptions(script: nil, sandbox: sandbox)
+        try startTracing(options)
         let host = MoonportHost(options: options)
         host.setArguments(script: nil, arguments: [], interpreter: CommandLine.arguments[0])
         host.catchInterrupts()

@@ -119,11 +119,26 @@ struct SimCommand: ParsableCommand {
 
 /// `--sandbox` for `run` and `repl`: the simulator in-process, on a free port,
 /// with every vendor's base URL and credentials pointed at it.
+///
+/// Every sandbox run starts a fresh simulator, so what an earlier sandbox run
+/// stored (simulator job ids) would point at nothing: without `--state`, a
+/// sandbox run keeps its state in a folder of its own, removed when it ends.
 final class Sandbox {
     let simulator: VendorSimulator
     let endpoints: SimulatorEndpoints
+    /// The folder of this run's state database (under $TMPDIR).
+    let stateFolder: String
+
+    /// The state database of a run given no `--state`.
+    var statePath: String { stateFolder + "/state.sqlite" }
 
     init(faults: FaultSpec, seed: UInt64) throws {
+        let tmp = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array((tmp + "/moonport-sandbox-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw SandboxError(message: "cannot make a folder for the sandbox state under \(tmp): \(String(cString: strerror(errno)))")
+        }
+        stateFolder = String(cString: made)
         var config = SimulatorConfig()
         config.faults = faults
         config.seed = seed
@@ -138,5 +153,13 @@ final class Sandbox {
 
     func stop() {
         try? simulator.stopBlocking()
+        // The database and SQLite's companions; then the (now empty) folder.
+        for suffix in ["", "-wal", "-shm", "-journal"] { unlink(statePath + suffix) }
+        rmdir(stateFolder)
     }
+}
+
+struct SandboxError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }

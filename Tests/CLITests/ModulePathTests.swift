@@ -48,4 +48,25 @@ final class ModulePathTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(r.stdout, "true\ttrue\n")
     }
+    /// `-v` says where each `require` was found: the file of a team's shared
+    /// library, or "built-in"; internal modules are not listed.
+    func testVerboseSaysWhereEachRequireWasFound() throws {
+        let root = try MoonportProcess.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let team = root.appendingPathComponent("team-lib")
+        try MoonportProcess.write("return {name = 'shared'}", to: team.appendingPathComponent("acme/util.lua"))
+        try MoonportProcess.write("return require('acme.util').name", to: team.appendingPathComponent("acme/init.lua"))
+        let script = root.appendingPathComponent("main.lua")
+        try MoonportProcess.write("print(require 'acme', type(require 'clari'))", to: script)
+        let r = try MoonportProcess.run(["run", "-v", script.path], environment: ["MOONPORT_PATH": team.path], directory: root)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "shared\ttable\n")
+        XCTAssertTrue(r.stderr.contains("require \"acme\": \(team.path)/acme/init.lua"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("require \"acme.util\": \(team.path)/acme/util.lua"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("require \"clari\": built-in"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("moonport.vendor"), r.stderr)
+        // Without -v nothing is said.
+        let quiet = try MoonportProcess.run(["run", script.path], environment: ["MOONPORT_PATH": team.path], directory: root)
+        XCTAssertEqual(quiet.stderr, "")
+    }
 }

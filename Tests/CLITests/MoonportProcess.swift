@@ -69,6 +69,23 @@ enum MoonportProcess {
     }
 
     /// A fresh temporary folder.
+    /// Runs a Lua test file (Tests/lua/...) under `moonport run --sandbox`
+    /// with the test library on the path, in a folder of its own; returns
+    /// the result after checking it exited 0 and printed "N passed, 0 failed".
+    @discardableResult
+    static func runLuaTest(_ relativePath: String, file: StaticString = #filePath, line: UInt = #line) throws -> Result {
+        let root = LuaScriptTests.root
+        let dir = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try run(
+            ["run", "--sandbox", "--state", dir.appendingPathComponent("state.sqlite").path,
+             "-I", root.appendingPathComponent("Tests/lua/lib").path, root.appendingPathComponent(relativePath).path],
+            environment: ["MOONPORT_SIM_SPEED": "20", "TMPDIR": dir.path], directory: dir, timeout: 300)
+        XCTAssertEqual(r.status, 0, "\(relativePath):\n\(r.stdout)\(r.stderr)", file: file, line: line)
+        XCTAssertTrue(r.stdout.contains(" passed, 0 failed"), "\(relativePath): \(r.stdout)\(r.stderr)", file: file, line: line)
+        return r
+    }
+
     static func temporaryFolder() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("moonport-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

@@ -23,6 +23,23 @@ final class RunCommandTests: XCTestCase {
         try MoonportProcess.run(arguments, stdin: stdin, directory: dir, interruptAfter: interruptAfter)
     }
 
+    func testVersionMatchesTheModuleField() throws {
+        let cli = try MoonportProcess.run(["--version"])
+        XCTAssertEqual(cli.status, 0, cli.stderr)
+        let lua = try MoonportProcess.run(["run", "-e", "io.write(require('moonport').version)"])
+        XCTAssertEqual(cli.stdout, "moonport \(lua.stdout) (Lua 5.4)\n")
+    }
+
+    func testRunHelpShowsHelpWhileLaterHelpGoesToTheScript() throws {
+        let help = try MoonportProcess.run(["run", "--help"])
+        XCTAssertEqual(help.status, 0, help.stderr)
+        XCTAssertTrue(help.stdout.contains("USAGE: moonport run"), help.stdout)
+        let script = dir.appendingPathComponent("args.lua")
+        try MoonportProcess.write("print(...)", to: script)
+        let passed = try MoonportProcess.run(["run", script.path, "--help"])
+        XCTAssertEqual(passed.stdout, "--help\n", passed.stderr)
+    }
+
     func testRunSetsArgAsTheStandaloneInterpreterDoes() throws {
         let path = try script("args.lua", "print(#arg, arg[0] == ..., arg[1], arg[2], select('#', ...), ...)")
         let r = try run(["run", path, "one", "-two"])

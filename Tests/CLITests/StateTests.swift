@@ -162,12 +162,29 @@ final class StateTests: XCTestCase {
                       "the default database is .moonport/state.sqlite under the current folder")
     }
 
-    func testASandboxRunKeepsItsOwnStateApartFromRealRuns() throws {
-        let set = try MoonportProcess.run(["run", "--sandbox", "-e", "local s = require('state'); s.set('k', 'sandbox'); print(s.path())"],
-                                          directory: folder)
-        XCTAssertEqual(set.stdout, ".moonport/sandbox-state.sqlite\n", set.stderr)
+    /// Each sandbox run has a fresh simulator, so it keeps its state apart
+    /// from real runs and from other sandbox runs (whose simulator ids are
+    /// gone), in a database removed when it ends; --state still chooses one.
+    func testASandboxRunKeepsItsOwnStateApartFromRealAndEarlierRuns() throws {
+        let tmp = folder.appendingPathComponent("tmp")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        let code = "local s = require('state'); print(s.get('k')); s.set('k', 'sandbox'); print(s.path())"
+        let first = try MoonportProcess.run(["run", "--sandbox", "-e", code], environment: ["TMPDIR": tmp.path], directory: folder)
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let lines = first.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.first, "nil")
+        XCTAssertTrue(lines.last?.hasPrefix(tmp.path + "/moonport-sandbox-") == true, first.stdout)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp.path), [], "the run's state is removed at its end")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent(".moonport").path))
+        let second = try MoonportProcess.run(["run", "--sandbox", "-e", code], environment: ["TMPDIR": tmp.path], directory: folder)
+        XCTAssertTrue(second.stdout.hasPrefix("nil\n"), "a second sandbox run starts afresh: \(second.stdout)")
         let real = try MoonportProcess.run(["run", "-e", "local s = require('state'); print(s.path(), s.get('k'))"], directory: folder)
         XCTAssertEqual(real.stdout, ".moonport/state.sqlite\tnil\n", real.stderr)
+        // An explicit --state is kept, sandbox or not.
+        let kept = folder.appendingPathComponent("kept.sqlite").path
+        _ = try MoonportProcess.run(["run", "--sandbox", "--state", kept, "-e", code], directory: folder)
+        let again = try MoonportProcess.run(["run", "--sandbox", "--state", kept, "-e", code], directory: folder)
+        XCTAssertEqual(again.stdout, "sandbox\n\(kept)\n", again.stderr)
     }
 
     /// A run killed with SIGKILL part-way, then run again: every step whose

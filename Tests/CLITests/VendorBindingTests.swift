@@ -8,15 +8,7 @@ final class VendorBindingTests: XCTestCase {
     static let root = LuaScriptTests.root
 
     func runVendorTest(_ name: String) throws {
-        let dir = try MoonportProcess.temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let script = Self.root.appendingPathComponent("Tests/lua/vendors/\(name)_test.lua")
-        let r = try MoonportProcess.run(
-            ["run", "--sandbox", "--state", dir.appendingPathComponent("state.sqlite").path,
-             "-I", Self.root.appendingPathComponent("Tests/lua/lib").path, script.path],
-            environment: ["MOONPORT_SIM_SPEED": "20", "TMPDIR": dir.path], directory: dir, timeout: 300)
-        XCTAssertEqual(r.status, 0, "\(name):\n\(r.stdout)\(r.stderr)")
-        XCTAssertTrue(r.stdout.contains(" passed, 0 failed"), "\(name): \(r.stdout)\(r.stderr)")
+        let r = try MoonportProcess.runLuaTest("Tests/lua/vendors/\(name)_test.lua")
         // The simulator's credentials never reach the output in clear.
         for secret in ["sandbox-clari-api-key", "sandbox-claravine-api-secret", "sandbox-quantive-api-token",
                        "sandbox-cordial-api-key", "sandbox-mediarithmics-api-token"] {

@@ -74,6 +74,21 @@ final class SecretTests: XCTestCase {
         XCTAssertEqual(Redaction.scrub("é scrub-me-0001 ü"), "é *** ü")
         XCTAssertFalse(SecretRegistry.shared.contains("Bearer"), "the scheme word alone is not a secret")
     }
+
+    /// A request body's values under secret names are registered; a body in
+    /// which no name can be a secret's is not parsed at all (large uploads).
+    func testBodySecretsAreFoundAndPlainBodiesSkipped() {
+        XCTAssertFalse(Redaction.mayNameASecret(Array(#"{"transactionName":"x","rows":[["Campaign 1","search"]]}"#.utf8)))
+        for body in [#"{"apiKey":"v"}"#, #"{"ACCESS_TOKEN":"v"}"#, #"{"a":{"password":"v"}}"#, #"{"api\u004bey":"v"}"#] {
+            XCTAssertTrue(Redaction.mayNameASecret(Array(body.utf8)), body)
+        }
+        Redaction.registerBodySecrets(Array(#"{"user":{"client_secret":"body-secret-0004"}}"#.utf8), contentType: "application/json")
+        XCTAssertEqual(Redaction.scrub("x body-secret-0004 y"), "x *** y")
+        Redaction.registerBodySecrets(Array(#"{"api\u004bey":"escaped-key-0005"}"#.utf8), contentType: "application/json")
+        XCTAssertEqual(Redaction.scrub("escaped-key-0005"), "***", "a name spelled with \\u escapes is still judged")
+        Redaction.registerBodySecrets(Array(#"{"name":"plain-value-0006"}"#.utf8), contentType: "application/json")
+        XCTAssertEqual(Redaction.scrub("plain-value-0006"), "plain-value-0006")
+    }
 }
 
 /// `auth = {...}` of http.request against the loopback server: the headers

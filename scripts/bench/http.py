@@ -2,7 +2,7 @@
 """HTTP benchmark: moonport's http module vs wrk, Python requests and curl.
 
     python3 scripts/bench/http.py [--bin PATH] [--requests 10000] [--size-mb 1024]
-                                  [--skip-download] [--duration 5] [--runs 1]
+                                  [--skip-download] [--duration 5] [--runs 1] [--json-out FILE]
 
 1. Installs what is missing with apt-get (after apt-get update): nginx-light,
    wrk, curl, python3-requests.
@@ -43,7 +43,9 @@
    (curl, wrk) show that floor there. The moonport and
    python elapsed times cover the requests only (between START and RESULT
    lines the client prints, stamped by this driver as they arrive); wrk's
-   is its --duration; curl's is the process's wall time.
+   is its --duration; curl's is the process's wall time. --json-out FILE
+   also writes the rows, and moonport's beside each reference, as JSON
+   (read by scripts/bench/all.py).
 
 MB = 1,000,000 bytes; MiB = 1,048,576. Standard library only (the python
 requests row imports requests in its own child process).
@@ -60,6 +62,7 @@ sys.path = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
+import json  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
@@ -379,6 +382,8 @@ def main():
     ap.add_argument("--python-threads", type=int, default=64, help="threads of the second python row (0: skip it)")
     ap.add_argument("--out", default=os.path.join(REPO, "bench-out"), help="folder for the data (default bench-out/)")
     ap.add_argument("--serve", action="store_true", help="only start the server, print its URLs and wait (for profiling)")
+    ap.add_argument("--json-out", metavar="FILE",
+                    help="also write the results as JSON (rows and moonport-vs-reference comparisons) to FILE")
     args = ap.parse_args()
 
     # Ctrl-C or a kill stops nginx too (the finally below), also when started in the background.
@@ -607,6 +612,44 @@ def run_all(args, server, binary, small_url, big_path, big_size, big_sha):
     print("goals:")
     for text, value, ok in verdicts:
         print("  %-44s %-10s %s" % (text.replace("%%", "%"), value, "met" if ok else "MISSED"))
+
+    if args.json_out:
+        write_json_out(args, groups, verdicts)
+
+
+def write_json_out(args, groups, verdicts):
+    """--json-out: the table's numbers, and moonport's rows beside each reference."""
+    def row(r, ref):
+        return {"tool": r["tool"], "workload": r["workload"], "reference": r is ref, "conns": r["conns"],
+                "rate": r["rate"], "unit": r["unit"], "elapsed_s": r["elapsed"], "client_cpu_s": r["cpu"],
+                "peak_rss_mib": r["maxrss_kb"] / 1024, "vmhwm_mib": r["hwm_kb"] / 1024,
+                "server_cpu_pct": 100 * r["server_cpu"] / max(r["elapsed"], 1e-9), "errors": r["errors"]}
+    rows, comparisons = [], []
+    for ref, members in groups:
+        rows.extend(row(r, ref) for r in members)
+        mine = next((r for r in members if r["tool"] == "moonport"), None)
+        if mine is None:
+            continue
+        what = mine["workload"]
+        others = [ref] + [r for r in members if r is not ref and r["tool"] != "moonport"]
+        for other in others:
+            label = "%s %s" % (other["tool"], other["workload"])
+            comparisons.append({"measure": what, "unit": mine["unit"], "better": "higher",
+                                "moonport": mine["rate"], "moonport_label": "moonport " + what,
+                                "reference": other["rate"], "reference_label": label})
+            if other["tool"] != "wrk":  # wrk's memory is not a client's: compare with python and curl
+                comparisons.append({"measure": what + ": client peak memory (VmHWM)", "unit": "MiB",
+                                    "better": "lower", "moonport": mine["hwm_kb"] / 1024,
+                                    "moonport_label": "moonport " + what,
+                                    "reference": other["hwm_kb"] / 1024, "reference_label": label})
+    out = {"bench": "http", "script": "scripts/bench/http.py", "argv": sys.argv[1:],
+           "settings": {"requests": args.requests, "size_mib": None if args.skip_download else args.size_mb,
+                        "duration_s": args.duration, "runs": args.runs, "cores": os.cpu_count()},
+           "rows": rows, "comparisons": comparisons,
+           "goals": [{"goal": t.replace("%%", "%"), "value": v, "met": ok} for t, v, ok in verdicts]}
+    with open(args.json_out, "w") as f:
+        json.dump(out, f, indent=2)
+        f.write("\n")
 
 
 if __name__ == "__main__":

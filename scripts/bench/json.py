@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
 """JSON benchmark: moonport's json module vs lua-cjson (stock lua5.4) vs Python.
 
-    python3 scripts/bench/json.py [--bin PATH] [--size-mb 100] [--runs 3]
+    python3 scripts/bench/json.py [--bin PATH] [--size-mb 100] [--runs 3] [--json-out FILE]
 
 1. Generates a deterministic (seeded), export-like JSON file of about
    --size-mb MB (an array of records: nested objects, unicode text, escapes,
    integers incl. 64-bit ids, floats, nulls, booleans, short arrays) into
    bench-out/ (ignored by git). The file is reused when it already exists.
-2. Builds moonport in release mode unless --bin is given.
+2. Builds moonport in release mode unless --bin is given; installs lua5.4
+   and lua-cjson with apt-get when missing.
 3. Runs, each in a fresh process and --runs times:
    - moonport run scripts/bench/json_bench.lua json FILE MODE
    - lua5.4       scripts/bench/json_bench.lua cjson FILE MODE
    - python3 (json.loads / json.dumps, compact, ensure_ascii=False)
    MODE "decode" gives the decoding time and the peak memory while decoding;
    MODE "roundtrip" gives the encoding time (of the decoded value).
-4. Prints one table (best time of the runs, highest peak).
+4. Prints one table (best time of the runs, highest peak). --json-out FILE
+   also writes its numbers, and moonport's beside each reference, as JSON
+   (read by scripts/bench/all.py).
 
 MB = 1,000,000 bytes. Throughput is the input file's size divided by the
 phase's time (for encode too, so that the rows compare the same work).
@@ -245,6 +248,23 @@ def run_child(cmd):
 
 # ---------------------------------------------------------------- main
 
+def ensure_lua_cjson():
+    """Installs stock lua5.4 and lua-cjson (Debian packages) with apt-get when missing."""
+    missing = []
+    if not shutil.which("lua5.4"):
+        missing.append("lua5.4")
+    if not missing:
+        ok = subprocess.run(["lua5.4", "-e", "require 'cjson'"], capture_output=True).returncode == 0
+        if ok:
+            return
+    missing.append("lua-cjson")
+    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    print("installing:", " ".join(missing), flush=True)
+    subprocess.run(prefix + ["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(prefix + ["apt-get", "install", "-y", "-qq"] + missing, check=True, env=env)
+
+
 def build_moonport(scratch):
     cmd = ["swift", "build", "-c", "release", "--product", "moonport"]
     if scratch:
@@ -268,6 +288,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3, help="processes per implementation and phase (best is kept)")
     ap.add_argument("--out", default=os.path.join(REPO, "bench-out"), help="folder for the data (default bench-out/)")
     ap.add_argument("--only", default="moonport,cjson,python", help="comma-separated subset of moonport,cjson,python")
+    ap.add_argument("--json-out", metavar="FILE",
+                    help="also write the results as JSON (rows and moonport-vs-reference comparisons) to FILE")
     args = ap.parse_args()
 
     os.makedirs(args.out, exist_ok=True)
@@ -289,6 +311,7 @@ def main():
         impls.append(("moonport json.read(path)", ("read",),
                       lambda mode: [binary, "run", LUA_BENCH, "json", path, mode]))
     if "cjson" in only:
+        ensure_lua_cjson()
         lua = shutil.which("lua5.4") or "lua5.4"
         impls.append(("lua5.4 + lua-cjson", ("decode", "roundtrip"), lambda mode: [lua, LUA_BENCH, "cjson", path, mode]))
     if "python" in only:
@@ -338,6 +361,55 @@ def main():
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in rows:
         print(line(row))
+
+    if args.json_out:
+        write_json_out(args, path, file_bytes, results)
+
+
+def write_json_out(args, path, file_bytes, results):
+    """--json-out: the table's numbers, and moonport's rows beside each reference."""
+    mb = file_bytes / MB
+    rows = []
+    for name, r in results.items():
+        has_encode = r["encode_s"] != float("inf")
+        rows.append({
+            "implementation": name,
+            "decode_s": r["decode_s"], "encode_s": r["encode_s"] if has_encode else None,
+            "decode_mb_s": mb / r["decode_s"], "encode_mb_s": mb / r["encode_s"] if has_encode else None,
+            "decode_peak_mb": r["decode_peak_kb"] * 1024 / MB, "process_peak_mb": r["maxrss_kb"] * 1024 / MB,
+            "output_mb": r["out_bytes"] / MB if has_encode else None,
+        })
+    by_name = {row["implementation"]: row for row in rows}
+    measures = [("decode", "decode_mb_s", "MB/s", "higher"), ("encode", "encode_mb_s", "MB/s", "higher"),
+                ("decode peak memory", "decode_peak_mb", "MB", "lower"),
+                ("process peak memory", "process_peak_mb", "MB", "lower")]
+    comparisons = []
+    for ref_name in ("lua5.4 + lua-cjson", "python3 json"):
+        ref = by_name.get(ref_name)
+        if ref is None:
+            continue
+        for mine_name in ("moonport json", "moonport json.read(path)"):
+            mine = by_name.get(mine_name)
+            if mine is None:
+                continue
+            for measure, key, unit, better in measures:
+                if mine_name != "moonport json" and measure == "encode":
+                    continue  # json.read only decodes
+                if ref_name == "python3 json" and "memory" in measure:
+                    continue  # memory is compared with lua-cjson only
+                if mine[key] is None or ref[key] is None:
+                    continue
+                comparisons.append({"measure": "%s (%.0f MB file)" % (measure, mb) if mine_name == "moonport json"
+                                    else "%s, json.read(path) (%.0f MB file)" % (measure, mb),
+                                    "unit": unit, "better": better,
+                                    "moonport": mine[key], "moonport_label": mine_name,
+                                    "reference": ref[key], "reference_label": ref_name})
+    out = {"bench": "json", "script": "scripts/bench/json.py", "argv": sys.argv[1:],
+           "settings": {"file": path, "file_bytes": file_bytes, "runs": args.runs, "seed": args.seed},
+           "rows": rows, "comparisons": comparisons}
+    with open(args.json_out, "w") as f:
+        json.dump(out, f, indent=2)
+        f.write("\n")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """csv / ndjson benchmark: moonport's streaming modules vs stock lua5.4 vs Python.
 
-    python3 scripts/bench/records.py [--bin PATH] [--size-mb 200] [--runs 1]
+    python3 scripts/bench/records.py [--bin PATH] [--size-mb 200] [--runs 1] [--json-out FILE]
 
 1. Generates two deterministic (seeded) files of about --size-mb MB each into
    bench-out/ (ignored by git), reused when they exist:
@@ -10,7 +10,8 @@
      it holds a comma or quotes), about 100 bytes a row;
    - an NDJSON export: one record a line, the nested export-like records of
      scripts/bench/json.py (about 1 KB a line).
-2. Builds moonport in release mode unless --bin is given.
+2. Builds moonport in release mode unless --bin is given; installs lua5.4
+   and lua-cjson with apt-get when missing.
 3. Runs, each in a fresh process and --runs times, for each format:
    - "read": iterate every row (CSV: tables keyed by the header) / value;
    - "copy": read and write every row to a new file, streaming;
@@ -25,6 +26,8 @@
    measured in-process; "write" is copy minus read), the process peak RSS
    (ru_maxrss) and the peak over the same program's baseline (the process
    that only loads the modules): the part that could grow with the file.
+   --json-out FILE also writes the numbers, and moonport's beside each
+   reference, as JSON (read by scripts/bench/all.py).
 
 MB = 1,000,000 bytes. Standard library only; shares its plumbing (running a
 child, building moonport, the record generator) with scripts/bench/json.py.
@@ -156,6 +159,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(REPO, "bench-out"), help="folder for the data (default bench-out/)")
     ap.add_argument("--only", default="moonport,lua,python", help="comma-separated subset of moonport,lua,python")
     ap.add_argument("--formats", default="csv,ndjson", help="comma-separated subset of csv,ndjson")
+    ap.add_argument("--json-out", metavar="FILE",
+                    help="also write the results as JSON (rows and moonport-vs-reference comparisons) to FILE")
     args = ap.parse_args()
 
     os.makedirs(args.out, exist_ok=True)
@@ -179,6 +184,7 @@ def main():
         binary = os.path.abspath(args.bin) if args.bin else bench_json.build_moonport(args.scratch_path)
         impls.append(("moonport", lambda fmt, mode, p: [binary, "run", LUA_BENCH, "moonport", fmt, mode, p, copy_out]))
     if "lua" in only:
+        bench_json.ensure_lua_cjson()
         lua = shutil.which("lua5.4") or "lua5.4"
         ref = {"csv": "lua5.4 io.lines+split", "ndjson": "lua5.4 io.lines+cjson"}
         impls.append((ref, lambda fmt, mode, p: [lua, LUA_BENCH, "lua", fmt, mode, p, copy_out]))
@@ -188,6 +194,7 @@ def main():
                                                  fmt, mode, p, copy_out]))
 
     table = []
+    json_rows = []
     for fmt, path in files.items():
         mb = os.path.getsize(path) / MB
         results = {}
@@ -211,6 +218,13 @@ def main():
         ref = results.get("lua5.4 io.lines+split" if fmt == "csv" else "lua5.4 io.lines+cjson")
         for label, r in results.items():
             write_s = max(r["copy"] - r["read"], 1e-9)
+            json_rows.append({
+                "format": fmt, "implementation": label, "file": path, "file_mb": mb, "rows": r["rows"],
+                "read_s": r["read"], "copy_s": r["copy"], "read_rows_s": r["rows"] / r["read"],
+                "read_mb_s": mb / r["read"], "write_rows_s": r["rows"] / write_s, "copy_mb_s": mb / r["copy"],
+                "peak_mb": max(r["peak_read"], r["peak_copy"]) * 1024 / MB,
+                "peak_over_baseline_mb": (max(r["peak_read"], r["peak_copy"]) - r["base"]) * 1024 / MB,
+            })
             table.append((
                 fmt, label, "%d" % r["rows"],
                 "%.2f M" % (r["rows"] / r["read"] / 1e6), "%.1f" % (mb / r["read"]),
@@ -232,6 +246,38 @@ def main():
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in table:
         print(line(row))
+
+    if args.json_out:
+        write_json_out(args, json_rows)
+
+
+REFERENCES = {"csv": ("lua5.4 io.lines+split", "python3 csv"), "ndjson": ("lua5.4 io.lines+cjson", "python3 json")}
+
+
+def write_json_out(args, rows):
+    """--json-out: the table's numbers, and moonport's rows beside each reference."""
+    measures = [("read", "read_rows_s", "rows/s", "higher"), ("copy (read + write)", "copy_mb_s", "MB/s", "higher"),
+                ("process peak memory", "peak_mb", "MB", "lower")]
+    comparisons = []
+    for fmt in ("csv", "ndjson"):
+        mine = next((r for r in rows if r["format"] == fmt and r["implementation"] == "moonport"), None)
+        if mine is None:
+            continue
+        for ref_name in REFERENCES[fmt]:
+            ref = next((r for r in rows if r["format"] == fmt and r["implementation"] == ref_name), None)
+            if ref is None:
+                continue
+            for measure, key, unit, better in measures:
+                comparisons.append({"measure": "%s %s (%.0f MB file)" % (fmt, measure, mine["file_mb"]),
+                                    "unit": unit, "better": better,
+                                    "moonport": mine[key], "moonport_label": "moonport %s.read/write" % fmt,
+                                    "reference": ref[key], "reference_label": ref_name})
+    out = {"bench": "records", "script": "scripts/bench/records.py", "argv": sys.argv[1:],
+           "settings": {"size_mb": args.size_mb, "runs": args.runs, "seed": args.seed, "formats": args.formats},
+           "rows": rows, "comparisons": comparisons}
+    with open(args.json_out, "w") as f:
+        json.dump(out, f, indent=2)
+        f.write("\n")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 
     python3 scripts/bench/sim.py [--bin PATH] [--scratch .build-sim-release]
                                  [--duration 10] [--threads 2] [--connections 64]
-                                 [--download-mb 1024] [--skip-download]
+                                 [--download-mb 1024] [--skip-download] [--json-out FILE]
 
 1. Installs wrk, nginx (nginx-light) and curl with apt-get when missing.
 2. Builds moonport in release mode (swift build -c release --scratch-path
@@ -21,7 +21,8 @@
    (N = --download-mb MiB) fetched with curl into /dev/null: MB/s of the
    streamed, generated result.
 7. Prints a table: endpoint, req/s, ratio to nginx; and whether the simulator
-   reaches the goal of 5,000 req/s on every endpoint.
+   reaches the goal of 5,000 req/s on every endpoint. --json-out FILE also
+   writes them as JSON (read by scripts/bench/all.py).
 
 The machine's cores are shared by wrk, the server and anything else running:
 read the figures with the load average printed above the table.
@@ -165,6 +166,8 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--download-mb", type=int, default=1024, help="MiB of the sim-bytes download")
     ap.add_argument("--skip-download", action="store_true")
+    ap.add_argument("--json-out", metavar="FILE",
+                    help="also write the results as JSON (rows and moonport-vs-reference comparisons) to FILE")
     args = ap.parse_args()
 
     ensure_tools()
@@ -222,6 +225,23 @@ def main():
               % (got, seconds, got / seconds / MB))
     worst = min(r for _, _, r, _ in rows[1:])
     print("\ngoal: simulator >= %d req/s on every endpoint: %s (lowest %.0f)" % (GOAL, "met" if worst >= GOAL else "NOT met", worst))
+    if args.json_out:
+        ref_name = rows[0][0]
+        out = {"bench": "sim", "script": "scripts/bench/sim.py", "argv": sys.argv[1:],
+               "settings": {"threads": args.threads, "connections": args.connections, "duration_s": args.duration,
+                            "download_mib": None if args.skip_download else args.download_mb},
+               "rows": [{"endpoint": n, "body_bytes": sz, "req_s": r, "p99_latency": p} for n, sz, r, p in rows],
+               "comparisons": [{"measure": "%s, wrk -t%d -c%d" % (n, args.threads, args.connections),
+                                "unit": "req/s", "better": "higher", "moonport": r, "moonport_label": n,
+                                "reference": reference, "reference_label": ref_name}
+                               for n, _, r, _ in rows[1:]],
+               "goals": [{"goal": "simulator >= %d req/s on every endpoint" % GOAL, "value": worst,
+                          "met": worst >= GOAL}]}
+        if dl:
+            out["download"] = {"bytes": dl[0], "seconds": dl[1], "mb_s": dl[0] / dl[1] / MB}
+        with open(args.json_out, "w") as f:
+            json.dump(out, f, indent=2)
+            f.write("\n")
     return 0 if worst >= GOAL else 1
 
 

@@ -2,15 +2,22 @@
 """Cold start: `moonport run` on an empty script beside stock `lua5.4` on the
 same script, measured in the same run (interleaved, median of N runs each).
 
-Usage: scripts/bench/startup.py [--bin PATH] [--runs N]
+Usage: scripts/bench/startup.py [--bin PATH] [--runs N] [--json-out FILE]
 """
-import argparse
 import os
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
+
+# This folder holds json.py and http.py: keep it off the import path so that
+# the standard library's json is found.
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path = [p for p in sys.path if os.path.abspath(p or ".") != _here]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -33,6 +40,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bin", help="a built moonport (default: build release)")
     ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--json-out", metavar="FILE",
+                    help="also write the results as JSON (rows and moonport-vs-reference comparisons) to FILE")
     args = ap.parse_args()
     moonport = build(args.bin)
     with tempfile.TemporaryDirectory() as tmp:
@@ -55,6 +64,27 @@ def main():
         p90 = ts[int(len(ts) * 0.9)]
         print(f"{name:<14} {med * 1000:>10.2f} {p90 * 1000:>8.2f} {(med - spawn) * 1000:>7.2f} {(med - spawn) / ref:>6.2f}x")
     print(f"(net = median minus {spawn * 1000:.2f} ms for Python to spawn /bin/true; ratio of net times vs lua5.4)")
+    if args.json_out:
+        rows = []
+        for name, ts in times.items():
+            med = statistics.median(ts)
+            rows.append({"command": name, "median_ms": med * 1000, "p90_ms": ts[int(len(ts) * 0.9)] * 1000,
+                         "net_ms": (med - spawn) * 1000})
+        mine = next(r for r in rows if r["command"] == "moonport run")
+        ref = next(r for r in rows if r["command"] == "lua5.4")
+        comparisons = [
+            {"measure": "cold start of an empty script, net of process spawn (median of %d)" % args.runs,
+             "unit": "ms", "better": "lower", "moonport": mine["net_ms"], "moonport_label": "moonport run",
+             "reference": ref["net_ms"], "reference_label": "lua5.4"},
+            {"measure": "cold start of an empty script, wall (median of %d)" % args.runs,
+             "unit": "ms", "better": "lower", "moonport": mine["median_ms"], "moonport_label": "moonport run",
+             "reference": ref["median_ms"], "reference_label": "lua5.4"},
+        ]
+        with open(args.json_out, "w") as f:
+            json.dump({"bench": "startup", "script": "scripts/bench/startup.py", "argv": sys.argv[1:],
+                       "settings": {"runs": args.runs, "spawn_ms": spawn * 1000}, "rows": rows,
+                       "comparisons": comparisons}, f, indent=2)
+            f.write("\n")
 
 
 if __name__ == "__main__":

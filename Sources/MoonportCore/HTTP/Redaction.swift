@@ -95,7 +95,7 @@ public enum Redaction {
     /// Registers the string values of JSON or form bodies under names
     /// like secrets ({"password": "..."}), at any depth.
     static func registerBodySecrets(_ body: [UInt8], contentType: String?) {
-        guard !body.isEmpty, body.count <= 1 << 20 else { return }
+        guard !body.isEmpty, body.count <= 1 << 20, mayNameASecret(body) else { return }
         let ctype = contentType?.lowercased() ?? ""
         if ctype.contains("json") || body.first == UInt8(ascii: "{") || body.first == UInt8(ascii: "[") {
             guard let value = try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed]) else { return }
@@ -119,6 +119,31 @@ public enum Redaction {
                     SecretRegistry.shared.register(decoded)
                 }
             }
+        }
+    }
+
+    /// Every name `isSecretName` accepts holds one of these (lowercased).
+    private static let secretStems: [[UInt8]] = ["token", "secret", "passw", "pwd", "signature", "credential",
+        "cookie", "auth", "key"].map { Array($0.utf8) }
+
+    /// False when no name in `body` can be a secret's: none of the stems
+    /// appears (ASCII, any case) and there is no `\u` escape that could
+    /// spell one. Parsing a large upload only to find nothing is skipped.
+    static func mayNameASecret(_ body: [UInt8]) -> Bool {
+        body.withUnsafeBufferPointer { b in
+            let n = b.count
+            var i = 0
+            while i < n {
+                let c = b[i] | 0x20  // ASCII lowercase (also maps some punctuation, harmlessly)
+                if b[i] == UInt8(ascii: "\\"), i + 1 < n, b[i + 1] == UInt8(ascii: "u") { return true }
+                for stem in secretStems where stem[0] == c && i + stem.count <= n {
+                    var k = 1
+                    while k < stem.count && (b[i + k] | 0x20) == stem[k] { k += 1 }
+                    if k == stem.count { return true }
+                }
+                i += 1
+            }
+            return false
         }
     }
 

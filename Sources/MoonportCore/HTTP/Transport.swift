@@ -361,7 +361,7 @@ public final class Transport: Sendable {
                     r.attempts = attempt
                     return r
                 }
-                throw Self.failure(spec, outcome, attempts: attempt, reason: reason)
+                throw Self.failure(spec, outcome, attempts: attempt, reason: reason, last: result)
             }
         }
     }
@@ -557,11 +557,19 @@ public final class Transport: Sendable {
         return .connectionFailed(text)
     }
 
-    static func failure(_ spec: HTTPRequestSpec, _ outcome: AttemptOutcome, attempts: Int, reason: String) -> LuaError {
+    /// `last`: the last answer, when there was one; a 429's body (secrets
+    /// masked, at most 64 KiB) goes into the error as `body`, so a vendor
+    /// binding can say what the vendor said.
+    static func failure(_ spec: HTTPRequestSpec, _ outcome: AttemptOutcome, attempts: Int, reason: String,
+                        last: HTTPResult? = nil) -> LuaError {
         let target = "\(spec.method) \(Redaction.url(spec.url))"
         switch outcome {
         case .response(let status, _) where status == 429:
-            return LuaError(.rateLimited, "\(target): rate limited (429): \(reason)", status: 429, retryable: true)
+            var extra: [String: LuaValue] = [:]
+            if let body = last?.body, !body.isEmpty {
+                extra["body"] = .string(Array(Redaction.scrub(String(decoding: body.prefix(65_536), as: UTF8.self)).utf8))
+            }
+            return LuaError(.rateLimited, "\(target): rate limited (429): \(reason)", status: 429, retryable: true, extra: extra)
         case .response(let status, _):
             return LuaError(.http, "\(target): HTTP \(status): \(reason)", status: status, retryable: false)
         case .timedOut:

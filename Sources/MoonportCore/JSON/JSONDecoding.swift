@@ -177,7 +177,10 @@ struct JSONParser {
         if p < end {
             var hint = "only whitespace may follow the value"
             if p.pointee == 0x7B || p.pointee == 0x5B {
-                hint += "; several JSON values one after another look like NDJSON (use ndjson.read)"
+                // A line of an NDJSON file already is ndjson.read's: it holds one value.
+                hint += sourceLine > 0
+                    ? "; each line holds one JSON value: split these onto lines of their own"
+                    : "; several JSON values one after another look like NDJSON (use ndjson.read)"
             }
             let what = p.pointee > 0x20 && p.pointee < 0x7F ? "character " : ""
             throw fail(p, "unexpected \(what)\(describeByte(p)) \(location(p)) after the JSON value (\(hint))")

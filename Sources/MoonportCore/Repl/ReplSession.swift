@@ -41,6 +41,7 @@ public final class ReplSession {
     public init(host: MoonportHost, formatter: ValueFormatter = ValueFormatter()) {
         self.host = host
         self.formatter = formatter
+        ReplHelp.install(in: host.lua)
     }
 
     /// True while an unfinished chunk waits for more lines.

@@ -14,7 +14,7 @@ local function rows(n, prefix)
 end
 
 t.test("status words map to Job statuses", function()
-  t.equal(claravine.statuses.Pending, "queued")
+  t.equal(claravine.statuses.Pending, "running")  -- vendors.md: Pending = running
   t.equal(claravine.statuses.Complete, "done")
   t.equal(claravine.statuses.Failed, "failed")
 end)

@@ -57,6 +57,9 @@ t.test("arguments are checked before anything is sent", function()
     {"forecast", {forecast_id = "x", time_period = "2024_Q1", types = {"bogus"}}},
     {"forecast", {forecast_id = "x", time_period = "2024_Q1", typo = 1}},
     {"activity", {start_date = "2024-01-01"}}, {"activity", {start_date = "a", end_date = "b", activity_types = {"CALL"}}},
+    -- Clari needs at least one activity type.
+    {"activity", {start_date = "2024-01-01", end_date = "2024-03-31"}},
+    {"activity", {start_date = "2024-01-01", end_date = "2024-03-31", activity_types = {}}},
     {"audit_events", {session_type = "DESKTOP"}},
   }
   for i, c in ipairs(cases) do
@@ -65,6 +68,8 @@ t.test("arguments are checked before anything is sent", function()
     t.equal(e.vendor, "clari", "case " .. i)
   end
   t.equal(t.raises(clari.submit, "ingest", "bad entity!", {}).kind, "validation")
+  -- Ingestion requests go one after another (isLastBatch must come last): no concurrency option.
+  t.contains(t.raises(clari.submit, "ingest", "opportunity", {}, {concurrency = 4}).message, "concurrency")
   t.equal(t.raises(clari.opportunities, "x").kind, "validation")
   t.equal(t.raises(clari.picklist_add, "opportunity", "stage", "list", {"A"}).kind, "validation")
   t.equal(requests(), n, "requests sent")

@@ -13,6 +13,22 @@ t.test("parse_time reads ISO dates, offsets and epoch numbers", function()
   t.equal(V.parse_time("yesterday"), nil)
 end)
 
+t.test("answers of the wrong JSON type raise validation naming the request; right ones pass", function()
+  for _, bad in ipairs{"42", "null", '"ok"', "[1, 2]", '{"jobs": [3]}', '{"other": []}'} do
+    local e = t.raises(V.list, "clari", json.decode(bad), "GET /v4/export/jobs", {"jobs"})
+    t.equal(e.kind, "validation", bad)
+    t.contains(e.message, "clari: GET /v4/export/jobs")
+    t.contains(e.message, "expected")
+  end
+  t.equal(#V.list("clari", json.decode('{"jobs": [{"id": 1}, {"id": 2}]}'), "GET /x", {"jobs"}), 2)
+  t.equal(#V.list("clari", json.decode("[]"), "GET /x"), 0)
+  t.equal(#V.list("clari", json.decode("{}"), "GET /x"), 0)
+  for _, bad in ipairs{"42", "null", "[{}]", '"x"'} do
+    t.equal(t.raises(V.object, "clari", json.decode(bad), "GET /v4/admin/limits").kind, "validation", bad)
+  end
+  t.equal(V.object("clari", json.decode('{"a": 1}'), "GET /x").a, 1)
+end)
+
 t.test("a missing credential raises auth naming the variable, and tostring(client) shows no secret", function()
   local c = clari.client{api_key = "given-secret-value-123"}
   t.equal(tostring(c):find("given-secret-value-123", 1, true), nil)

@@ -1,0 +1,305 @@
+--- batch: chunking and batching of rows, streaming.
+---
+---   local batch = require "batch"
+---   for chunk, i in batch.chunks("rows.csv", 1000) do ... end         -- lists of at most 1,000 rows
+---   for chunk, i, bytes in batch.by_bytes(records, 10 * 1024 * 1024) do ... end  -- at most 10 MB of JSON each
+---   local results, n = batch.run(rows, 1000, function(chunk, i)
+---     return claravine.submit("data", "ds-campaigns", {name = "load " .. i, fields = fields, rows = chunk})
+---   end, {concurrency = 4})                                          -- at most 4 chunks in flight
+---
+--- Items are a list, an iterator function (returning nil at the end), the
+--- path of a CSV file (rows keyed by its header) or of an NDJSON file
+--- (.ndjson/.jsonl: one decoded value a line), or a table {fields=, rows=}
+--- as claravine.data returns it (rows keyed by field name). Nothing is read
+--- before it is needed: memory holds the chunks being worked on, not the input.
+local task = require "task"
+local json = require "json"
+
+local batch = {}
+
+---------------------------------------------------------------------------
+-- Errors
+---------------------------------------------------------------------------
+
+local args = require "moonport.args"
+local raise, type_name = args.raise, args.type_name
+
+local function check_size(fname, name, value, min)
+  if math.type(value) ~= "integer" or value < min then
+    raise("validation", string.format("%s: %s must be an integer >= %d, got %s", fname, name, min,
+      math.type(value) and tostring(value) or type_name(value)))
+  end
+end
+
+local function check_options(fname, argn, opts, known)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    raise("validation", string.format("%s: argument #%d (options) must be a table, got %s", fname, argn, type_name(opts)))
+  end
+  for k in pairs(opts) do
+    if not known[k] then
+      local names = {}
+      for n in pairs(known) do names[#names + 1] = n end
+      table.sort(names)
+      raise("validation", string.format("%s: unknown option '%s' (known: %s)", fname, tostring(k), table.concat(names, ", ")))
+    end
+  end
+  return opts
+end
+
+---------------------------------------------------------------------------
+-- Sources
+---------------------------------------------------------------------------
+
+local function is_list_of_strings(t)
+  if type(t) ~= "table" then return false end
+  for i = 1, #t do if type(t[i]) ~= "string" then return false end end
+  return true
+end
+
+--- The items of a list, an iterator, a CSV/NDJSON path or a {fields=, rows=}
+--- table, as an iterator returning one item a call (nil at the end), for
+--- the modules built on batch. `fname` and `what` name the function and the
+--- argument in the validation error raised for anything else.
+---@param fname string      the public function, for messages ("reconcile.compare")
+---@param what string       the argument, for messages ("argument #1 (sent)")
+---@param items any         what the caller was given
+---@param opts? table       {format = "csv"|"ndjson", header = boolean}
+---@return fun():any        an iterator over the items
+function batch._source(fname, what, items, opts)
+  opts = opts or {}
+  if opts.format ~= nil and opts.format ~= "csv" and opts.format ~= "ndjson" then
+    raise("validation", fname .. ": option 'format' must be \"csv\" or \"ndjson\", got " .. tostring(opts.format))
+  end
+  local kind = type(items)
+  if kind == "function" then
+    return function() return (items()) end
+  elseif kind == "table" then
+    if items[1] == nil and type(items.rows) == "table" and is_list_of_strings(items.fields) then
+      -- {fields = {...}, rows = {{...}, ...}}: rows keyed by field name.
+      local fields, rows, i = items.fields, items.rows, 0
+      return function()
+        i = i + 1
+        local r = rows[i]
+        if r == nil then return nil end
+        if type(r) ~= "table" then return r end
+        local out = {}
+        for k, name in ipairs(fields) do out[name] = r[k] end
+        return out
+      end
+    end
+    local i, n = 0, #items
+    return function()
+      i = i + 1
+      if i <= n then return items[i] end
+    end
+  elseif kind == "string" then
+    local f = io.open(items, "rb")
+    if not f then raise("validation", string.format("%s: %s: cannot read the file '%s'", fname, what, items)) end
+    f:close()
+    local format = opts.format
+      or (items:lower():match("%.csv$") and "csv")
+      or ((items:lower():match("%.ndjson$") or items:lower():match("%.jsonl$")) and "ndjson")
+    if format == "csv" then
+      local it = require("csv").read(items, {header = opts.header ~= false})
+      return function() return (it()) end
+    elseif format == "ndjson" then
+      local it = require("ndjson").read(items)
+      return function() return (it()) end
+    end
+    raise("validation", string.format("%s: %s: cannot tell the format of '%s' (give a .csv, .ndjson or .jsonl file, "
+      .. "or the option format = \"csv\" or \"ndjson\")", fname, what, items))
+  end
+  raise("validation", string.format("%s: %s must be a list, an iterator function or a CSV/NDJSON file path, got %s",
+    fname, what, type_name(items)))
+end
+
+--- Iterates over the items of a list, an iterator function, a CSV file
+--- (rows keyed by the header; `header = false` gives lists), an NDJSON file
+--- (.ndjson or .jsonl; `format` overrides the extension) or a {fields=, rows=}
+--- table (rows keyed by field name). Raises kind = "validation" for anything
+--- else or a file that cannot be read.
+---   for row in batch.items("campaigns.csv") do print(row.campaign_id) end
+---@param items table|string|fun():any   a list, an iterator, a file path or {fields=, rows=}
+---@param opts? table                    {format = "csv"|"ndjson", header = boolean}
+---@return fun():any                     an iterator returning one item a call, nil at the end
+function batch.items(items, opts)
+  opts = check_options("batch.items", 2, opts, {format = true, header = true})
+  return batch._source("batch.items", "argument #1 (items)", items, opts)
+end
+
+---------------------------------------------------------------------------
+-- Chunks
+---------------------------------------------------------------------------
+
+local function chunk_reader(next_item, size)
+  local index, done = 0, false
+  return function()
+    if done then return nil end
+    local chunk = {}
+    for k = 1, size do
+      local item = next_item()
+      if item == nil then done = true; break end
+      chunk[k] = item
+    end
+    if #chunk == 0 then return nil end
+    index = index + 1
+    return chunk, index
+  end
+end
+
+--- Splits items into lists of at most `size` items, in order. Streams: each
+--- call reads the next `size` items and no more, so an iterator is never
+--- read ahead by more than one chunk. Items as batch.items takes them.
+---   for chunk, i in batch.chunks(rows, 1000) do send(chunk) end
+---@param items table|string|fun():any   a list, an iterator, a CSV/NDJSON path or {fields=, rows=}
+---@param size integer                   items per chunk (>= 1)
+---@param opts? table                    {format = "csv"|"ndjson", header = boolean} for a path
+---@return function                    an iterator returning each chunk and its index (from 1), nil at the end
+function batch.chunks(items, size, opts)
+  check_size("batch.chunks", "argument #2 (size)", size, 1)
+  opts = check_options("batch.chunks", 3, opts, {format = true, header = true})
+  return chunk_reader(batch._source("batch.chunks", "argument #1 (items)", items, opts), size)
+end
+
+--- Splits items into lists whose JSON array (`[a,b,c]` of the encoded items)
+--- is at most `max_bytes` bytes, for size-limited uploads (Clari bulk
+--- ingestion takes 10 MB a request); the same bound holds for the items as
+--- NDJSON lines. Reads one item past a chunk at most (the one that did not
+--- fit starts the next chunk). An item too big on its own raises
+--- kind = "validation" naming it.
+---   for chunk, i, bytes in batch.by_bytes("records.ndjson", 10 * 1024 * 1024) do ... end
+---@param items table|string|fun():any   a list, an iterator, a CSV/NDJSON path or {fields=, rows=}
+---@param max_bytes integer              the most bytes a chunk may take (>= 3)
+---@param encode? fun(item:any):string   how an item is sent (default json.encode)
+---@return function                    an iterator returning each chunk, its index and its size in bytes, nil at the end
+function batch.by_bytes(items, max_bytes, encode)
+  check_size("batch.by_bytes", "argument #2 (max_bytes)", max_bytes, 3)
+  if encode ~= nil and type(encode) ~= "function" then
+    raise("validation", "batch.by_bytes: argument #3 (encode) must be a function, got " .. type_name(encode))
+  end
+  encode = encode or json.encode
+  local next_item = batch._source("batch.by_bytes", "argument #1 (items)", items)
+  local pending, pending_size, done, index, seen = nil, nil, false, 0, 0
+  local function size_of(item)
+    local text = encode(item)
+    if type(text) ~= "string" then
+      raise("validation", string.format("batch.by_bytes: encode must return a string, got %s for item %d", type_name(text), seen))
+    end
+    if #text + 2 > max_bytes then
+      raise("validation", string.format("batch.by_bytes: item %d takes %d bytes encoded, more than max_bytes (%d) on its own",
+        seen, #text, max_bytes))
+    end
+    return #text
+  end
+  return function()
+    if done and pending == nil then return nil end
+    local chunk, bytes = {}, 2   -- "[" and "]"
+    if pending ~= nil then
+      chunk[1], bytes = pending, bytes + pending_size
+      pending = nil
+    end
+    while not done do
+      local item = next_item()
+      if item == nil then done = true; break end
+      seen = seen + 1
+      local n = size_of(item)
+      local extra = n + (#chunk > 0 and 1 or 0)   -- the comma before it
+      if bytes + extra > max_bytes then
+        pending, pending_size = item, n
+        break
+      end
+      chunk[#chunk + 1], bytes = item, bytes + extra
+    end
+    if #chunk == 0 then return nil end
+    index = index + 1
+    return chunk, index, bytes
+  end
+end
+
+---------------------------------------------------------------------------
+-- run
+---------------------------------------------------------------------------
+
+batch.default_concurrency = task.default_concurrency
+
+--- Runs fn(chunk, index) for each chunk of at most `size` items, with at most
+--- `concurrency` chunks in flight (each in a task), and returns what fn
+--- returned for each chunk, in chunk order. Memory is bounded: a chunk is
+--- read only when a task is free to take it, so no more than `concurrency`
+--- chunks are held at once. When fn raises, no new chunk starts, the
+--- chunks in flight finish, and the error of the lowest chunk index is
+--- raised unchanged (as task.map does). Runs inside the caller's
+--- state.once, so vendor calls in fn are journaled as usual.
+---   local jobs, rows = batch.run("rows.csv", 1000, function(chunk, i) return send(chunk, i) end, {concurrency = 4})
+---@param items table|string|fun():any   a list, an iterator, a CSV/NDJSON path or {fields=, rows=}
+---@param size integer                   items per chunk (>= 1)
+---@param fn fun(chunk:table,index:integer):any  the work for one chunk
+---@param opts? table                    {concurrency = N} (default batch.default_concurrency, 8), format=, header= for a path
+---@return table results                 results[i] = what fn returned for chunk i (nil when it returned nothing)
+---@return integer items                 how many items were read
+---@return integer chunks                how many chunks ran
+function batch.run(items, size, fn, opts)
+  check_size("batch.run", "argument #2 (size)", size, 1)
+  if type(fn) ~= "function" then
+    raise("validation", "batch.run: argument #3 (fn) must be a function, got " .. type_name(fn))
+  end
+  opts = check_options("batch.run", 4, opts, {concurrency = true, format = true, header = true})
+  local concurrency = opts.concurrency or batch.default_concurrency
+  check_size("batch.run", "option 'concurrency'", concurrency, 1)
+  local next_chunk = chunk_reader(batch._source("batch.run", "argument #1 (items)", items,
+    {format = opts.format, header = opts.header}), size)
+
+  local results, errors = {}, {}
+  local stop, reading, finished = false, false, false
+  local item_count, chunk_count = 0, 0
+  -- One task reads at a time (an iterator may yield, as an HTTP pager does),
+  -- and only when it is free to work on what it reads.
+  local function take()
+    while reading do task.sleep(0.005) end
+    if stop or finished then return nil end
+    reading = true
+    local ok, chunk, index = pcall(next_chunk)
+    reading = false
+    if not ok then
+      errors[#errors + 1] = {index = chunk_count + 1, error = chunk}
+      stop = true
+      return nil
+    end
+    if chunk == nil then finished = true; return nil end
+    item_count, chunk_count = item_count + #chunk, index
+    return chunk, index
+  end
+  local function worker()
+    while true do
+      local chunk, i = take()
+      if chunk == nil then return end
+      local ok, value = pcall(fn, chunk, i)
+      if ok then
+        results[i] = value
+      else
+        errors[#errors + 1] = {index = i, error = value}
+        stop = true
+      end
+    end
+  end
+  -- No more tasks than chunks, when the number of items is known.
+  local workers = concurrency
+  if type(items) == "table" then
+    local n = items[1] == nil and type(items.rows) == "table" and #items.rows or #items
+    workers = math.max(1, math.min(concurrency, (n + size - 1) // size))
+  end
+  local handles = {}
+  for w = 1, workers do handles[w] = task.spawn(worker) end
+  for w = 1, #handles do
+    local ok, e = pcall(task.wait, handles[w])
+    if not ok then errors[#errors + 1] = {index = math.huge, error = e} end
+  end
+  if #errors > 0 then
+    table.sort(errors, function(a, b) return a.index < b.index end)
+    error(errors[1].error, 0)
+  end
+  return results, item_count, chunk_count
+end
+
+return batch

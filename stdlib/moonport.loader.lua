@@ -1,0 +1,31 @@
+--- With -v, one debug line per `require` saying where the module was found:
+--- "built-in" for the modules compiled into moonport, else the file path, so a
+--- team sharing a library folder (MOONPORT_PATH, -I) sees which copy it runs.
+--- Internal modules (moonport.*, *.native) are not listed.
+local host = require "moonport"
+
+local loader = {}
+
+local function internal(name)
+  return name:match("^moonport%.") ~= nil or name:match("%.native$") ~= nil or name == "moonport"
+end
+
+--- Wraps every searcher of package.searchers so that a found module is logged.
+function loader.trace()
+  local searchers = package.searchers
+  for i, searcher in ipairs(searchers) do
+    searchers[i] = function(name, ...)
+      local found, where = searcher(name, ...)
+      if type(found) == "function" then
+        if where == ":preload:" then
+          if not internal(name) then host.log("debug", string.format("require %q: built-in", name)) end
+        else
+          host.log("debug", string.format("require %q: %s", name, tostring(where)))
+        end
+      end
+      return found, where
+    end
+  end
+end
+
+return loader
