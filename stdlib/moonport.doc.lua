@@ -648,8 +648,9 @@ end
 --- the LuaLS language server (workspace.library = {dir}, Lua 5.4): copy it
 --- to the root of the scripts' folder. Returns the paths written.
 ---@param dir string
+---@param library? string  the folder .luarc.json names (default dir; `moonport types` gives it absolute, so the example still works once copied)
 ---@return string[]
-function doc.write(dir)
+function doc.write(dir, library)
   if #dir > 1 then dir = dir:gsub("/+$", "") end
   local written = {}
   local idx = index()
@@ -664,7 +665,7 @@ function doc.write(dir)
   put(".luarc.json", json.encode({
     ["$schema"] = "https://raw.githubusercontent.com/LuaLS/vscode-lua/master/setting/schema.json",
     runtime = {version = "Lua 5.4"},
-    workspace = {library = json.array({dir}), checkThirdParty = false},
+    workspace = {library = json.array({library or dir}), checkThirdParty = false},
   }, {pretty = true, sort_keys = true}) .. "\n")
   return written
 end

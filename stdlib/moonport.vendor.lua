@@ -98,6 +98,12 @@ function V.check(where, name, value, expected, optional)
   return value
 end
 
+-- Attempts of a vendor request (the http module's default is 4): a
+-- workflow of hundreds of requests at 3 a.m. should outlast a bad patch of
+-- 5xx answers and dropped connections; the wait between attempts grows
+-- from 0.5 s to 30 s (full jitter) within the http module's 120 s budget.
+V.retry_attempts = 6
+
 -- How a decoded answer that is not the expected shape is named in an error.
 local function describe(v)
   if v == json.null then return "null" end
@@ -108,9 +114,16 @@ local function describe(v)
 end
 
 local function unexpected(vendor, what, value, expected)
-  V.raise(vendor, "validation", string.format("%s answered %s where %s was expected; the API may have changed, "
-    .. "or something other than %s answered (a proxy, a captive portal)", what, describe(value), expected, vendor),
-    {details = type(value) == "table" and value or nil})
+  -- The answer may echo what was sent (a proxy quoting the request): its
+  -- text and details are masked like any vendor error body.
+  local details
+  if type(value) == "table" then
+    local ok, masked = pcall(function() return json.decode(http.redact(json.encode(value))) end)
+    if ok then details = masked end
+  end
+  V.raise(vendor, "validation", http.redact(string.format("%s answered %s where %s was expected; the API may have "
+    .. "changed, or something other than %s answered (a proxy, a captive portal)", what, describe(value), expected,
+    vendor)), {details = details})
 end
 
 --- A decoded answer that must be a JSON object, returned as it is; anything
@@ -187,6 +200,21 @@ end
 ---   jobs            {[kind] = {refresh=, download=, cancel=, result=}} (or jobs.default)
 --- Returns the module table M (with M.client, M.poll, M.download, and the
 --- Client class to add methods to).
+-- What a vendor's error body says: its code and message, each a string or
+-- nil, whatever the body's shape (def.error_body may meet null, a list, a
+-- nested object: a body that does not fit says nothing, it never raises).
+local function vendor_said(def, decoded, status)
+  if decoded == nil or def.error_body == nil then return nil, nil end
+  local ok, code, message = pcall(def.error_body, decoded, status)
+  if not ok then return nil, nil end
+  local function text(v)
+    if type(v) == "string" then return v ~= "" and v or nil end
+    if math.type(v) == "integer" then return tostring(v) end
+    return nil
+  end
+  return text(code), text(message)
+end
+
 function V.define(def)
   local M = {}
   --- A client of one vendor: its credentials, base URL and timeout, with the
@@ -342,7 +370,8 @@ function V.define(def)
     for k, v in pairs(opts.headers or {}) do headers[k] = v end
     local req = {method = method, url = (opts.url or (self:base_url() .. path)), query = opts.query,
       headers = headers, json = opts.json, body = opts.body, body_file = opts.body_file,
-      multipart = opts.multipart, stream_to = opts.stream_to, retry = opts.retry,
+      multipart = opts.multipart, stream_to = opts.stream_to,
+      retry = opts.retry == nil and {attempts = V.retry_attempts} or opts.retry,
       safe_to_repeat = opts.safe_to_repeat, auth = opts.auth == nil and def.auth(self, opts.need) or opts.auth or nil,
       timeout = opts.timeout or private[self].given.timeout, raise = false}
     local ok, res = pcall(http.request, req)
@@ -353,11 +382,11 @@ function V.define(def)
         -- A 429 that outlasted the retries: what the vendor said about it.
         if type(e.body) == "string" then
           local okj, decoded = pcall(json.decode, e.body)
-          if okj and def.error_body then
+          if okj then
             local said
-            code, said = def.error_body(decoded, e.status)
+            code, said = vendor_said(def, decoded, e.status)
             details = decoded
-            if said ~= nil and said ~= "" then message = message .. " (" .. def.name .. " said: " .. tostring(said) .. ")" end
+            if said then message = message .. " (" .. def.name .. " said: " .. said .. ")" end
           end
         end
         V.raise(def.name, e.kind, message, {status = e.status, code = code, retryable = e.retryable, details = details})
@@ -386,8 +415,7 @@ function V.define(def)
     local decoded
     local okj, value = pcall(json.decode, body)
     if okj then decoded = value end
-    local code, message
-    if decoded ~= nil and def.error_body then code, message = def.error_body(decoded, res.status) end
+    local code, message = vendor_said(def, decoded, res.status)
     if message == nil or message == "" then
       local snippet = body:sub(1, 200):gsub("%s+", " ")
       local ctype = res.headers and res.headers["content-type"] or ""

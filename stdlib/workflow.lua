@@ -388,7 +388,8 @@ function workflow.run(name, fn, opts)
   wf._finished = true
   if opts.print ~= false then
     if moonport.stderr_is_terminal then moonport.progress("") end
-    io.stderr:write(wf:report())
+    -- Error messages and notes may quote a secret: masked like every log line.
+    io.stderr:write(require("http").redact(wf:report()))
     io.stderr:flush()
   end
   if not r[1] then error(r[2], 0) end

@@ -119,8 +119,10 @@ public struct LuaState {
     }
 
     /// Copies the value at index out of the state. Functions, threads and
-    /// userdata have no copy: they raise a validation error naming `path`.
-    public func value(at index: Int32, path: String = "value", depth: Int = 0) throws -> LuaValue {
+    /// userdata have no copy: they raise a validation error naming `path`,
+    /// or with `lenient` are left out (as nil: `json.null` in a decoded
+    /// body kept as an error's details).
+    public func value(at index: Int32, path: String = "value", depth: Int = 0, lenient: Bool = false) throws -> LuaValue {
         let idx = absolute(index)
         switch lua_type(L, idx) {
         case LUA_TNIL, LUA_TNONE: return .nil
@@ -135,13 +137,15 @@ public struct LuaState {
             var out: [LuaValue: LuaValue] = [:]
             lua_pushnil(L)
             while lua_next(L, idx) != 0 {
-                let key = try value(at: -2, path: path, depth: depth + 1)
+                let key = try value(at: -2, path: path, depth: depth + 1, lenient: lenient)
                 let keyText = key.stringValue ?? "\(key)"
-                out[key] = try value(at: -1, path: "\(path).\(keyText)", depth: depth + 1)
+                let item = try value(at: -1, path: "\(path).\(keyText)", depth: depth + 1, lenient: lenient)
+                if key != .nil && item != .nil { out[key] = item }
                 pop()
             }
             return .table(out)
         default:
+            if lenient { return .nil }
             throw LuaError.validation("\(path) is a \(typeName(at: idx)), which cannot be copied")
         }
     }

@@ -27,7 +27,8 @@ public enum MoonportModule {
             let message = try call.string(2, "message")
             var extra: [String: LuaValue] = [:]
             if let fields = try call.optionalTable(3, "fields") {
-                if case .table(let t) = try fields.lua.value(at: fields.index, path: "fields") {
+                // json.null and other values with no copy are left out of the fields.
+                if case .table(let t) = try fields.lua.value(at: fields.index, path: "fields", lenient: true) {
                     for (k, v) in t { if let key = k.stringValue { extra[key] = v } }
                 }
             }

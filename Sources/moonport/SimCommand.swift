@@ -133,18 +133,21 @@ final class Sandbox {
     var statePath: String { stateFolder + "/state.sqlite" }
 
     init(faults: FaultSpec, seed: UInt64) throws {
-        let tmp = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-        var template = Array((tmp + "/moonport-sandbox-XXXXXX").utf8CString)
-        guard let made = mkdtemp(&template) else {
-            throw SandboxError(message: "cannot make a folder for the sandbox state under \(tmp): \(String(cString: strerror(errno)))")
-        }
-        stateFolder = String(cString: made)
         var config = SimulatorConfig()
         config.faults = faults
         config.seed = seed
         config.threads = 1
         simulator = VendorSimulator(config: config)
         endpoints = try simulator.startBlocking()
+        let tmp = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array((tmp + "/moonport-sandbox-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else {
+            let why = String(cString: strerror(errno))
+            try? simulator.stopBlocking()
+            throw SandboxError(message: "cannot make a folder for the sandbox state under \(tmp): \(why)")
+        }
+        stateFolder = String(cString: made)
+        SandboxStateFolder.removeAtExit(stateFolder)
         // Override any real base URL or credential: a sandbox run never reaches production.
         for (name, value) in endpoints.environment { setenv(name, value, 1) }
         unsetenv("QUANTIVE_REGION")
@@ -153,9 +156,30 @@ final class Sandbox {
 
     func stop() {
         try? simulator.stopBlocking()
-        // The database and SQLite's companions; then the (now empty) folder.
-        for suffix in ["", "-wal", "-shm", "-journal"] { unlink(statePath + suffix) }
-        rmdir(stateFolder)
+        SandboxStateFolder.remove()
+    }
+}
+
+/// The sandbox run's state folder, removed when the run ends: by `stop()`,
+/// or at process exit when the script ends it itself (`os.exit`).
+enum SandboxStateFolder {
+    nonisolated(unsafe) private static var folder: String?
+    nonisolated(unsafe) private static var registered = false
+
+    static func removeAtExit(_ path: String) {
+        folder = path
+        if !registered {
+            registered = true
+            atexit { SandboxStateFolder.remove() }
+        }
+    }
+
+    /// The database and SQLite's companions, then the (now empty) folder.
+    static func remove() {
+        guard let path = folder else { return }
+        folder = nil
+        for suffix in ["", "-wal", "-shm", "-journal"] { unlink(path + "/state.sqlite" + suffix) }
+        rmdir(path)
     }
 }
 

@@ -34,9 +34,11 @@ struct TypesCommand: ParsableCommand {
             printError(error.message)
             throw ExitCode(Exit.scriptError)
         }
+        // .luarc.json names the folder by its absolute path: it is an example to copy elsewhere.
+        let absolute = realpath(out, nil).map { p in defer { free(p) }; return String(cString: p) } ?? out
         let host = MoonportHost()
-        host.setArguments(script: nil, arguments: [out], interpreter: CommandLine.arguments[0])
-        let chunk = "for _, path in ipairs(require('moonport.doc').write(arg[1])) do print(path) end"
+        host.setArguments(script: nil, arguments: [out, absolute], interpreter: CommandLine.arguments[0])
+        let chunk = "for _, path in ipairs(require('moonport.doc').write(arg[1], arg[2])) do print(path) end"
         do {
             try host.load(chunk: chunk, name: "=(moonport types)")
         } catch {

@@ -65,6 +65,10 @@ final class ModulePathTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("require \"acme.util\": \(team.path)/acme/util.lua"), r.stderr)
         XCTAssertTrue(r.stderr.contains("require \"clari\": built-in"), r.stderr)
         XCTAssertFalse(r.stderr.contains("moonport.vendor"), r.stderr)
+        // A team module named like a built-in is never used: -v says so.
+        try MoonportProcess.write("return {}", to: team.appendingPathComponent("clari.lua"))
+        let shadowed = try MoonportProcess.run(["run", "-v", script.path], environment: ["MOONPORT_PATH": team.path], directory: root)
+        XCTAssertTrue(shadowed.stderr.contains("\(team.path)/clari.lua is not used"), shadowed.stderr)
         // Without -v nothing is said.
         let quiet = try MoonportProcess.run(["run", script.path], environment: ["MOONPORT_PATH": team.path], directory: root)
         XCTAssertEqual(quiet.stderr, "")

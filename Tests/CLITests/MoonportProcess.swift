@@ -68,7 +68,6 @@ enum MoonportProcess {
             stderr: String(decoding: errData, as: UTF8.self))
     }
 
-    /// A fresh temporary folder.
     /// Runs a Lua test file (Tests/lua/...) under `moonport run --sandbox`
     /// with the test library on the path, in a folder of its own; returns
     /// the result after checking it exited 0 and printed "N passed, 0 failed".
@@ -82,10 +81,12 @@ enum MoonportProcess {
              "-I", root.appendingPathComponent("Tests/lua/lib").path, root.appendingPathComponent(relativePath).path],
             environment: ["MOONPORT_SIM_SPEED": "20", "TMPDIR": dir.path], directory: dir, timeout: 300)
         XCTAssertEqual(r.status, 0, "\(relativePath):\n\(r.stdout)\(r.stderr)", file: file, line: line)
-        XCTAssertTrue(r.stdout.contains(" passed, 0 failed"), "\(relativePath): \(r.stdout)\(r.stderr)", file: file, line: line)
+        XCTAssertTrue(r.stdout.contains(" passed, 0 failed") && !r.stdout.contains("\n0 passed") && !r.stdout.hasPrefix("0 passed"),
+                      "\(relativePath): \(r.stdout)\(r.stderr)", file: file, line: line)
         return r
     }
 
+    /// A fresh temporary folder.
     static func temporaryFolder() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("moonport-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

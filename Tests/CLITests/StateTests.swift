@@ -175,6 +175,11 @@ final class StateTests: XCTestCase {
         XCTAssertEqual(lines.first, "nil")
         XCTAssertTrue(lines.last?.hasPrefix(tmp.path + "/moonport-sandbox-") == true, first.stdout)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp.path), [], "the run's state is removed at its end")
+        // Also when the script ends the process itself.
+        let exited = try MoonportProcess.run(["run", "--sandbox", "-e", "require('state').set('k', 1); os.exit(3)"],
+                                             environment: ["TMPDIR": tmp.path], directory: folder)
+        XCTAssertEqual(exited.status, 3, exited.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp.path), [], "os.exit leaves no state behind")
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent(".moonport").path))
         let second = try MoonportProcess.run(["run", "--sandbox", "-e", code], environment: ["TMPDIR": tmp.path], directory: folder)
         XCTAssertTrue(second.stdout.hasPrefix("nil\n"), "a second sandbox run starts afresh: \(second.stdout)")

@@ -77,7 +77,12 @@ final class TypesTests: XCTestCase {
         let r = try MoonportProcess.run(["types"], directory: folder)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("./moonport-types/clari.lua"), r.stdout)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: folder.appendingPathComponent("moonport-types/.luarc.json").path))
+        let luarc = folder.appendingPathComponent("moonport-types/.luarc.json")
+        let settings = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: luarc)) as? [String: Any])
+        let library = (settings["workspace"] as? [String: Any])?["library"] as? [String]
+        XCTAssertEqual(library?.count, 1)
+        XCTAssertTrue(library?.first?.hasPrefix("/") == true && library?.first?.hasSuffix("/moonport-types") == true,
+                      "the example names the folder by its absolute path: \(library ?? [])")
     }
 
     func testTypesIntoAFileFailsWithExit1() throws {

@@ -381,6 +381,10 @@ class Case:
         self.timeout, self.refused = timeout, refused
 
 
+# A vendor request is tried this many times (V.retry_attempts in stdlib/moonport.vendor.lua).
+ATTEMPTS = 6
+
+
 def http_error(kind, status, words=(), code=None, requests=None, retryable=None):
     """The call must raise kind/status (and code), its message naming the request,
     the status and `words`; `requests`: how many requests the server must have seen."""
@@ -395,17 +399,17 @@ def cases_for(vendor):
     out = [
         Case(vendor, "good-answer", [Reply(200, v["ok"])], {"value": True, "requests": 1}),
         Case(vendor, "html-502-page", [Reply(502, HTML_502, content_type="text/html")],
-             http_error("http", 502, ["502", "HTML"], requests=4, retryable=True)),
+             http_error("http", 502, ["502", "HTML"], requests=ATTEMPTS, retryable=True)),
         Case(vendor, "html-page-with-200", [Reply(200, HTML_200, content_type="text/html")],
              {"error": {"kind": "validation", "status": 200, "words": ["not JSON", "HTML", "byte 1"]}, "requests": 1}),
         Case(vendor, "cut-off-json-200", [Reply(200, json.dumps(v["ok"])[:-7])],
              {"error": {"kind": "validation", "status": 200, "words": ["not JSON", "end of input", "byte"]}, "requests": 1}),
         Case(vendor, "body-shorter-than-content-length", [Reply(200, json.dumps(v["ok"])[:12], mode="cut")],
-             {"error": {"kind": "network", "words": [v["path"]]}, "requests": 4}),
+             {"error": {"kind": "network", "words": [v["path"]]}, "requests": ATTEMPTS}),
         Case(vendor, "empty-body-200", [Reply(200, b"")],
              {"error": {"kind": "validation", "status": 200, "words": ["not JSON", "empty"]}, "requests": 1}),
         Case(vendor, "empty-body-500", [Reply(500, b"", content_type=None)],
-             http_error("http", 500, ["500"], requests=4, retryable=True)),
+             http_error("http", 500, ["500"], requests=ATTEMPTS, retryable=True)),
         Case(vendor, "unexpected-shape-object", [Reply(200, {"unexpected": {"shape": [1, 2]}})], {"either": True}),
         # JSON of the wrong type: a validation error saying what was expected, nothing half-done.
         Case(vendor, "unexpected-shape-number", [Reply(200, 42)], wrong_shape),
@@ -422,24 +426,24 @@ def cases_for(vendor):
         Case(vendor, "status-429-retry-after-1-then-200", [Reply(429, b"", {"Retry-After": "1"}), Reply(200, v["ok"])],
              {"value": True, "requests": 2, "gap": 0.9}),
         Case(vendor, "status-429-retry-after-1-always", [Reply(429, b"", {"Retry-After": "1"})],
-             http_error("rate_limited", 429, ["429"], requests=4, retryable=True)),
+             http_error("rate_limited", 429, ["429"], requests=ATTEMPTS, retryable=True)),
         Case(vendor, "status-429-retry-after-3600", [Reply(429, b"", {"Retry-After": "3600"})],
              http_error("rate_limited", 429, ["429", "3600"], requests=1, retryable=True)),
         Case(vendor, "never-answers", [Reply(mode="hang")],
-             {"error": {"kind": "timeout", "words": ["no answer", v["path"]]}, "requests": 4}, timeout=1),
+             {"error": {"kind": "timeout", "words": ["no answer", v["path"]]}, "requests": ATTEMPTS}, timeout=1),
         Case(vendor, "connection-refused", [], {"error": {"kind": "network", "words": ["refused"]}}, refused=True),
     ]
     for name, status, body, code, words in v["errors"]:
         kind = "auth" if status in (401, 403) else "http"
         out.append(Case(vendor, "vendor-body-" + name, [Reply(status, body)],
                         http_error(kind, status, words + [str(status)] + (auth_words if kind == "auth" else []), code=code,
-                                   requests=4 if status >= 500 else 1, retryable=status >= 500)))
+                                   requests=ATTEMPTS if status >= 500 else 1, retryable=status >= 500)))
     if vendor == "clari":
         out.append(Case(vendor, "vendor-body-ingestion-429-always",
                         [Reply(429, [{"errorCode": "TOO_MANY_REQUESTS", "errorSummary": "Too many requests"}],
                                {"Retry-After": "1"})],
                         # What Clari said about it reaches the message.
-                        http_error("rate_limited", 429, ["429", "Too many requests"], requests=4, retryable=True)))
+                        http_error("rate_limited", 429, ["429", "Too many requests"], requests=ATTEMPTS, retryable=True)))
     if vendor == "claravine":
         out.append(Case(vendor, "vendor-rate-limit-headers-429-then-200",
                         [Reply(429, {"message": "Rate limit exceeded"},

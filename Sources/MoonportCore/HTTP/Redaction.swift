@@ -126,9 +126,9 @@ public enum Redaction {
     private static let secretStems: [[UInt8]] = ["token", "secret", "passw", "pwd", "signature", "credential",
         "cookie", "auth", "key"].map { Array($0.utf8) }
 
-    /// False when no name in `body` can be a secret's: none of the stems
-    /// appears (ASCII, any case) and there is no `\u` escape that could
-    /// spell one. Parsing a large upload only to find nothing is skipped.
+    /// False when no name in `body` can be a secret's: the body is ASCII,
+    /// none of the stems appears (any case) and there is no `\u` escape that
+    /// could spell one. Parsing a large upload only to find nothing is skipped.
     static func mayNameASecret(_ body: [UInt8]) -> Bool {
         body.withUnsafeBufferPointer { b in
             let n = b.count
@@ -136,6 +136,8 @@ public enum Redaction {
             while i < n {
                 let c = b[i] | 0x20  // ASCII lowercase (also maps some punctuation, harmlessly)
                 if b[i] == UInt8(ascii: "\\"), i + 1 < n, b[i + 1] == UInt8(ascii: "u") { return true }
+                // Beyond ASCII, full lowercasing can make a stem (KELVIN SIGN -> k).
+                if b[i] >= 0x80 { return true }
                 for stem in secretStems where stem[0] == c && i + stem.count <= n {
                     var k = 1
                     while k < stem.count && (b[i + k] | 0x20) == stem[k] { k += 1 }

@@ -567,7 +567,8 @@ public final class Transport: Sendable {
         case .response(let status, _) where status == 429:
             var extra: [String: LuaValue] = [:]
             if let body = last?.body, !body.isEmpty {
-                extra["body"] = .string(Array(Redaction.scrub(String(decoding: body.prefix(65_536), as: UTF8.self)).utf8))
+                // Masked before it is cut, so a cut never leaves part of a secret.
+                extra["body"] = .string(Array(Redaction.scrub(String(decoding: body, as: UTF8.self)).utf8.prefix(65_536)))
             }
             return LuaError(.rateLimited, "\(target): rate limited (429): \(reason)", status: 429, retryable: true, extra: extra)
         case .response(let status, _):

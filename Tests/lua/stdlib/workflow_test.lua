@@ -336,4 +336,24 @@ t.test("a failed step's error keeps the traceback of where it was raised", funct
   t.contains(e.traceback, "deep_in_the_script")
 end)
 
+t.test("the summary table masks secrets as log lines do", function()
+  -- The child inherits this sandbox's base URL and key; using the key registers it as a secret.
+  local source = [[
+local workflow, clari, moonport = require "workflow", require "clari", require "moonport"
+clari.limits()
+local key = os.getenv("CLARI_API_KEY")
+workflow.run("leaky", function(wf)
+  wf:step("load", function()
+    wf:note("note " .. key)
+    error(moonport.error("http", "bad " .. key))
+  end)
+end)
+]]
+  local code, _, err = run_child("mask", source, tmp("mask-state.sqlite"))
+  t.equal(code, 1, err)
+  t.contains(err, "note ***")
+  t.contains(err, "bad ***")
+  t.equal(err:find(os.getenv("CLARI_API_KEY"), 1, true), nil, "the key is printed: " .. err)
+end)
+
 t.done()

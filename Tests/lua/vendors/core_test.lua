@@ -29,6 +29,28 @@ t.test("answers of the wrong JSON type raise validation naming the request; righ
   t.equal(V.object("clari", json.decode('{"a": 1}'), "GET /x").a, 1)
 end)
 
+t.test("an error body of any shape gives the error object, never a raw Lua error", function()
+  local claravine = require "claravine"
+  local bodies = {'{"code": null, "message": "nul"}', '[null]', '[1]', '{"error": {"code": "BAD", "message": "bad"}}',
+    '"text"', "42", '{"code": {"x": 1}, "message": ["a"]}', "<html>oops</html>"}
+  for _, M in ipairs{clari, claravine} do
+    for _, status in ipairs{400, 429, 503} do
+      for _, body in ipairs(bodies) do
+        local e = M.response_error({status = status, body = body, headers = {}, reason = "Reason"}, "GET", "/p")
+        t.equal(type(e), "table", body)
+        t.equal(e.kind, status == 429 and "rate_limited" or "http", body)
+        t.equal(e.status, status, body)
+        t.equal(e.code == nil or type(e.code) == "string", true, body)
+        t.contains(e.message, "GET /p answered " .. status)
+      end
+    end
+  end
+  -- A code and message of the vendor's own shape are kept.
+  local e = clari.response_error({status = 400, body = '{"code": "invalid_jobId", "message": "No such job"}', headers = {}}, "GET", "/j")
+  t.equal(e.code, "invalid_jobId")
+  t.contains(e.message, "No such job")
+end)
+
 t.test("a missing credential raises auth naming the variable, and tostring(client) shows no secret", function()
   local c = clari.client{api_key = "given-secret-value-123"}
   t.equal(tostring(c):find("given-secret-value-123", 1, true), nil)
