@@ -75,7 +75,22 @@ function batch._source(fname, what, items, opts)
   if kind == "function" then
     return function() return (items()) end
   elseif kind == "table" then
-    if items[1] == nil and type(items.rows) == "table" and is_list_of_strings(items.fields) then
+    if items[1] == nil and items.rows ~= nil then
+      -- {fields=, rows=}: both must be what claravine.data gives.
+      if type(items.rows) ~= "table" or not is_list_of_strings(items.fields) then
+        raise("validation", string.format("%s: %s has rows but no fields = {names...} (a list of strings) to name "
+          .. "their columns, as claravine.data returns them", fname, what))
+      end
+    elseif items[1] == nil and next(items) ~= nil then
+      -- Not a list: most likely a whole API answer whose list is one of its fields.
+      local keys = {}
+      for k in pairs(items) do keys[#keys + 1] = tostring(k) end
+      table.sort(keys)
+      if #keys > 8 then keys = {table.unpack(keys, 1, 8)}; keys[9] = "..." end
+      raise("validation", string.format("%s: %s is a table with keys %s, not a list; pass the list itself "
+        .. "(for example answer.items)", fname, what, table.concat(keys, ", ")))
+    end
+    if items[1] == nil and items.rows ~= nil then
       -- {fields = {...}, rows = {{...}, ...}}: rows keyed by field name.
       local fields, rows, i = items.fields, items.rows, 0
       return function()

@@ -395,6 +395,12 @@ end
 function dates.range(from, to, opts)
   local a = time_arg("dates.range", "argument #1 (from)", from)
   local b, whole = time_arg("dates.range", "argument #2 (to)", to)
+  -- "to before from" is judged on `to` as written, before a whole day,
+  -- month or quarter is stretched to its end.
+  if b < a then
+    local function shown(v, t) return type(v) == "string" and ("'" .. v .. "'") or formats.iso(t) end
+    raise("validation", string.format("dates.range: 'to' (%s) is before 'from' (%s)", shown(to, b), shown(from, a)))
+  end
   if whole == "day" then b = b + 86400
   elseif whole == "month" then b = add_months(b, 1)
   elseif whole == "quarter" then b = add_months(b, 3) end
@@ -411,9 +417,6 @@ function dates.range(from, to, opts)
   local span = opts.span or 1
   if math.type(span) ~= "integer" or span < 1 then
     raise("validation", "dates.range: option 'span' must be an integer >= 1, got " .. tostring(span))
-  end
-  if b < a then
-    raise("validation", string.format("dates.range: 'to' (%s) is before 'from' (%s)", formats.iso(b), formats.iso(a)))
   end
   local out = {}
   local k, start = 0, a

@@ -12,7 +12,9 @@
 ---
 --- Values are compared as strings after normalising: numbers, and strings
 --- that read as decimal numbers, compare by value (1 == "1" == 1.0 == "1.0",
---- 0.5 == ".5", 1000 == "1e3"); integers and digit strings keep every digit
+--- 0.5 == ".5", 1000 == "1e3"; exactly: 0.1 + 0.2 is not "0.3", and two
+--- decimals that differ in any digit a double holds differ); integers and
+--- digit strings keep every digit
 --- (no rounding of long ids), and digit strings with leading zeros ("007")
 --- stay text; nil, json.null and "" are all the empty value (CSV cannot tell
 --- them apart); booleans are "true"/"false"; tables compare as their JSON
@@ -47,7 +49,13 @@ local function number_text(n)
     local i = math.tointeger(n)
     if i then return string.format("%d", i) end
   end
-  return string.format("%.14g", n)
+  -- The shortest text that reads back as the same double: different
+  -- values never compare equal, and 0.5 and ".5" still do.
+  for digits = 15, 16 do
+    local text = string.format("%." .. digits .. "g", n)
+    if tonumber(text) == n then return text end
+  end
+  return string.format("%.17g", n)
 end
 
 --- The text a value is compared as (see the module's doc): numbers and

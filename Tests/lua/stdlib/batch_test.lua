@@ -297,4 +297,22 @@ end)
 os.remove(tmp("rows.csv")); os.remove(tmp("rows.ndjson")); os.remove(tmp("rows.txt"))
 os.remove(tmp("data.bin")); os.remove(tmp("big.csv"))
 
+t.test("a table that is not a list nor {fields=, rows=} raises instead of reading as empty", function()
+  local sent = 0
+  local function send() sent = sent + 1 end
+  for _, bad in ipairs{{rows = {{1}}}, {fields = {"a", 1}, rows = {{1}}}, {items = {{id = 1}}, totalCount = 1}} do
+    local e = t.raises(batch.run, bad, 10, send)
+    t.equal(e.kind, "validation")
+    t.contains(e.message, "batch.run: argument #1 (items)")
+  end
+  t.contains(t.raises(batch.run, {items = {{id = 1}}, totalCount = 1}, 10, send).message, "keys items, totalCount")
+  t.equal(sent, 0, "nothing was sent")
+  -- An empty table is an empty list; {fields=, rows=} reads as rows keyed by field.
+  local results, n = batch.run({}, 10, send)
+  t.equal(#results, 0)
+  t.equal(n, 0)
+  local chunk = batch.chunks({fields = {"a", "b"}, rows = {{1, 2}}}, 10)()
+  t.equal(chunk[1].b, 2)
+end)
+
 t.done()
