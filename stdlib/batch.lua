@@ -10,8 +10,12 @@
 --- Items are a list, an iterator function (returning nil at the end), the
 --- path of a CSV file (rows keyed by its header) or of an NDJSON file
 --- (.ndjson/.jsonl: one decoded value a line), or a table {fields=, rows=}
---- as claravine.data returns it (rows keyed by field name). Nothing is read
---- before it is needed: memory holds the chunks being worked on, not the input.
+--- as claravine.data returns it (rows keyed by field name). An empty table
+--- is an empty list; a table with keys but no item 1 raises kind =
+--- "validation" rather than reading as empty: an API answer such as
+--- {items = {...}, totalCount = n} (the message names its keys; pass
+--- answer.items), or rows whose fields are not a list of strings. Nothing is
+--- read before it is needed: memory holds the chunks being worked on, not the input.
 local task = require "task"
 local json = require "json"
 
@@ -51,16 +55,13 @@ end
 -- Sources
 ---------------------------------------------------------------------------
 
-local function is_list_of_strings(t)
-  if type(t) ~= "table" then return false end
-  for i = 1, #t do if type(t[i]) ~= "string" then return false end end
-  return true
-end
-
 --- The items of a list, an iterator, a CSV/NDJSON path or a {fields=, rows=}
 --- table, as an iterator returning one item a call (nil at the end), for
---- the modules built on batch. `fname` and `what` name the function and the
---- argument in the validation error raised for anything else.
+--- the modules built on batch. An empty table is an empty list; a table
+--- with keys but no item 1 raises unless it is a valid {fields=, rows=}
+--- (fields a list of strings, rows a table), naming its keys when it has no
+--- rows. `fname` and `what` name the function and the argument in the
+--- validation errors raised.
 ---@param fname string      the public function, for messages ("reconcile.compare")
 ---@param what string       the argument, for messages ("argument #1 (sent)")
 ---@param items any         what the caller was given
@@ -77,18 +78,38 @@ function batch._source(fname, what, items, opts)
   elseif kind == "table" then
     if items[1] == nil and items.rows ~= nil then
       -- {fields=, rows=}: both must be what claravine.data gives.
-      if type(items.rows) ~= "table" or not is_list_of_strings(items.fields) then
+      if items.fields == nil then
         raise("validation", string.format("%s: %s has rows but no fields = {names...} (a list of strings) to name "
           .. "their columns, as claravine.data returns them", fname, what))
       end
+      if type(items.fields) ~= "table" then
+        raise("validation", string.format("%s: %s: fields must be a list of field names (strings), got %s",
+          fname, what, type_name(items.fields)))
+      end
+      for i = 1, #items.fields do
+        if type(items.fields[i]) ~= "string" then
+          raise("validation", string.format("%s: %s: fields[%d] must be a field name (a string), got %s",
+            fname, what, i, type_name(items.fields[i])))
+        end
+      end
+      if type(items.rows) ~= "table" then
+        raise("validation", string.format("%s: %s: rows must be a list of rows, got %s", fname, what, type_name(items.rows)))
+      end
     elseif items[1] == nil and next(items) ~= nil then
       -- Not a list: most likely a whole API answer whose list is one of its fields.
-      local keys = {}
-      for k in pairs(items) do keys[#keys + 1] = tostring(k) end
+      local keys, list_key = {}, nil
+      for k, v in pairs(items) do
+        keys[#keys + 1] = tostring(k)
+        if type(k) == "string" and type(v) == "table" and v[1] ~= nil
+          and (list_key == nil or k < list_key) then list_key = k end
+      end
       table.sort(keys)
       if #keys > 8 then keys = {table.unpack(keys, 1, 8)}; keys[9] = "..." end
-      raise("validation", string.format("%s: %s is a table with keys %s, not a list; pass the list itself "
-        .. "(for example answer.items)", fname, what, table.concat(keys, ", ")))
+      local hint = "answer.items, for example"
+      if list_key and list_key:match("^[%a_][%w_]*$") then hint = "answer." .. list_key
+      elseif list_key then hint = string.format("answer[%q]", list_key) end
+      raise("validation", string.format("%s: %s is a table with keys %s, not a list; pass the list itself (%s)",
+        fname, what, table.concat(keys, ", "), hint))
     end
     if items[1] == nil and items.rows ~= nil then
       -- {fields = {...}, rows = {{...}, ...}}: rows keyed by field name.
@@ -132,8 +153,10 @@ end
 --- Iterates over the items of a list, an iterator function, a CSV file
 --- (rows keyed by the header; `header = false` gives lists), an NDJSON file
 --- (.ndjson or .jsonl; `format` overrides the extension) or a {fields=, rows=}
---- table (rows keyed by field name). Raises kind = "validation" for anything
---- else or a file that cannot be read.
+--- table (rows keyed by field name; `fields` must be a list of strings).
+--- Raises kind = "validation" for anything else, such as a table with keys
+--- but no item 1 (an API answer: pass its list, answer.items), or for a file
+--- that cannot be read. An empty table is an empty list.
 ---   for row in batch.items("campaigns.csv") do print(row.campaign_id) end
 ---@param items table|string|fun():any   a list, an iterator, a file path or {fields=, rows=}
 ---@param opts? table                    {format = "csv"|"ndjson", header = boolean}

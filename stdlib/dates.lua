@@ -385,7 +385,11 @@ end
 --- Each window is {from=, to=, first=, last=}: from/to are seconds since 1970,
 --- half-open (to = the next window's from), first/last the days covered,
 --- both included, as "YYYY-MM-DD" (Claravine's start-date/end-date, Cordial's
---- start/stop). Raises kind = "validation" when `to` is before `from`.
+--- start/stop). Raises kind = "validation" when `to` is before `from`; a
+--- `to` written as a whole day, month or quarter runs to its end, so it is
+--- refused when that end is not after `from`: dates.range("2024-02-01",
+--- "2024-01-31") raises; dates.range("2024-01-31", "2024-01-31") is that one
+--- day; dates.range("2024-01-15", "2024-01") is the rest of January.
 ---   dates.range("2024-01-01", "2024-03-31", {step = "month"})
 ---   --> {{first = "2024-01-01", last = "2024-01-31", ...}, {first = "2024-02-01", last = "2024-02-29", ...}, ...}
 ---@param from string|number   the start, as dates.parse reads it
@@ -395,15 +399,20 @@ end
 function dates.range(from, to, opts)
   local a = time_arg("dates.range", "argument #1 (from)", from)
   local b, whole = time_arg("dates.range", "argument #2 (to)", to)
-  -- "to before from" is judged on `to` as written, before a whole day,
-  -- month or quarter is stretched to its end.
-  if b < a then
-    local function shown(v, t) return type(v) == "string" and ("'" .. v .. "'") or formats.iso(t) end
-    raise("validation", string.format("dates.range: 'to' (%s) is before 'from' (%s)", shown(to, b), shown(from, a)))
-  end
+  local b0 = b
   if whole == "day" then b = b + 86400
   elseif whole == "month" then b = add_months(b, 1)
   elseif whole == "quarter" then b = add_months(b, 3) end
+  -- `to` as a whole day, month or quarter reaches its end: the range is
+  -- refused only when that end is not after `from` (a `from` inside the
+  -- period gives the rest of it). Messages show the arguments as written.
+  if b < a or (whole and b <= a) then
+    local function shown(v, t)
+      if type(v) == "string" then return "'" .. v .. "'" end
+      return tostring(v) .. " = " .. formats.iso(t)
+    end
+    raise("validation", string.format("dates.range: 'to' (%s) is before 'from' (%s)", shown(to, b0), shown(from, a)))
+  end
   if opts ~= nil and type(opts) ~= "table" then
     raise("validation", "dates.range: argument #3 (options) must be a table, got " .. type_name(opts))
   end

@@ -294,25 +294,48 @@ t.test("run reads a CSV path and runs inside state.once like any task", function
   t.equal(calls, 3)
 end)
 
-os.remove(tmp("rows.csv")); os.remove(tmp("rows.ndjson")); os.remove(tmp("rows.txt"))
-os.remove(tmp("data.bin")); os.remove(tmp("big.csv"))
-
 t.test("a table that is not a list nor {fields=, rows=} raises instead of reading as empty", function()
   local sent = 0
   local function send() sent = sent + 1 end
-  for _, bad in ipairs{{rows = {{1}}}, {fields = {"a", 1}, rows = {{1}}}, {items = {{id = 1}}, totalCount = 1}} do
-    local e = t.raises(batch.run, bad, 10, send)
-    t.equal(e.kind, "validation")
-    t.contains(e.message, "batch.run: argument #1 (items)")
+  local cases = {
+    {{rows = {{1}}}, "batch.run: argument #1 (items) has rows but no fields = {names...}"},
+    {{fields = {"a", 1}, rows = {{1, 2}}}, "batch.run: argument #1 (items): fields[2] must be a field name (a string), got an integer"},
+    {{fields = "a", rows = {{1}}}, "batch.run: argument #1 (items): fields must be a list of field names (strings), got a string"},
+    {{fields = {"a"}, rows = "x"}, "batch.run: argument #1 (items): rows must be a list of rows, got a string"},
+    {{items = {{id = 1}}, totalCount = 1},
+      "batch.run: argument #1 (items) is a table with keys items, totalCount, not a list; pass the list itself (answer.items)"},
+    {{data = {{id = 1}}, next = "cursor"}, "is a table with keys data, next, not a list; pass the list itself (answer.data)"},
+    {{name = "x", count = 0}, "is a table with keys count, name, not a list; pass the list itself (answer.items, for example)"},
+  }
+  for i, case in ipairs(cases) do
+    local e = t.raises(batch.run, case[1], 10, send)
+    t.equal(e.kind, "validation", "case " .. i)
+    t.contains(e.message, case[2], "case " .. i)
   end
-  t.contains(t.raises(batch.run, {items = {{id = 1}}, totalCount = 1}, 10, send).message, "keys items, totalCount")
   t.equal(sent, 0, "nothing was sent")
-  -- An empty table is an empty list; {fields=, rows=} reads as rows keyed by field.
-  local results, n = batch.run({}, 10, send)
+  -- The other readers raise the same way, naming themselves.
+  local e = t.raises(batch.chunks, {items = {1}, total = 1}, 10)
+  t.contains(e.message, "batch.chunks: argument #1 (items) is a table with keys items, total, not a list")
+  e = t.raises(batch.items, {rows = {}})
+  t.contains(e.message, "batch.items: argument #1 (items) has rows but no fields")
+  e = t.raises(batch.by_bytes, {totalCount = 0}, 100)
+  t.contains(e.message, "batch.by_bytes: argument #1 (items) is a table with keys totalCount, not a list")
+  local many = {}
+  for k = 1, 10 do many["k" .. k] = k end
+  e = t.raises(batch.items, many)
+  t.contains(e.message, "keys k1, k10, k2, k3, k4, k5, k6, k7, ..., not a list", "at most 8 keys named")
+  -- An empty table is an empty list; {fields=, rows=} reads as rows keyed by field, extra keys allowed.
+  local results, n, chunks = batch.run({}, 10, send)
   t.equal(#results, 0)
   t.equal(n, 0)
-  local chunk = batch.chunks({fields = {"a", "b"}, rows = {{1, 2}}}, 10)()
+  t.equal(chunks, 0)
+  t.equal(sent, 0)
+  local chunk = batch.chunks({fields = {"a", "b"}, rows = {{1, 2}}, total = 1}, 10)()
   t.equal(chunk[1].b, 2)
+  t.equal(batch.items({fields = {}, rows = {}})(), nil, "no fields and no rows: empty")
 end)
+
+os.remove(tmp("rows.csv")); os.remove(tmp("rows.ndjson")); os.remove(tmp("rows.txt"))
+os.remove(tmp("data.bin")); os.remove(tmp("big.csv"))
 
 t.done()

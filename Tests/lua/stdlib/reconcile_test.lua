@@ -107,6 +107,38 @@ t.test("values are compared as strings after normalising numbers", function()
   t.equal(table.concat(fields, ","), "big,zip", "only the long id and the zero-padded zip differ")
 end)
 
+t.test("doubles apart beyond the 14th digit are changed; equal values written differently match", function()
+  local r = reconcile.compare({{id = "a", amount = "1234567890.123456"}}, {{id = "a", amount = "1234567890.123459"}},
+    {key = "id"})
+  t.equal(r.ok, false)
+  t.equal(#r.changed, 1)
+  t.equal(r.changed[1].sent, "1234567890.123456")
+  t.equal(r.changed[1].reported, "1234567890.123459")
+  r = reconcile.compare({{id = "a", amount = 1234567890.123456}}, {{id = "a", amount = "1234567890.123459"}}, {key = "id"})
+  t.equal(r.ok, false, "a number against a string, likewise")
+  local n = reconcile.normalize
+  t.equal(n(0.1), "0.1", "the shortest text that reads back")
+  t.equal(n(1 / 3), "0.3333333333333333")
+  t.equal(n(2 ^ 70), "1.1805916207174113e+21")
+  t.equal(n(-2.5e-7), "-2.5e-07")
+  local sent = {{id = 1, a = 1, b = 0.5, c = 1000, d = 1234567890.123456, e = 0.1 + 0.2, f = -2.5e-7}}
+  local reported = {{id = "1", a = "1.0", b = ".5", c = "1e3", d = "1234567890.1234560", e = 0.30000000000000004,
+    f = "-0.00000025"}}
+  r = reconcile.compare(sent, reported, {key = "id"})
+  t.equal(r.ok, true, "same values, written differently")
+  t.equal(r.matched, 1)
+end)
+
+t.test("a side that is a table but not a list raises instead of reading as empty", function()
+  local e = t.raises(reconcile.compare, {{id = "a"}}, {items = {{id = "a"}}, totalCount = 1}, {key = "id"})
+  t.equal(e.kind, "validation")
+  t.contains(e.message, "reconcile.compare: argument #2 (reported) is a table with keys items, totalCount, not a list; "
+    .. "pass the list itself (answer.items)")
+  e = t.raises(reconcile.compare, {rows = {{"a"}}}, {}, {key = "id"})
+  t.contains(e.message, "reconcile.compare: argument #1 (sent) has rows but no fields")
+  t.equal(reconcile.compare({}, {}, {key = "id"}).ok, true, "two empty tables are two empty lists")
+end)
+
 t.test("fields: only those are compared; by default every sent field but the key", function()
   local sent = {{id = "a", name = "A", budget = 1, internal = "x"}}
   local reported = {{id = "a", name = "A", budget = 1, vendor_only = "ignored"}}
