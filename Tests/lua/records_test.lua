@@ -104,6 +104,21 @@ t.test("break out of a read loop closes the reader", function()
   os.remove(p)
 end)
 
+t.test("a write removes the temporary files a killed run left beside its target", function()
+  local p = tmp("resumed.csv")
+  local h = assert(io.popen("sh -c 'echo $$'"))
+  local dead = assert(tonumber(h:read("l")))
+  h:close()
+  local stale, alive = p .. ".tmp-" .. dead .. "-12345", p .. ".tmp-1-678"  -- pid 1 is alive
+  for _, f in ipairs{stale, alive} do assert(io.open(f, "w")):close() end
+  csv.write(p, {{a = 1}})
+  t.equal(io.open(stale), nil, "the dead process's temporary file is removed")
+  local kept = io.open(alive)
+  t.equal(kept ~= nil, true, "a live process's temporary file is kept")
+  if kept then kept:close() end
+  for _, f in ipairs{p, alive} do os.remove(f) end
+end)
+
 t.test("ndjson round trip and errors with line numbers", function()
   local p = tmp("f.ndjson")
   t.equal(ndjson.write(p, {{a = 1}, json.null, {1, 2}, "s"}), 4)

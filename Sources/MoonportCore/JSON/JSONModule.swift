@@ -317,7 +317,7 @@ enum JSONFiles {
         var writer = try JSONWriter.encode(lua, value: value, options: options, function: "json.write")
         defer { writer.deallocate() }
         writer.appendByte(0x0A)  // a text file ends with a newline
-        let temp = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let temp = AtomicTemp.name(for: path)
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         if fd < 0 { throw ioError("json.write", "create", temp, errno: errno) }
         var ok = false

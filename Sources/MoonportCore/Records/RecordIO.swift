@@ -168,6 +168,35 @@ final class ChunkedInput {
     }
 }
 
+/// Temporary files of atomic writes: `PATH.tmp-PID-RANDOM`.
+enum AtomicTemp {
+    /// A fresh temporary name beside `path`, after removing the ones a dead
+    /// process left there (a run killed mid-write): a rerun that writes the
+    /// same file leaves nothing behind. Another live process's are kept.
+    static func name(for path: String) -> String {
+        removeStale(for: path)
+        return "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    }
+
+    static func removeStale(for path: String) {
+        let slash = path.lastIndex(of: "/")
+        let parent = slash.map { String(path[..<$0]) } ?? "."
+        let folder = parent.isEmpty ? "/" : parent
+        let prefix = (slash.map { String(path[path.index(after: $0)...]) } ?? path) + ".tmp-"
+        guard let dir = opendir(folder) else { return }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let file = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard file.hasPrefix(prefix) else { continue }
+            let rest = file.dropFirst(prefix.count).split(separator: "-")
+            guard rest.count == 2, let pid = Int32(rest[0]), UInt32(rest[1]) != nil, pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) == -1 && errno == ESRCH {
+                unlink(folder == "/" ? "/" + file : folder + "/" + file)
+            }
+        }
+    }
+}
+
 /// A file written atomically: bytes go to `PATH.tmp-PID-RANDOM` beside the
 /// target (same folder, so the rename cannot cross file systems); `commit`
 /// flushes, fsyncs and renames it over the target; anything else (an
@@ -185,7 +214,7 @@ final class AtomicOutput {
     init(path: String, function: String) throws {
         self.path = path
         self.function = function
-        temp = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        temp = AtomicTemp.name(for: path)
         fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         if fd < 0 {
             let code = errno
