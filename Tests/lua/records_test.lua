@@ -1,25 +1,11 @@
 -- Lua-level checks of csv and ndjson, run by moonport itself (Tests/CLITests/LuaScriptTests.swift).
 local t = require "testing"
+local tmp = t.tmp
+local slurp = t.slurp
+local exists = t.exists
 local csv = require "csv"
 local ndjson = require "ndjson"
 local json = require "json"
-
-local dir = os.tmpname()
-os.remove(dir)
-local function tmp(name) return dir .. "-" .. name end
-
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() return true end
-  return false
-end
 
 t.test("csv round trip of records with awkward values", function()
   local p = tmp("a.csv")

@@ -69,6 +69,41 @@ function testing.lose_next(C, method, fragment, kind)
   return function() return fired end
 end
 
+-- Files: a temporary path per test file, and small readers.
+local tmp_base = os.tmpname()
+os.remove(tmp_base)
+
+--- A path beside the system's temporary files, unique to this run: t.tmp("out.csv").
+function testing.tmp(name) return tmp_base .. "-" .. name end
+
+--- The whole content of a file (raises when it cannot be read).
+function testing.slurp(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+--- Whether a file exists (can be opened).
+function testing.exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+--- Runs fn, expects it to raise kind = "validation" (from `vendor` when
+--- given) with no request sent to the simulator; returns the error.
+function testing.invalid(fn, needle, vendor)
+  local before = testing.sim_stats().requests
+  local err = testing.raises(fn)
+  testing.equal(type(err), "table", "error object")
+  testing.equal(err.kind, "validation", "kind of " .. tostring(err))
+  if vendor then testing.equal(err.vendor, vendor, "vendor") end
+  if needle then testing.contains(err.message, needle) end
+  testing.equal(testing.sim_stats().requests, before, "requests sent for: " .. tostring(err))
+  return err
+end
+
 function testing.done()
   print(string.format("%d passed, %d failed", passed, failed))
   if failed > 0 then os.exit(1) end

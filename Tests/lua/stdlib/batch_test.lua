@@ -1,13 +1,11 @@
 -- batch: chunks, by_bytes, run (streaming, concurrency bounds, errors).
 local t = require "testing"
+local tmp = t.tmp
 local batch = require "batch"
 local task = require "task"
 local csv = require "csv"
 local ndjson = require "ndjson"
 local json = require "json"
-
-local dir = os.tmpname(); os.remove(dir)
-local function tmp(name) return dir .. "-" .. name end
 
 -- An iterator over 1..n that counts how many items were taken from it.
 local function counting(n)
@@ -277,7 +275,7 @@ t.test("run reads a CSV path and runs inside state.once like any task", function
   for i = 1, 2345 do rows[i] = {id = "r" .. i, v = tostring(i)} end
   csv.write(path, rows, {header = {"id", "v"}})
   local calls = 0
-  local sums = state.once("batch-test-csv-" .. dir, function()
+  local sums = state.once("batch-test-csv-" .. tmp(""), function()
     local results, items = batch.run(path, 1000, function(chunk)
       calls = calls + 1
       local s = 0
@@ -289,7 +287,7 @@ t.test("run reads a CSV path and runs inside state.once like any task", function
   end)
   t.equal(#sums, 3)
   t.equal(sums[1] + sums[2] + sums[3], 2345 * 2346 // 2)
-  local again = state.once("batch-test-csv-" .. dir, function() error("must not run twice") end)
+  local again = state.once("batch-test-csv-" .. tmp(""), function() error("must not run twice") end)
   t.equal(again[3], sums[3])
   t.equal(calls, 3)
 end)

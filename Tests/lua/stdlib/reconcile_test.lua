@@ -1,12 +1,10 @@
 -- reconcile: what was sent against what a vendor reports back.
 local t = require "testing"
+local tmp = t.tmp
 local reconcile = require "reconcile"
 local csv = require "csv"
 local ndjson = require "ndjson"
 local json = require "json"
-
-local dir = os.tmpname(); os.remove(dir)
-local function tmp(name) return dir .. "-" .. name end
 
 local function rows(n, prefix)
   local out = {}

@@ -1,12 +1,11 @@
 -- workflow: named, timed steps; the summary table; failures; resumable steps.
 local t = require "testing"
+local tmp = t.tmp
 local workflow = require "workflow"
 local task = require "task"
 local moonport = require "moonport"
 local clari = require "clari"
 
-local dir = os.tmpname(); os.remove(dir)
-local function tmp(name) return dir .. "-" .. name end
 local quiet = {print = false}
 
 t.test("steps run in order, return their results, and are timed", function()
@@ -142,7 +141,7 @@ t.test("a failure caught inside the workflow leaves it ok, the step failed", fun
 end)
 
 t.test("a step with once runs once; a rerun gets its results back and shows it as resumed", function()
-  local key = "workflow-test-once-" .. dir
+  local key = "workflow-test-once-" .. tmp("")
   local runs = 0
   local function flow(wf)
     local job = wf:step("export", function()
@@ -175,7 +174,7 @@ end)
 
 t.test("a step resumes from what a plain state.once stored under its key", function()
   local state = require "state"
-  local key = "workflow-test-plain-once-" .. dir
+  local key = "workflow-test-plain-once-" .. tmp("")
   state.once(key, function() return "from state.once", 7 end)
   local seen
   local a, b = workflow.run("migrated", function(wf)
@@ -188,7 +187,7 @@ t.test("a step resumes from what a plain state.once stored under its key", funct
 end)
 
 t.test("a once step that fails stores nothing: the next run runs it again", function()
-  local key = "workflow-test-once-fail-" .. dir
+  local key = "workflow-test-once-fail-" .. tmp("")
   local tries = 0
   local function attempt()
     return workflow.run("retrying", function(wf)

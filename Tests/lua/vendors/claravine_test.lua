@@ -1,11 +1,10 @@
 -- claravine against the simulator: every function, error body and status word.
 local t = require "testing"
+local tmp = t.tmp
 local claravine = require "claravine"
 local csv = require "csv"
 local json = require "json"
 
-local dir = os.tmpname(); os.remove(dir)
-local function tmp(name) return dir .. "-" .. name end
 local fields = {"campaign_id", "campaign_name", "channel"}
 local function rows(n, prefix)
   local out = {}

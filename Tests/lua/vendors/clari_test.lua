@@ -1,10 +1,8 @@
 -- clari against the simulator: every function, error body and status word.
 local t = require "testing"
+local tmp = t.tmp
 local clari = require "clari"
 local json = require "json"
-
-local dir = os.tmpname(); os.remove(dir)
-local function tmp(name) return dir .. "-" .. name end
 
 local function requests() return t.sim_stats().requests end
 

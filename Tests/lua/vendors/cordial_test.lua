@@ -3,26 +3,13 @@
 -- (testing.lua is in Tests/lua/lib: found without -I too.)
 package.path = (arg and arg[0] or ""):gsub("[^/]*$", "") .. "../lib/?.lua;" .. package.path
 local t = require "testing"
+local tmp = t.tmp
+local invalid = t.invalid
 local cordial = require "cordial"
 local json = require "json"
 local state = require "state"
 
 t.sim_reset()
-
-local dir = os.tmpname()
-os.remove(dir)
-local function tmp(name) return dir .. "-" .. name end
-
-local function requests() return t.sim_stats().requests end
---- Runs fn, expects it to raise kind = "validation" with nothing sent; returns the error.
-local function invalid(fn, needle)
-  local before = requests()
-  local err = t.raises(fn)
-  t.equal(err.kind, "validation", "kind of " .. tostring(err))
-  if needle then t.contains(err.message, needle) end
-  t.equal(requests(), before, "requests sent by an invalid call")
-  return err
-end
 
 local uniq = tostring(os.time()) .. "-" .. tostring(math.random(100000, 999999))
 local function name(what) return "mp-" .. what .. "-" .. uniq end

@@ -1,6 +1,10 @@
 -- The mediarithmics binding against the simulator (--sandbox), run by moonport itself:
 --   MOONPORT_SIM_SPEED=20 moonport run --sandbox -I Tests/lua/lib Tests/lua/vendors/mediarithmics_test.lua
 local t = require "testing"
+local tmp = t.tmp
+local slurp = t.slurp
+local exists = t.exists
+local function invalid(fn, needle) return t.invalid(fn, needle, "mediarithmics") end
 local mics = require "mediarithmics"
 local json = require "json"
 local state = require "state"
@@ -9,23 +13,6 @@ local V = require "moonport.vendor"
 local NDJSON, CSV = "APPLICATION_X_NDJSON", "TEXT_CSV"
 local fast = {interval = 0.1, timeout = 60}
 local run_id = string.format("%d-%06d", os.time(), math.random(0, 999999))
-
-local dir = os.tmpname()
-os.remove(dir)
-local function tmp(name) return dir .. "-" .. name end
-
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() return true end
-  return false
-end
-
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
 
 local function write_file(path, text)
   local f = assert(io.open(path, "wb"))
@@ -36,18 +23,6 @@ end
 local function stats() return t.sim_stats() end
 local function requests() return stats().requests end
 local function created(kind) return (stats().created.mediarithmics or {})[kind] or 0 end
-
---- Expects fn to raise kind = "validation" with nothing sent to a vendor; returns the error.
-local function invalid(fn, needle)
-  local before = requests()
-  local err = t.raises(fn)
-  t.equal(type(err), "table", "error object")
-  t.equal(err.kind, "validation", "kind of " .. tostring(err))
-  t.equal(err.vendor, "mediarithmics", "vendor")
-  if needle then t.contains(err.message, needle) end
-  t.equal(requests(), before, "requests sent for: " .. tostring(err))
-  return err
-end
 
 --- Records the temporary files os.tmpname hands out while fn runs.
 local function with_tmpnames(fn)

@@ -3,6 +3,10 @@
 -- (testing.lua is in Tests/lua/lib: found without -I too.)
 package.path = (arg and arg[0] or ""):gsub("[^/]*$", "") .. "../lib/?.lua;" .. package.path
 local t = require "testing"
+local tmp = t.tmp
+local slurp = t.slurp
+local exists = t.exists
+local invalid = t.invalid
 local quantive = require "quantive"
 local json = require "json"
 local csv = require "csv"
@@ -11,31 +15,7 @@ local state = require "state"
 
 t.sim_reset()
 
-local dir = os.tmpname()
-os.remove(dir)
-local function tmp(name) return dir .. "-" .. name end
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() return true end
-  return false
-end
-
 local function requests() return t.sim_stats().requests end
---- Runs fn, expects it to raise kind = "validation" with nothing sent; returns the error.
-local function invalid(fn, needle)
-  local before = requests()
-  local err = t.raises(fn)
-  t.equal(err.kind, "validation", "kind of " .. tostring(err))
-  if needle then t.contains(err.message, needle) end
-  t.equal(requests(), before, "requests sent by an invalid call")
-  return err
-end
 
 local uniq = tostring(os.time()) .. "-" .. tostring(math.random(100000, 999999))
 local function goal_name(what) return "moonport test " .. what .. " " .. uniq end
