@@ -41,14 +41,16 @@ sys.path = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 import argparse  # noqa: E402
 import csv  # noqa: E402
 import json  # noqa: E402
-import re  # noqa: E402
 import shutil  # noqa: E402
-import signal  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
-import urllib.request  # noqa: E402
+
+# The standalone simulator of the reliability suite (started on a free port, its
+# output drained, stopped on any failure).
+sys.path.insert(0, os.path.join(os.path.dirname(_here), "reliability"))
+from reliability import Sim  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(_here))
 LUA_BENCH = os.path.join(_here, "claravine_bench.lua")
@@ -181,38 +183,6 @@ def write_csv(path, rows):
         for i in range(1, rows + 1):
             w.writerow(row(i))
     os.replace(tmp, path)
-
-
-class Sim:
-    """A standalone `moonport sim` on a free port; its environment lines parsed."""
-
-    def __init__(self, binary):
-        self.proc = subprocess.Popen([binary, "sim", "--port", "0", "--speed", SPEED, "--seed", "1"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.env = {}
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            m = re.match(r"export (\w+)=(\S+)", line.strip())
-            if m:
-                self.env[m.group(1)] = m.group(2).strip("'\"")
-            if line.startswith("Ctrl-C"):
-                break
-        if "CLARAVINE_BASE_URL" not in self.env:
-            raise RuntimeError("moonport sim did not start: " + self.proc.stderr.read())
-
-    def stats(self):
-        with urllib.request.urlopen(self.env["MOONPORT_SIM_URL"] + "/__sim/stats", timeout=30) as r:
-            return json.load(r)
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 def run_child(cmd, env):
