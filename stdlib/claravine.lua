@@ -1,7 +1,8 @@
---- claravine: Claravine datasets and transactions (vendors.md § Claravine).
+--- claravine: Claravine datasets and transactions, as Claravine's API
+--- documentation describes them.
 ---
 ---   local claravine = require "claravine"
----   claravine.datasets()                                  --> {{uuid=, name=}, ...}
+---   claravine.datasets()                                  --> {{uuid=[, name=]}, ...}
 ---   claravine.transactions("ds-forecasts", {start_date = "2024-01-01", end_date = "2024-01-31"})
 ---   claravine.data("ds-forecasts", transaction_uuid)      --> {fields=, rows=}
 ---   local jobs = claravine.submit("data", "ds-forecasts", {name = "Q1 forecast", fields = {...}, rows = rows_or_path},
@@ -13,30 +14,52 @@
 --- `rows`: a list of rows (lists of values, or tables keyed by field name),
 --- an iterator function returning rows, or the path of a CSV file whose
 --- header gives `fields` (streamed: a 5-million-row file is never held in
---- memory). Parts are named "NAME (part i of n)".
+--- memory). One part keeps the name given; several are named
+--- "NAME (part i of n)".
 ---
 --- Credentials: CLARAVINE_API_KEY and CLARAVINE_API_SECRET, sent as the
---- headers X-Api-Key and X-Api-Secret (assumed; client{key_header=,
---- secret_header=} changes them); CLARAVINE_BASE_URL (https://api.claravine.com).
+--- headers X-Api-Key and X-Api-Secret (Claravine's documentation does not
+--- name them: client{key_header=, secret_header=} changes them), and
+--- CLARAVINE_BASE_URL, your own host https://CUSTOMER.claravine.com (there
+--- is no default: each customer has its own).
+---
+--- Listings: Claravine's documentation calls the datasets and transactions
+--- listings "lists of uuids"; whether they come as bare uuids, as objects
+--- or wrapped in an object, each item is returned as a table with `uuid`
+--- (and `name`, `status`, `createdAt` when Claravine gives them).
 ---
 --- Exactly once: before a part whose answer was lost is sent again, the
---- dataset's transactions are searched for its name; a match created after
---- the attempt began is adopted. Invalid data fails a transaction silently
---- on Claravine's side: its status is the only signal, so poll the Jobs.
+--- dataset's transactions are searched. Where the listing carries names, a
+--- transaction of the part's name created since the attempt began is
+--- adopted. Where it gives bare uuids, the transactions that appeared
+--- since just before the attempt are read back and one holding exactly
+--- the part's fields and rows is adopted; when that cannot be told (the
+--- new transaction Failed, or its data cannot be read), nothing is sent
+--- again and the error says the transaction "may have been created",
+--- naming it. Invalid data fails a transaction silently on Claravine's
+--- side: its status is the only signal, so poll the Jobs.
 local V = require "moonport.vendor"
 local json = require "json"
 local task = require "task"
 local moonport = require "moonport"
+local log = require "log"
 
 --- A Claravine client, made by `claravine.client{api_key=, api_secret=,
 --- key_header=, secret_header=, base_url=, timeout=}` (key_header and
 --- secret_header: the names of the auth headers, X-Api-Key and
---- X-Api-Secret by default); its methods are the module's functions.
+--- X-Api-Secret by default; base_url: your host, https://CUSTOMER.claravine.com);
+--- its methods are the module's functions.
 ---@class claravine.Client: moonport.Client
 local claravine, Client = V.define{
   name = "claravine",
   base_env = "CLARAVINE_BASE_URL",
-  default_base = "https://api.claravine.com",
+  -- No default: each customer has its own host (https://CUSTOMER.claravine.com).
+  default_base = function()
+    V.raise("claravine", "auth", "no base URL: Claravine gives each customer its own host, "
+      .. "https://CUSTOMER.claravine.com (the address you log in to). Set CLARAVINE_BASE_URL, or give "
+      .. "base_url = ... to claravine.client{}, or add base_url to [default.claravine] in "
+      .. "~/.config/moonport/credentials.toml (or run with --sandbox to use the simulator)")
+  end,
   credentials = {
     {field = "api_key", env = "CLARAVINE_API_KEY", what = "API key"},
     {field = "api_secret", env = "CLARAVINE_API_SECRET", what = "API secret"},
@@ -59,6 +82,11 @@ claravine.max_rows = 1000
 --- How many parts claravine.submit sends at once when opts.concurrency is not given.
 ---@type integer
 claravine.default_concurrency = 4
+--- How long (seconds) the exactly-once lookup waits for a Pending
+--- transaction to end before it reads the transaction's data, when the
+--- listing gives bare uuids.
+---@type number
+claravine.confirm_timeout = 300
 
 local function where(fname) return {vendor = "claravine", fname = "claravine." .. fname} end
 local function esc(s) return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end)) end
@@ -78,15 +106,48 @@ function transaction_job.status_of(raw)
   return word
 end
 
-function transaction_job.refresh(c, job)
-  local res = c:request("GET", string.format("/v1/datasets/%s/transactions/%s/status/", esc(job.ref.dataset), esc(job.id)))
-  return c:json(res), res.headers
+-- The status answer: {status = WORD} (assumed), or the word alone (as a
+-- JSON string or as plain text): Claravine's documentation names the words
+-- (Pending, Complete, Failed), not the body.
+local function read_status(c, dataset, id)
+  local path = string.format("/v1/datasets/%s/transactions/%s/status/", esc(dataset), esc(id))
+  local res = c:request("GET", path)
+  local ok, raw = pcall(res.json, res)
+  if not ok then
+    local word = tostring(res.body or ""):match("^%s*\"?(%a+)\"?%s*$")
+    raw = word and {status = word} or nil
+  elseif type(raw) == "string" then
+    raw = {status = raw}
+  end
+  if type(raw) ~= "table" or type(raw.status) ~= "string" then
+    V.raise("claravine", "validation", string.format("GET %s answered %s where a status (Pending, Complete or Failed) "
+      .. "was expected; the API may have changed, or something other than Claravine answered", path,
+      #tostring(res.body or "") > 200 and (tostring(res.body):sub(1, 200) .. "...") or ("'" .. tostring(res.body) .. "'")),
+      {status = res.status})
+  end
+  return raw, res.headers
 end
 
+function transaction_job.refresh(c, job)
+  return read_status(c, job.ref.dataset, job.id)
+end
+
+-- GET .../transaction/{t}/data/ (singular, as in Claravine's documentation):
+-- {fields=, rows=} (also read from {header=, data=}).
 local function fetch_data(c, job)
-  local body = c:call("GET", string.format("/v1/datasets/%s/transaction/%s/data/", esc(job.ref.dataset), esc(job.id)),
-    {timeout = 600})
-  return body
+  local path = string.format("/v1/datasets/%s/transaction/%s/data/", esc(job.ref.dataset), esc(job.id))
+  local body = V.object("claravine", c:call("GET", path, {timeout = 600}), "GET " .. path)
+  local fields, rows = body.fields or body.header, body.rows or body.data
+  if fields == nil and rows == nil and next(body) ~= nil then
+    V.raise("claravine", "validation", string.format("GET %s answered an object without fields and rows; the API may "
+      .. "have changed, or something other than Claravine answered", path))
+  end
+  for what, v in pairs{fields = fields or {}, rows = rows or {}} do
+    if type(v) ~= "table" or (v[1] == nil and next(v) ~= nil) then
+      V.raise("claravine", "validation", string.format("GET %s answered %s that is not a list", path, what))
+    end
+  end
+  return {fields = fields or json.array{}, rows = rows or json.array{}}
 end
 
 function transaction_job.download(c, job, path)
@@ -117,22 +178,56 @@ claravine._def.jobs.transaction = transaction_job
 -- Reading
 ---------------------------------------------------------------------------
 
---- The datasets (templates) the key may use (GET /v1/datasets), a list of
---- {uuid=, name=}. Also `claravine.datasets()`.
----@return table[] datasets
-function Client:datasets()
-  return V.list("claravine", self:call("GET", "/v1/datasets"), "GET /v1/datasets", {"datasets"})
+-- A listing of Claravine's ("the list of ... uuid's"): bare uuid strings,
+-- objects, or either wrapped in {key: [...]} or {items: [...]}. Returns the
+-- items as tables with `uuid` (objects keep their other fields), and
+-- whether the items carry names.
+local function listing(value, what, key)
+  local list = value
+  if type(value) == "table" and value[1] == nil and next(value) ~= nil then
+    list = value[key] or value.items or value.data
+    if list == nil then
+      V.raise("claravine", "validation", string.format("%s answered an object without '%s' where a list of uuids was "
+        .. "expected; the API may have changed, or something other than Claravine answered", what, key))
+    end
+  end
+  if type(list) ~= "table" or (list[1] == nil and next(list) ~= nil) then
+    V.raise("claravine", "validation", string.format("%s answered %s where a list of uuids was expected; the API may "
+      .. "have changed, or something other than Claravine answered", what, type(list) == "table" and "an object" or type(list)))
+  end
+  local out, named = {}, false
+  for i, item in ipairs(list) do
+    if type(item) == "string" then
+      out[i] = {uuid = item}
+    elseif type(item) == "table" and item[1] == nil then
+      local id = item.uuid or item.transactionUuid or item.datasetUuid or item.id
+      if id == nil or type(id) == "table" then
+        V.raise("claravine", "validation", string.format("%s: item %d has no uuid", what, i), {details = item})
+      end
+      local copy = {}
+      for k, v in pairs(item) do copy[k] = v end
+      copy.uuid = tostring(id)
+      if type(copy.name) == "string" then named = true end
+      out[i] = copy
+    else
+      V.raise("claravine", "validation", string.format("%s: item %d is %s, neither a uuid nor an object", what, i, type(item)))
+    end
+  end
+  return json.array(out), named
 end
 
---- The transactions of a dataset, a list of {uuid=, name=, status=,
---- createdAt=}, optionally only those between two dates. Also
---- `claravine.transactions(dataset, opts)`.
---- Raises kind = "validation" for an unknown option or a date that is not
---- written YYYY-MM-DD.
----@param dataset string  the dataset's uuid
----@param opts? {start_date?: string, end_date?: string}  dates YYYY-MM-DD
----@return table[] transactions
-function Client:transactions(dataset, opts)
+--- The datasets (templates) the key may use (GET /v1/datasets), a list of
+--- {uuid=} (with name= and Claravine's other fields when the listing gives
+--- them: Claravine's documentation calls it a list of uuids). Also
+--- `claravine.datasets()`.
+--- Raises kind = "validation" when the answer is not a listing.
+---@return table[] datasets
+function Client:datasets()
+  return (listing(self:call("GET", "/v1/datasets"), "GET /v1/datasets", "datasets"))
+end
+
+-- GET /v1/datasets/{dataset}/transactions/: the listing, and whether it carries names.
+local function list_transactions(c, dataset, opts)
   local w = where("transactions")
   V.check(w, "argument #1 (dataset)", dataset, "string")
   if opts ~= nil then V.check(w, "argument #2 (options)", opts, "table") end
@@ -147,13 +242,29 @@ function Client:transactions(dataset, opts)
     query[k:gsub("_", "-")] = v
   end
   local path = "/v1/datasets/" .. esc(dataset) .. "/transactions/"
-  return V.list("claravine", self:call("GET", path, {query = query}), "GET " .. path, {"transactions", "items"})
+  return listing(c:call("GET", path, {query = query}), "GET " .. path, "transactions")
 end
 
---- The data of a transaction, {fields = {names...}, rows = {{values...},
---- ...}}; Claravine gives it once the transaction is Complete. Also
+--- The transactions of a dataset (GET /v1/datasets/{dataset}/transactions/),
+--- a list of {uuid=} (with name=, status=, createdAt= when the listing
+--- gives them: Claravine's documentation calls it a list of uuids),
+--- optionally only those between two dates (start-date, end-date). Also
+--- `claravine.transactions(dataset, opts)`.
+--- Raises kind = "validation" for an unknown option or a date that is not
+--- written YYYY-MM-DD, or an answer that is not a listing.
+---@param dataset string  the dataset's uuid
+---@param opts? {start_date?: string, end_date?: string}  dates YYYY-MM-DD
+---@return table[] transactions
+function Client:transactions(dataset, opts)
+  return (list_transactions(self, dataset, opts))
+end
+
+--- The data of a transaction (GET /v1/datasets/{dataset}/transaction/{transaction}/data/),
+--- {fields = {names...}, rows = {{values...}, ...}}: read it once the
+--- transaction is Complete (before that Claravine may refuse it). Also
 --- `claravine.data(dataset, transaction)`.
---- Raises kind = "validation" when an argument is not a string.
+--- Raises kind = "validation" when an argument is not a string or the
+--- answer has no fields and rows; Claravine's refusal as kind = "http".
 ---@param dataset string      the dataset's uuid
 ---@param transaction string  the transaction's uuid
 ---@return {fields: string[], rows: any[][]} data
@@ -173,34 +284,132 @@ local claimed = {}
 
 local function day(t) return os.date("!%Y-%m-%d", math.floor(t)) end
 
---- The transaction named `name` created at or after `since` (with two
---- minutes for the vendor's clock), or nil.
-local function find_transaction(c, dataset, name, since)
-  local list = c:transactions(dataset, {start_date = day(since - 86400), end_date = day(moonport.now() + 86400)})
-  for _, t in ipairs(list) do
-    local id = t.uuid or t.transactionUuid or t.id
-    local created = V.parse_time(t.createdAt)
-    if t.name == name and id and not claimed[id] and (created == nil or created >= since - 120) then
-      return tostring(id)
+-- The dates a lookup lists: the day before the attempt to the day after.
+local function window(t) return {start_date = day(t - 86400), end_date = day(t + 86400)} end
+
+-- Per client and dataset: true once a listing was seen to carry names (the
+-- lookup then needs no snapshot before each part).
+local named_listing = setmetatable({}, {__mode = "k"})
+
+-- A value as text, to compare what was sent with what Claravine gives back
+-- (null, nothing and "" are the same; 2 and 2.0 and "2" are the same).
+local function text(v)
+  if v == nil or v == json.null then return "" end
+  if math.type(v) == "float" and math.tointeger(v) then return tostring(math.tointeger(v)) end
+  return tostring(v)
+end
+
+-- Whether the transaction's data is exactly `fields` and `rows`: "same",
+-- "other", or nil and why when it cannot be read.
+local function compare_data(c, dataset, uuid, fields, rows)
+  local deadline = moonport.now() + claravine.confirm_timeout
+  local pause = 0.25
+  while true do
+    local ok, raw = pcall(read_status, c, dataset, uuid)
+    if not ok then return nil, "its status could not be read (" .. (type(raw) == "table" and raw.message or tostring(raw)) .. ")" end
+    if raw.status ~= "Pending" then break end
+    if moonport.now() >= deadline then return nil, "it was still Pending" end
+    task.sleep(math.min(pause, math.max(0, deadline - moonport.now())))
+    pause = math.min(pause * 2, 10)
+  end
+  local ok, data = pcall(fetch_data, c, {id = uuid, ref = {dataset = dataset}})
+  if not ok then return nil, "its data could not be read (" .. (type(data) == "table" and data.message or tostring(data)) .. ")" end
+  if #data.fields ~= #fields or #data.rows ~= #rows then return "other" end
+  local at = {}
+  for i, f in ipairs(data.fields) do at[tostring(f)] = i end
+  local map = {}
+  for i, f in ipairs(fields) do
+    if at[f] == nil then return "other" end
+    map[i] = at[f]
+  end
+  for r, sent in ipairs(rows) do
+    local got = data.rows[r]
+    if type(got) ~= "table" then return "other" end
+    for i = 1, #fields do
+      if text(sent[i]) ~= text(got[map[i]]) then return "other" end
     end
   end
-  return nil
+  return "same"
+end
+
+--- The snapshot taken before a part is sent: the uuids the listing gives
+--- now (nil when the listing carries names: the name finds the part).
+local function snapshot(c, dataset)
+  local known = named_listing[c]
+  if known and known[dataset] then return nil end
+  local range = window(moonport.now())
+  local list, named = list_transactions(c, dataset, range)
+  if named then
+    named_listing[c] = known or {}
+    named_listing[c][dataset] = true
+    return nil
+  end
+  local uuids = {}
+  for i, t in ipairs(list) do uuids[i] = t.uuid end
+  return {uuids = uuids, start_date = range.start_date, end_date = range.end_date}
+end
+
+--- The transaction a part whose answer was lost created: its uuid, or nil
+--- when it was surely not created, or nil and what to check when it cannot
+--- be told (V.create then raises instead of sending again).
+local function find_transaction(c, dataset, part, snap, since)
+  local range = snap and {start_date = snap.start_date, end_date = snap.end_date} or window(since)
+  local list, named = list_transactions(c, dataset, range)
+  if named then
+    -- The listing carries names: the part's name, created since the attempt
+    -- began (two minutes for the vendor's clock).
+    for _, t in ipairs(list) do
+      local created = V.parse_time(t.createdAt)
+      if t.name == part.name and not claimed[t.uuid] and (created == nil or created >= since - 120) then
+        return t.uuid
+      end
+    end
+    return nil
+  end
+  if #list == 0 then return nil end
+  local check = string.format("look in the dataset %s for a transaction named '%s'", dataset, part.name)
+  if snap == nil or snap.uuids == nil then
+    return nil, check .. " (Claravine's listing gives only uuids, and none was taken before it was sent)"
+  end
+  local before = {}
+  for _, u in ipairs(snap.uuids) do before[u] = true end
+  local same, unsure = {}, {}
+  for _, t in ipairs(list) do
+    if not before[t.uuid] and not claimed[t.uuid] then
+      local verdict, why = compare_data(c, dataset, t.uuid, part.fields, part.rows)
+      if verdict == "same" then same[#same + 1] = t.uuid
+      elseif verdict == nil then unsure[#unsure + 1] = t.uuid .. ": " .. why end
+    end
+  end
+  if #same == 1 then return same[1] end
+  if #same == 0 and #unsure == 0 then return nil end
+  if #same > 1 then
+    return nil, string.format("%s: the transactions %s all hold these rows", check, table.concat(same, ", "))
+  end
+  return nil, string.format("%s among the transactions that appeared since (%s)", check, table.concat(unsure, "; "))
 end
 
 local function send_part(c, dataset, name, fields, rows)
   local body = {transactionName = name, fields = json.array(fields), rows = json.array(rows)}
+  local part = {name = name, fields = fields, rows = rows}
   local id = V.create{
-    vendor = "claravine", what = "transaction '" .. name .. "'",
+    vendor = "claravine", what = "transaction '" .. name .. "' in the dataset " .. dataset,
     key = "data " .. dataset .. " " .. name,
+    before = function() return snapshot(c, dataset) end,
     send = function()
-      local answer = c:call("POST", "/v1/datasets/" .. esc(dataset) .. "/data", {json = body})
-      local uuid = answer.transactionUuid or answer.uuid
-      if uuid == nil then
-        V.raise("claravine", "validation", "the answer to submitting '" .. name .. "' has no transactionUuid", {details = answer})
+      local path = "/v1/datasets/" .. esc(dataset) .. "/data"
+      local answer = c:call("POST", path, {json = body})
+      local uuid = type(answer) == "string" and answer
+        or type(answer) == "table" and (answer.transactionUuid or answer.uuid or answer.id) or nil
+      if uuid == nil or type(uuid) == "table" then
+        -- Claravine took it: it must not be sent again.
+        V.raise("claravine", "validation", string.format("the answer to POST %s (transaction '%s') gives no "
+          .. "transaction uuid; the transaction was probably created: look for it before you send it again", path, name),
+          {details = answer})
       end
       return tostring(uuid)
     end,
-    find = function(_, started_at) return find_transaction(c, dataset, name, started_at) end,
+    find = function(snap, started_at) return find_transaction(c, dataset, part, snap, started_at) end,
   }
   claimed[id] = true
   return c:job("data", id, {dataset = dataset, name = name, rows = #rows})
@@ -266,26 +475,30 @@ local function row_source(w, fields, rows)
         local i = index[k] or V.raise("claravine", "validation", string.format("%s: row %d has a field '%s' not in fields", w.fname, n, tostring(k)))
         out[i] = v
       end
-      for i = 1, #fields do if out[i] == nil then out[i] = json.null end end
+      -- A field the row lacks is sent empty, as Claravine's example sends an empty value ("").
+      for i = 1, #fields do if out[i] == nil then out[i] = "" end end
       return out
     end
     return r
   end, total, cleanup
 end
 
---- Sends rows to a dataset in parts of at most 1,000 rows
---- (claravine.max_rows), each a transaction named "NAME (part i of n)" and
---- a Job of kind "data" (also `claravine.submit`). Claravine checks the rows
+--- Sends rows to a dataset (POST /v1/datasets/{dataset}/data) in parts of
+--- at most 1,000 rows (claravine.max_rows, Claravine's limit), each a
+--- transaction and a Job of kind "data" (also `claravine.submit`): one part
+--- is named `name`, several "NAME (part i of n)". Claravine checks the rows
 --- later: poll the Jobs (invalid rows fail a transaction silently, and
 --- poll then raises job_failed).
 --- data.rows: a list of rows (lists of values in `fields` order, or tables
---- keyed by field name), an iterator function returning rows (read once
+--- keyed by field name: a field the row lacks is sent as ""), an iterator function returning rows (read once
 --- first, to count the parts), or the path of a CSV file whose header row
 --- gives the fields (when `fields` is given too, those columns are sent, in
 --- that order). data.fields is required unless rows is a CSV path.
 --- Parts are sent by up to opts.concurrency tasks (claravine.default_concurrency,
---- 4). A part whose answer was lost is looked up by its name and adopted,
---- never sent twice.
+--- 4). A part whose answer was lost is looked up (by its name, or where
+--- the listing gives bare uuids by its rows) and adopted, never sent twice;
+--- when that cannot be told, kind = "network" (or the lost answer's kind)
+--- says the transaction "may have been created" and names it.
 --- Raises kind = "validation" for a bad argument or option (before anything
 --- is sent), or for a row that is not a table or has a field not in
 --- `fields` (when the row is reached).
@@ -340,7 +553,8 @@ function Client:submit(kind, dataset, data, opts)
       while true do
         local i, rows = take()
         if i == nil then return end
-        jobs[i] = send_part(self, dataset, string.format("%s (part %d of %d)", data.name, i, parts), fields, rows)
+        local name = parts == 1 and data.name or string.format("%s (part %d of %d)", data.name, i, parts)
+        jobs[i] = send_part(self, dataset, name, fields, rows)
       end
     end
   end

@@ -1,28 +1,45 @@
---- clari: Clari's export, audit, opportunity and ingestion APIs (vendors.md § Clari).
+--- clari: Clari's export, audit, opportunity and ingestion APIs, as Clari's
+--- API documentation (its OpenAPI reference) describes them.
 ---
 ---   local clari = require "clari"
 ---   local job = clari.export("forecast", {forecast_id = "net_new", time_period = "2024_Q1", format = "csv"})
 ---   job:wait(); job:download("forecast.csv")          --> {path=, bytes=, rows=}
 ---   clari.export("activity", {activity_types = {"MEETING"}, start_date = "2024-01-01", end_date = "2024-03-31"})
----   clari.export("audit_events", {date_from = "2024-01-01", event = "LOGIN"})
+---   clari.export("audit_events", {date_from = "2024-01-01", event = "user.login"})
 ---   clari.submit("ingest", "opportunity", {{sourceEntity = "crm", records = {...}}}, {mode = "incremental"})
----   clari.submit("ingest_bulk", "opportunity", records_or_path, {mode = "initial", last_batch = true}) --> Jobs
+---   clari.submit("ingest_bulk", "opportunity", records_or_path, {source_entity = "crm", mode = "initial", last_batch = true}) --> Jobs
 ---   clari.jobs(), clari.limits(), clari.audit_events{...} (every page), clari.opportunities(ids)
----   clari.picklist_add(entity, field, "picklist", {"A", "B"}), clari.picklist_get(entity, field)
+---   clari.picklist_add(entity, field, "picklist", {"A", "B"}), clari.picklist_get(entity, field_or_fields)
 ---
 --- Credentials: CLARI_API_KEY (header apikey), CLARI_PARTNER_KEY (header
 --- partnerkey, ingestion only); CLARI_BASE_URL (https://api.clari.com).
 ---
 --- Limits: an export refused because the concurrency limit is reached waits
---- for a slot (/v4/admin/limits) and goes on; a spent monthly quota raises
---- at once (kind = "rate_limited") with the numbers. A lost answer to an
---- export is resolved through submittedJobIds of /v4/admin/limits, read
---- before and after: the job it created is adopted, never submitted twice.
+--- for a slot (/v4/admin/limits) and goes on; a spent export quota (Clari
+--- counts exports over a rolling 30-day window) raises at once (kind =
+--- "rate_limited") with the numbers. A lost answer to an export is resolved
+--- through submittedJobIds of /v4/admin/limits, read before and after: the
+--- job it created is adopted, never submitted twice; when Clari's jobs cannot
+--- tell which one it was, it raises saying the export may have been created.
 local V = require "moonport.vendor"
 local json = require "json"
 local task = require "task"
 local log = require "log"
 local moonport = require "moonport"
+
+-- A list of ingestion errors [{errorCode, errorSummary}] (or a plain message)
+-- as one line: the first five summaries, and how many more there are.
+local function summary(v)
+  if type(v) == "string" then return v ~= "" and v or nil end
+  if type(v) ~= "table" then return nil end
+  local parts = {}
+  for i = 1, math.min(#v, 5) do
+    local e = v[i]
+    parts[#parts + 1] = type(e) == "table" and tostring(e.errorSummary or e.errorCode or e.message) or tostring(e)
+  end
+  if #parts == 0 then return nil end
+  return table.concat(parts, "; ") .. (#v > 5 and string.format(" (and %d more)", #v - 5) or "")
+end
 
 --- A Clari client, made by `clari.client{api_key=, partner_key=, base_url=, timeout=}`;
 --- its methods are the module's functions (`clari.export(...)` is the
@@ -42,24 +59,43 @@ local clari, Client = V.define{
     end
     return {header = "apikey", value = c:credential("api_key")}
   end,
-  -- exports {code, namespace, errorId, message}; audit {errors = [{code, message}]};
-  -- ingestion [{errorCode, errorSummary}]; 401 {message}.
+  -- Clari's error bodies, per API: exports {code, namespace, errorId, message};
+  -- audit {errors = [{code, message, target, status, details}]}; ingestion
+  -- [{errorCode, errorSummary}]; the ingestion job {error} or its own body
+  -- {message = {status, message}}; opportunity [{statusCode, reaspnPhrase,
+  -- description, details}]; 401 {message}.
   error_body = function(b)
     if type(b) ~= "table" then return nil end
-    if b.code or b.message then return b.code, b.message end
-    if type(b.errors) == "table" and b.errors[1] then return b.errors[1].code, b.errors[1].message end
-    if b[1] and (b[1].errorCode or b[1].errorSummary) then
-      local parts = {}
-      for i = 1, math.min(#b, 5) do parts[#parts + 1] = tostring(b[i].errorSummary or b[i].errorCode) end
-      return b[1].errorCode, table.concat(parts, "; ") .. (#b > 5 and string.format(" (and %d more)", #b - 5) or "")
+    local function text(v) return type(v) == "string" and v ~= "" and v or nil end
+    if type(b.errors) == "table" and type(b.errors[1]) == "table" then
+      local e = b.errors[1]
+      local message = text(e.message)
+      if message and text(e.details) then message = message .. " (" .. e.details .. ")" end
+      return e.code, message
+    end
+    if b.code ~= nil or text(b.message) then return b.code, text(b.message) end
+    if text(b.error) then return nil, b.error end
+    if type(b.message) == "table" and text(b.message.status) then
+      return b.message.status, summary(b.message.message)
+    end
+    if type(b[1]) == "table" then
+      if b[1].errorCode or b[1].errorSummary then
+        return b[1].errorCode, summary(b)
+      end
+      if b[1].statusCode or b[1].description or b[1].details then
+        local e = b[1]
+        local parts = {}
+        for _, k in ipairs{"description", "details"} do if text(e[k]) then parts[#parts + 1] = e[k] end end
+        return e.statusCode ~= nil and tostring(e.statusCode) or nil, #parts > 0 and table.concat(parts, ": ") or nil
+      end
     end
   end,
   statuses = {
     -- exports
     SCHEDULED = "queued", STARTED = "running", DONE = "done", FAILED = "failed",
     CANCELLED = "cancelled", ABORTED = "cancelled",
-    -- ingestion jobs
-    QUEUED = "queued", IN_PROGRESS = "running", SUCCESS = "done", VALIDATION_FAILED = "failed",
+    -- ingestion jobs (FAILED as above)
+    QUEUED = "queued", IN_PROGRESS = "running", SUCCESS = "done", VALIDATION_FAILED = "failed", VALIDATION_ERROR = "failed",
   },
   jobs = {},
 }
@@ -82,21 +118,47 @@ local function where(fname) return {vendor = "clari", fname = "clari." .. fname}
 
 local export_job = {}
 
--- The job is {"job": {...}} for public clients, flat in the spec: accept both.
+-- The job is flat in Clari's API documentation; some clients see it wrapped
+-- as {"job": {...}}: both are read.
 local function unwrap(raw) return type(raw) == "table" and type(raw.job) == "table" and raw.job or raw end
+
+-- The job of a GET /v4/export/jobs/{id} answer, checked: an object with a status word.
+local function export_job_of(raw, what)
+  local j = V.object("clari", unwrap(raw), what)
+  if type(j.status) ~= "string" then
+    V.raise("clari", "validation", string.format("%s answered a job without a status word (keys: %s); the API may have changed",
+      what, (function() local k = {} for name in pairs(j) do k[#k + 1] = tostring(name) end table.sort(k) return table.concat(k, ", ") end)()))
+  end
+  return j
+end
 
 function export_job.status_of(raw)
   local j = unwrap(raw)
-  return j.status, j.message or j.errorMessage or j.error or (j.status == "FAILED" and "the export failed" or nil)
+  return j.status, j.message or j.errorMessage or j.error or (j.status == "FAILED" and "the export failed at Clari" or nil)
 end
 
 function export_job.refresh(c, job)
-  local res = c:request("GET", "/v4/export/jobs/" .. job.id)
-  return c:json(res), res.headers
+  local path = "/v4/export/jobs/" .. job.id
+  local res = c:request("GET", path)
+  return export_job_of(c:json(res), "GET " .. path), res.headers
 end
 
+-- A cancel whose answer was lost is sent again (it is safe to repeat); the
+-- repeat then meets 400 export_failed_to_cancel ("already finished"): the job
+-- is read again, and if it is cancelled, that is the outcome. A job that
+-- ended otherwise (DONE, FAILED) cannot be cancelled: Clari's 400 is raised.
 function export_job.cancel(c, job)
-  c:call("PATCH", "/v4/export/jobs/" .. job.id, {json = {type = "CANCEL"}, safe_to_repeat = true})
+  local path = "/v4/export/jobs/" .. job.id
+  local ok, e = pcall(c.call, c, "PATCH", path, {json = {type = "CANCEL"}, safe_to_repeat = true})
+  if ok then return end
+  if type(e) == "table" and e.status == 400 and e.code == "export_failed_to_cancel" then
+    V.apply_status(job, (export_job.refresh(c, job)))
+    if job.status == V.CANCELLED then return end
+    V.raise("clari", "http", string.format("PATCH %s answered 400 export_failed_to_cancel: job %s already ended %s, "
+      .. "it can no longer be cancelled (Clari said: %s)", path, tostring(job.id), tostring(job.vendor_status), tostring(e.message)),
+      {status = 400, code = e.code, details = e.details})
+  end
+  error(e, 0)
 end
 
 local function results_path(job) return "/v4/export/jobs/" .. job.id .. "/results" end
@@ -104,17 +166,17 @@ local function results_path(job) return "/v4/export/jobs/" .. job.id .. "/result
 function export_job.download(c, job, path)
   local res = c:request("GET", results_path(job), {stream_to = path, timeout = 3600})
   local rows
-  local format = job.ref.format
+  local format = type(job.ref.format) == "string" and job.ref.format:upper() or nil
   if format == "CSV" then
     rows = V.count_csv_rows(path)
   else
     local f = io.open(path, "rb")
-    local text = f:read("a")
-    f:close()
+    local text = f and f:read("a") or ""
+    if f then f:close() end
     local ok, value = pcall(json.decode, text)
     if ok and type(value) == "table" then
-      if value.activities then rows = #value.activities
-      elseif value.items then rows = #value.items
+      if type(value.activities) == "table" then rows = #value.activities
+      elseif type(value.items) == "table" then rows = #value.items
       elseif job.kind == "forecast" then rows = math.max(0, #value - 1)  -- a header row, then data rows
       else rows = #value end
     end
@@ -129,10 +191,15 @@ end
 clari._def.jobs.forecast = export_job
 clari._def.jobs.activity = export_job
 clari._def.jobs.audit_events = export_job
+-- An export whose module moonport does not know (clari.jobs()).
+clari._def.jobs.export = export_job
 
 -- Job ids this process has created or adopted: a lost answer is never
 -- matched to another task's job.
 local claimed = {}
+-- Exports this process is sending right now (token -> true): a lookup after
+-- a lost answer waits for them, so that the jobs they created are claimed first.
+local inflight = {}
 
 local function limits(c)
   local what = "GET /v4/admin/limits"
@@ -140,26 +207,40 @@ local function limits(c)
   return jobs == nil and {} or V.object("clari", jobs, what .. " (its jobs)")
 end
 
+local function ids_of(list)
+  local out = {}
+  for i, id in ipairs(type(list) == "table" and list or {}) do out[i] = tostring(id) end
+  return out
+end
+
 --- Sends an export request; waits for a slot while the concurrency limit
---- is what refuses it, raises at once when the monthly quota is spent.
+--- is what refuses it, raises at once when the quota is spent.
 local function send_export(c, path, body, started)
   local slot_waits, wait = 0, 2
   while true do
-    local res = c:request("POST", path, {json = body, ok = {[400] = true}})
-    if res.status < 400 then
-      local decoded = c:json(res)
-      local id = decoded.jobId or (decoded.job and decoded.job.jobId)
+    local token = {}
+    inflight[token] = true
+    local ok, res = pcall(c.request, c, "POST", path, {json = body, ok = {[400] = true}})
+    if ok and res.status < 400 then
+      local okj, decoded = pcall(c.json, c, res)
+      local id = okj and type(decoded) == "table" and (decoded.jobId or (type(decoded.job) == "table" and decoded.job.jobId)) or nil
+      if id ~= nil then claimed[tostring(id)] = true end
+      inflight[token] = nil
+      if not okj then error(decoded, 0) end
       if id == nil then
         V.raise("clari", "validation", "POST " .. path .. " answered without a jobId: " .. res.body:sub(1, 200), {status = res.status})
       end
       return tostring(id)
     end
+    inflight[token] = nil
+    if not ok then error(res, 0) end
     local err = clari.response_error(res, "POST", path)
     if err.code ~= "export_monthly_quota_reached" then error(err, 0) end
     local l = limits(c)
     if (l.availableMonthlyQuota or 1) <= 0 then
-      V.raise("clari", "rate_limited", string.format("the monthly export quota is spent: %s of %s exports used this month; "
-        .. "nothing was started (the quota resets at the start of the month)", tostring(#(l.submittedJobIds or {})),
+      V.raise("clari", "rate_limited", string.format("the export quota is spent: %s of %s exports used in the last 30 days; "
+        .. "nothing was started (Clari counts exports over a rolling 30-day window: the quota frees up as exports "
+        .. "older than 30 days leave it; clari.limits() shows it)", tostring(#(l.submittedJobIds or {})),
         tostring(l.monthlyQuota)), {status = 400, code = err.code, details = err.details, retryable = false})
     end
     local elapsed = moonport.now() - started
@@ -172,43 +253,72 @@ local function send_export(c, path, body, started)
       log.info("clari: %s of %s export slots are in use; waiting for one to free up", tostring(#(l.runningJobIds or {})),
         tostring(l.concurrentLimit))
     end
-    task.sleep(wait * (0.75 + math.random() / 2))
+    V.sleep_shown("clari: waiting for a free export slot", wait * (0.75 + math.random() / 2), {vendor = "clari", since = elapsed})
     wait = math.min(wait * 1.5, 15)
   end
 end
 
---- The job a lost export request created: new in submittedJobIds since the
---- snapshot, not claimed by this process, and (where the job shows them)
---- with the same module and parameters.
-local function find_export(c, module, body, snapshot)
-  local before = {}
-  for _, id in ipairs(snapshot or {}) do before[tostring(id)] = true end
-  local l = limits(c)
-  for _, id in ipairs(l.submittedJobIds or {}) do
-    id = tostring(id)
-    if not before[id] and not claimed[id] then
-      local j = unwrap(c:call("GET", "/v4/export/jobs/" .. id))
-      local params = type(j.parameters) == "table" and (j.parameters.body or j.parameters) or nil
-      local same = (j.module == nil or j.module == module)
-        and (params == nil or json.encode(params, {sort_keys = true}) == json.encode(body, {sort_keys = true}))
-      if same then return id end
-    end
-  end
+-- A field's letters in upper case: "JSON" of "json" or of "JSON," (the listing
+-- example of Clari's documentation shows values with a trailing comma).
+local function letters(v) return (tostring(v):upper():gsub("[^%a]", "")) end
+
+-- The export kind of a job's `module` (upper case in Clari's documentation,
+-- FORECAST; read in any case); nil for a module moonport does not know.
+local function module_kind(m)
+  if type(m) ~= "string" then return nil end
+  local u = m:upper()
+  if u:find("FORECAST", 1, true) then return "forecast" end
+  if u:find("ACTIVIT", 1, true) then return "activity" end
+  if u:find("AUDIT", 1, true) then return "audit_events" end
   return nil
 end
 
-local function start_export(c, kind, module, path, body, format)
+--- The job a lost export request created. Clari's jobs do not show the
+--- request's parameters, so the lookup is: the ids new in submittedJobIds
+--- since the snapshot, not claimed by this process, of the same kind
+--- (module), file type and currency. One such job: it is ours. None (and no
+--- job of an unknown module): nothing was created. Several, or a job whose
+--- module is not known: it cannot be told, and nothing is sent again.
+local function find_export(c, kind, format, currency, snapshot, started_at)
+  -- Exports this process is sending now claim their jobs when their answers come.
+  local waited = moonport.now()
+  while next(inflight) ~= nil and moonport.now() - waited < 60 do task.sleep(0.1) end
+  local before = {}
+  for _, id in ipairs(snapshot or {}) do before[tostring(id)] = true end
+  local matches, unknown = {}, {}
+  for _, id in ipairs(ids_of(limits(c).submittedJobIds)) do
+    if not before[id] and not claimed[id] then
+      local path = "/v4/export/jobs/" .. id
+      local j = export_job_of(c:call("GET", path), "GET " .. path)
+      local k = module_kind(j.module)
+      local t = V.parse_time(j.startTime)
+      local older = t ~= nil and started_at ~= nil and t < started_at - 300
+      if k == nil and not older then
+        unknown[#unknown + 1] = id .. " (module " .. tostring(j.module) .. ")"
+      elseif k == kind and not older
+        and (j.fileType == nil or letters(j.fileType) == format)
+        and (currency == nil or j.currency == nil or letters(j.currency) == currency:upper()) then
+        matches[#matches + 1] = id
+      end
+    end
+  end
+  if #matches == 1 and #unknown == 0 then return matches[1] end
+  if #matches == 0 and #unknown == 0 then return nil end
+  local all = {}
+  for _, id in ipairs(matches) do all[#all + 1] = id end
+  for _, id in ipairs(unknown) do all[#all + 1] = id end
+  return nil, string.format("Clari lists %d new export job(s) that could be it (%s); look at them with clari.jobs() "
+    .. "(GET /v4/export/jobs) and cancel or use the one you want before you run it again", #all, table.concat(all, ", "))
+end
+
+local function start_export(c, kind, path, body, format)
   local started = moonport.now()
   local id = V.create{
     vendor = "clari", what = kind .. " export job",
     key = "export " .. path .. " " .. json.encode(body, {sort_keys = true}),
-    before = function()
-      local ids = {}
-      for i, id in ipairs(limits(c).submittedJobIds or {}) do ids[i] = tostring(id) end
-      return ids
-    end,
+    before = function() return ids_of(limits(c).submittedJobIds) end,
     send = function() return send_export(c, path, body, started) end,
-    find = function(snapshot) return find_export(c, module, body, snapshot) end,
+    find = function(snapshot, started_at) return find_export(c, kind, format, body.currency, snapshot, started_at) end,
   }
   claimed[id] = true
   return c:job(kind, id, {format = format})
@@ -226,56 +336,89 @@ function exports.forecast(c, p)
   V.check_known(w, "forecast parameter", p, {forecast_id = true, time_period = true, types = true, scope_id = true,
     currency = true, format = true, include_historical = true, schedule = true})
   V.check(w, "field 'forecast_id'", p.forecast_id, "string")
-  V.check(w, "field 'time_period'", p.time_period, "string")
-  if not p.time_period:match("^%d%d%d%d_Q[1-4]$") then
-    V.raise("clari", "validation", "clari.export: time_period must look like 2024_Q1, got '" .. p.time_period .. "'")
+  if p.forecast_id == "" or p.forecast_id:find("[/?#%s]") then
+    V.raise("clari", "validation", "clari.export: forecast_id must be the id of a Forecast Tab (from its URL), got '" .. p.forecast_id .. "'")
   end
-  local body = {timePeriod = p.time_period, schedule = upper(p.schedule) or "NONE",
-    exportFormat = upper(p.format) or "JSON", includeHistorical = p.include_historical or false}
+  local body = {schedule = upper(p.schedule) or "NONE", exportFormat = upper(p.format) or "JSON",
+    includeHistorical = p.include_historical or false}
+  -- time_period is optional: Clari exports the current quarter without it.
+  if p.time_period ~= nil then
+    V.check(w, "field 'time_period'", p.time_period, "string")
+    if not p.time_period:match("^%d%d%d%d_Q[1-4]$") then
+      V.raise("clari", "validation", "clari.export: time_period must look like 2024_Q1, got '" .. p.time_period .. "'")
+    end
+    body.timePeriod = p.time_period
+  end
   V.check(w, "field 'format'", body.exportFormat, {JSON = true, CSV = true})
   V.check(w, "field 'schedule'", body.schedule, {NONE = true, ONCE = true, MAX = true})
   V.check(w, "field 'include_historical'", body.includeHistorical, "boolean")
   if p.types ~= nil then
     V.check(w, "field 'types'", p.types, "list")
+    if #p.types == 0 then V.raise("clari", "validation", "clari.export: field 'types' must name at least one type (or be left out)") end
     for i, t in ipairs(p.types) do V.check(w, "types[" .. i .. "]", t, forecast_types) end
     body.typesToExport = json.array(p.types)
   end
   if p.scope_id ~= nil then body.scopeId = V.check(w, "field 'scope_id'", p.scope_id, "string") end
   if p.currency ~= nil then body.currency = V.check(w, "field 'currency'", p.currency, "string") end
-  return start_export(c, "forecast", "forecast", "/v4/export/forecast/" .. p.forecast_id, body, body.exportFormat)
+  return start_export(c, "forecast", "/v4/export/forecast/" .. p.forecast_id, body, body.exportFormat)
+end
+
+-- A date ("2024-01-31", sent as midnight UTC) or a date-time with a UTC
+-- offset ("2024-01-31T00:00:00Z", "...+05:30"), as Clari's activity export asks.
+local function offset_date_time(w, name, v)
+  V.check(w, "field '" .. name .. "'", v, "string")
+  if v:match("^%d%d%d%d%-%d%d%-%d%d$") and V.parse_time(v) then return v .. "T00:00:00Z" end
+  local zone = v:match("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d[%.%d]*(.*)$")
+  if zone and (zone == "Z" or zone:match("^[+-]%d%d:%d%d$")) and V.parse_time(v) then return v end
+  V.raise("clari", "validation", string.format("clari.export: field '%s' must be a date (2024-03-10) or a date-time "
+    .. "with a UTC offset (2024-03-10T00:00:00Z, 2024-03-10T00:00:00-08:00), got '%s'", name, v))
 end
 
 function exports.activity(c, p)
   local w = where("export")
   V.check_known(w, "activity parameter", p, {activity_types = true, start_date = true, end_date = true, format = true})
-  V.check(w, "field 'start_date'", p.start_date, "string")
-  V.check(w, "field 'end_date'", p.end_date, "string")
   if p.format ~= nil and upper(p.format) ~= "JSON" then
     V.raise("clari", "validation", "clari.export: activity exports are JSON only (format = \"json\")")
   end
-  local body = {startDate = p.start_date, endDate = p.end_date, exportFormat = "JSON"}
-  -- Clari needs at least one activity type (400 invalid_activityTypes otherwise).
-  V.check(w, "field 'activity_types'", p.activity_types, "list")
-  if #p.activity_types == 0 then
-    V.raise("clari", "validation", "clari.export: field 'activity_types' must name at least one of "
-      .. "MEETING, EMAIL_SENT, EMAIL_RECEIVED, ATTACHMENT_SENT, ATTACHMENT_RECEIVED")
+  local body = {startDate = offset_date_time(w, "start_date", p.start_date),
+    endDate = offset_date_time(w, "end_date", p.end_date), exportFormat = "JSON"}
+  -- activity_types is optional: every type when left out.
+  if p.activity_types ~= nil then
+    V.check(w, "field 'activity_types'", p.activity_types, "list")
+    if #p.activity_types == 0 then
+      V.raise("clari", "validation", "clari.export: field 'activity_types' must name at least one of "
+        .. "MEETING, EMAIL_SENT, EMAIL_RECEIVED, ATTACHMENT_SENT, ATTACHMENT_RECEIVED (or be left out for every type)")
+    end
+    for i, t in ipairs(p.activity_types) do V.check(w, "activity_types[" .. i .. "]", t, activity_types) end
+    body.activityTypes = json.array(p.activity_types)
   end
-  for i, t in ipairs(p.activity_types) do V.check(w, "activity_types[" .. i .. "]", t, activity_types) end
-  body.activityTypes = json.array(p.activity_types)
-  return start_export(c, "activity", "activity", "/v4/export/activity", body, "JSON")
+  return start_export(c, "activity", "/v4/export/activity", body, "JSON")
 end
 
 local audit_fields = {actor_id = "actorId", impersonating_actor_id = "impersonatingActorId", session_id = "sessionId",
   session_type = "sessionType", date_from = "dateFrom", date_to = "dateTo", event = "event"}
+local audit_integers = {actor_id = true, impersonating_actor_id = true}
 
-local function audit_filters(w, p)
+-- The audit filters as Clari's names; actor ids are integers (int64): an
+-- integer or a string of digits. `extra` names more accepted keys (limit).
+local function audit_filters(w, p, extra)
   local known = {}
   for k in pairs(audit_fields) do known[k] = true end
+  for k in pairs(extra or {}) do known[k] = true end
   V.check_known(w, "audit filter", p, known)
   local out = {}
   for k, v in pairs(p) do
-    V.check(w, "field '" .. k .. "'", v, "string")
-    out[audit_fields[k]] = v
+    if audit_integers[k] then
+      if type(v) == "string" and v:match("^%d+$") then v = math.tointeger(tonumber(v)) end
+      if math.type(v) ~= "integer" then
+        V.raise("clari", "validation", string.format("%s: field '%s' must be an integer (a Clari user id), got %s",
+          w.fname, k, type(v) == "string" and ("'" .. v .. "'") or type(v)))
+      end
+      out[audit_fields[k]] = v
+    elseif audit_fields[k] then
+      V.check(w, "field '" .. k .. "'", v, "string")
+      out[audit_fields[k]] = v
+    end
   end
   if out.sessionType then V.check(w, "field 'session_type'", out.sessionType, {WEB = true, IOS = true, ANDROID = true}) end
   return out
@@ -283,26 +426,35 @@ end
 
 function exports.audit_events(c, p)
   local body = audit_filters(where("export"), p)
-  return start_export(c, "audit_events", "audit", "/v4/export/audit/events", json.object(body), "JSON")
+  return start_export(c, "audit_events", "/v4/export/audit/events", json.object(body), "JSON")
 end
 
 --- Starts an export at Clari and returns its Job (also `clari.export`).
 --- The kinds and their params (snake_case; sent as Clari's names):
----   "forecast": forecast_id (required), time_period ("2024_Q1", required),
----     types (a list of forecast, quota, forecast_updated, adjustment,
----     crm_total, crm_closed), scope_id, currency, format ("json" or "csv";
----     json by default), include_historical (boolean), schedule ("none",
----     "once" or "max"; none by default)
----   "activity": start_date, end_date and activity_types (required; a list
----     of MEETING, EMAIL_SENT, EMAIL_RECEIVED, ATTACHMENT_SENT,
----     ATTACHMENT_RECEIVED); JSON only
----   "audit_events": actor_id, impersonating_actor_id, session_id,
----     session_type ("WEB", "IOS" or "ANDROID"), date_from, date_to, event
----     (all optional strings)
+---   "forecast": forecast_id (required: the Forecast Tab's id), time_period
+---     ("2024_Q1"; Clari's current quarter when left out), types (a list of
+---     forecast, quota, forecast_updated, adjustment; Clari's default is
+---     forecast and forecast_updated; crm_total and crm_closed are refused
+---     by Clari's Export API with 400 type_not_supported), scope_id,
+---     currency, format ("json" or "csv"; json by default),
+---     include_historical (boolean), schedule ("none", "once" or "max";
+---     none by default)
+---   "activity": start_date and end_date (required: a date, "2024-03-10",
+---     sent as midnight UTC, or a date-time with a UTC offset,
+---     "2024-03-10T00:00:00-08:00"), activity_types (optional, every type
+---     when left out: a list of MEETING, EMAIL_SENT, EMAIL_RECEIVED,
+---     ATTACHMENT_SENT, ATTACHMENT_RECEIVED); JSON only
+---   "audit_events": actor_id and impersonating_actor_id (integers, Clari
+---     user ids), session_id, session_type ("WEB", "IOS" or "ANDROID"),
+---     date_from, date_to, event (strings); all optional
 --- When Clari's concurrency limit refuses the export, it waits for a free
---- slot and tries again (up to 4 h); a spent monthly quota raises kind =
---- "rate_limited" at once. An export whose answer was lost is found through
---- /v4/admin/limits and adopted: it is never started twice.
+--- slot and tries again (up to 4 h); a spent quota (a rolling 30-day
+--- window) raises kind = "rate_limited" at once. An export whose answer was
+--- lost is found through /v4/admin/limits and adopted: it is never started
+--- twice; when Clari's job list cannot tell which new job it was, it raises
+--- (kind "network" or "http") saying the export may have been created.
+--- Clari's refusals (an unknown forecast: 400 no_such_forecast_config) are
+--- raised as kind = "http" with Clari's code and message.
 --- Raises kind = "validation" for an unknown kind, an unknown parameter or a
 --- wrong value, before anything is sent.
 ---   local job = clari.export("forecast", {forecast_id = "net_new", time_period = "2024_Q1", format = "csv"})
@@ -321,18 +473,61 @@ end
 ---------------------------------------------------------------------------
 
 local ingest_job = {}
-function ingest_job.status_of(raw)
-  local m = type(raw.message) == "table" and raw.message or raw
-  return m.status, m.message
+
+-- The body of GET /v2/ingest/job/{id}: {message = {jobId, status, message, ...}}.
+local function ingest_job_body(decoded)
+  if type(decoded) == "table" and type(decoded.message) == "table" and decoded.message[1] == nil
+    and type(decoded.message.status) == "string" then
+    return decoded.message
+  end
+  return nil
 end
+
+function ingest_job.status_of(raw)
+  local m = ingest_job_body(raw) or raw
+  return m.status, summary(m.message)
+end
+
+-- Attempts of one ingestion job status read.
+local ingest_status_attempts = 4
+
+-- GET /v2/ingest/job/{id} answers 202 while the job runs, 200 when it
+-- succeeded, 400 (VALIDATION_ERROR) and 500 (FAILED) when it failed: those
+-- two are the job's state, read as such and never retried. A 500 without the
+-- job's body is a server error, tried again a few times.
 function ingest_job.refresh(c, job)
-  local res = c:request("GET", "/v2/ingest/job/" .. job.id, {need = "ingestion"})
-  return c:json(res), res.headers
+  local path = "/v2/ingest/job/" .. job.id
+  local last
+  for attempt = 1, ingest_status_attempts do
+    local ok, res = pcall(c.request, c, "GET", path, {need = "ingestion", retry = false, ok = {[400] = true, [500] = true}})
+    if ok then
+      if res.status < 400 then
+        local decoded = c:json(res)
+        if not ingest_job_body(decoded) then
+          V.object("clari", decoded, "GET " .. path)
+          V.raise("clari", "validation", "GET " .. path .. " answered without the job's {message: {status}}; the API may have changed",
+            {status = res.status, details = decoded})
+        end
+        return decoded, res.headers
+      end
+      local okj, decoded = pcall(json.decode, res.body or "")
+      if okj and ingest_job_body(decoded) then return decoded, res.headers end
+      last = clari.response_error(res, "GET", path)
+      if res.status ~= 500 then error(last, 0) end
+    else
+      last = res
+      local transient = type(res) == "table" and (res.kind == "network" or res.kind == "timeout" or res.kind == "rate_limited"
+        or (res.kind == "http" and (res.status or 0) >= 500))
+      if not transient then error(res, 0) end
+    end
+    if attempt < ingest_status_attempts then task.sleep(math.min(8, 0.5 * 2 ^ (attempt - 1)) * (0.5 + math.random() / 2)) end
+  end
+  error(last, 0)
 end
 clari._def.jobs.ingest_bulk = ingest_job
 
-local function ingest_query(w, opts)
-  V.check_known(w, "option", opts, {mode = true, last_batch = true})
+local function ingest_query(w, opts, known)
+  V.check_known(w, "option", opts, known)
   local mode = V.check(w, "option 'mode'", opts.mode or "incremental", {initial = true, incremental = true})
   local last = false
   if opts.last_batch ~= nil then last = V.check(w, "option 'last_batch'", opts.last_batch, "boolean") end
@@ -346,23 +541,30 @@ local function check_entity(w, entity)
   end
 end
 
+-- Checks Clari's ingestion body, a list of {sourceEntity=, records={...}}.
+local function check_batches(w, data)
+  V.check(w, "argument #3 (data)", data, "list")
+  for i, batch in ipairs(data) do
+    V.check(w, "data[" .. i .. "]", batch, "table")
+    V.check(w, "data[" .. i .. "].sourceEntity", batch.sourceEntity, "string")
+    V.check(w, "data[" .. i .. "].records", batch.records, "list")
+  end
+end
+
 -- Records are upserted by id: sending the same request again changes
 -- nothing, so ingestion requests are retried like a GET.
 local function ingest(c, entity, data, opts)
   local w = where("submit")
   check_entity(w, entity)
-  V.check(w, "argument #3 (data)", data, "list")
-  local query = ingest_query(w, opts)
+  check_batches(w, data)
+  local query = ingest_query(w, opts, {mode = true, last_batch = true})
   -- Split so that no request carries more than 100 records.
   local requests, current, count = {}, {}, 0
   local function flush()
     if #current > 0 then requests[#requests + 1] = current end
     current, count = {}, 0
   end
-  for i, batch in ipairs(data) do
-    V.check(w, "data[" .. i .. "]", batch, "table")
-    V.check(w, "data[" .. i .. "].sourceEntity", batch.sourceEntity, "string")
-    V.check(w, "data[" .. i .. "].records", batch.records, "list")
+  for _, batch in ipairs(data) do
     local records = batch.records
     local at = 1
     while at <= #records do
@@ -387,39 +589,46 @@ local function ingest(c, entity, data, opts)
   return {}
 end
 
---- Writes records (a list, an iterator or an NDJSON/JSON-lines file) as
---- data.json files of at most 10 MB each; calls each(path) for every file.
-local function bulk_files(w, entity, data, each)
-  local next_record = V.items(w, data, {format = type(data) == "string" and not data:match("%.json$") and "ndjson" or nil})
-  local limit = clari.max_bulk_bytes - 2
+--- Writes the (sourceEntity, record) pairs next_item() gives as data.json
+--- files of at most clari.max_bulk_bytes, each with Clari's ingestion
+--- structure [{"sourceEntity": ..., "records": [...]}, ...]; calls
+--- each(path, n) for every file (n records) as soon as it is complete.
+local function bulk_files(w, next_item, each)
+  local limit = clari.max_bulk_bytes
   local tmp = os.tmpname()
-  local f, size, n = nil, 0, 0
+  local f, size, n, current = nil, 0, 0, nil
   local function open()
     f = assert(io.open(tmp, "wb"))
     f:write("[")
-    size, n = 1, 0
+    size, n, current = 1, 0, nil
   end
   local function close_and_send()
-    f:write("]")
+    f:write(current ~= nil and "]}]" or "]")
     f:close()
+    f = nil  -- closed: nothing below touches it again, whatever each() raises
     each(tmp, n)
-    f = nil
   end
   local ok, e = pcall(function()
     open()
-    for record in next_record do
+    for source, record in next_item do
       local text = json.encode(record)
-      if #text + 1 > limit then
-        V.raise("clari", "validation", string.format("%s: one record is %d bytes, more than a 10 MB request can carry", w.fname, #text))
+      local opening = '{"sourceEntity":' .. json.encode(source) .. ',"records":['
+      if 1 + #opening + #text + 3 > limit then
+        V.raise("clari", "validation", string.format("%s: one record is %d bytes, more than a %d-byte file can carry",
+          w.fname, #text, limit))
       end
-      if size + #text + 1 > limit then close_and_send(); open() end
-      if n > 0 then f:write(","); size = size + 1 end
-      f:write(text)
-      size, n = size + #text, n + 1
+      local sep = current == nil and opening or (current ~= source and ("]}," .. opening) or ",")
+      if size + #sep + #text + 3 > limit then
+        close_and_send()
+        open()
+        sep = opening
+      end
+      f:write(sep, text)
+      size, n, current = size + #sep + #text, n + 1, source
     end
-    if n > 0 or not f then close_and_send() else f:close(); f = nil end
+    if n > 0 then close_and_send() else f:close(); f = nil end
   end)
-  if f then f:close() end
+  if f then pcall(f.close, f) end
   os.remove(tmp)
   if not ok then error(e, 0) end
 end
@@ -427,18 +636,57 @@ end
 local function ingest_bulk(c, entity, data, opts)
   local w = where("submit")
   check_entity(w, entity)
-  local query = ingest_query(w, opts)
-  if type(data) == "string" and data:match("%.json$") then
-    V.raise("clari", "validation", w.fname .. ": give records as a list, an iterator or an NDJSON file (one record a line)")
+  local query = ingest_query(w, opts, {mode = true, last_batch = true, source_entity = true})
+  local next_item
+  local structured = type(data) == "table" and type(data[1]) == "table" and data[1].sourceEntity ~= nil
+  if structured then
+    -- Clari's own structure: {{sourceEntity=, records={...}}, ...}.
+    if opts.source_entity ~= nil then
+      V.raise("clari", "validation", w.fname .. ": option 'source_entity' is for records; this data already names its sourceEntity")
+    end
+    check_batches(w, data)
+    local b, r = 1, 0
+    next_item = function()
+      while data[b] do
+        r = r + 1
+        local record = data[b].records[r]
+        if record ~= nil then return data[b].sourceEntity, record end
+        b, r = b + 1, 0
+      end
+      return nil
+    end
+  else
+    if type(data) == "string" and data:match("%.json$") then
+      V.raise("clari", "validation", w.fname .. ": give records as a list, an iterator or an NDJSON file (one record a line)")
+    end
+    local source = opts.source_entity
+    if source == nil then
+      V.raise("clari", "validation", w.fname .. ": option 'source_entity' is required with records (the sourceEntity "
+        .. "Clari files them under, e.g. {source_entity = \"crm\"}), or give data as {{sourceEntity = ..., records = {...}}}")
+    end
+    V.check(w, "option 'source_entity'", source, "string")
+    local it = V.items(w, data, {format = type(data) == "string" and "ndjson" or nil})
+    local i = 0
+    next_item = function()
+      local record = it()
+      if record == nil then return nil end
+      i = i + 1
+      if type(record) ~= "table" then
+        V.raise("clari", "validation", string.format("%s: record %d must be a table (a JSON object), got %s", w.fname, i, type(record)))
+      end
+      return source, record
+    end
   end
-  local jobs, files = {}, {}
-  bulk_files(w, entity, data, function(tmp, n)
-    files[#files + 1] = {path = tmp, records = n}
-    -- Send each file as it is made (it is removed after): one job per file.
-    local path = "/v2/ingest/bulk/entity/" .. entity
+  local jobs = {}
+  local path = "/v2/ingest/bulk/entity/" .. entity
+  bulk_files(w, next_item, function(tmp, n)
+    -- Sent as each file is made (it is removed after): one job per file.
     local res = c:request("POST", path, {query = query, need = "ingestion", safe_to_repeat = true,
       multipart = {{name = "FileData", file = tmp, filename = "data.json", content_type = "application/json"}}})
-    local decoded = c:json(res)
+    local decoded = V.object("clari", c:json(res), "POST " .. path)
+    if decoded.jobId == nil then
+      V.raise("clari", "validation", "POST " .. path .. " answered without a jobId: " .. res.body:sub(1, 200), {status = res.status})
+    end
     jobs[#jobs + 1] = c:job("ingest_bulk", tostring(decoded.jobId), {entity = entity, records = n})
   end)
   return jobs
@@ -450,20 +698,26 @@ end
 ---     it is split so that no request carries more than 100 records
 ---     (clari.max_ingest_records), and the requests are sent in order,
 ---     isLastBatch only on the last one. There is no job: returns {}.
----   "ingest_bulk": `data` is the records, a list, an iterator function or
----     the path of an NDJSON file (one record a line); they are sent as
----     data.json files of at most 10 MB (clari.max_bulk_bytes), one Job per
----     file, each file sent as soon as it is complete.
+---   "ingest_bulk": `data` is Clari's body as for "ingest", or the records
+---     (a list, an iterator function or the path of an NDJSON file, one
+---     record a line) with opts.source_entity naming their sourceEntity;
+---     they are sent as data.json files of at most 10 MB
+---     (clari.max_bulk_bytes) in Clari's structure [{sourceEntity, records}],
+---     one Job per file, each file sent as soon as it is complete. A job
+---     whose records Clari rejects ends "failed" (VALIDATION_ERROR, with
+---     Clari's error summaries): poll raises kind = "job_failed".
 --- opts.mode is "incremental" (the default) or "initial"; opts.last_batch
 --- marks the last batch. Records are upserted by id: a request repeated
 --- after a lost answer changes nothing.
 --- Raises kind = "validation" for a bad kind, entity, option or body
 --- ("ingest": the whole body is checked before the first request), a .json
---- path, or a record of more than 10 MB.
+--- path, records without source_entity, or a record of more than 10 MB;
+--- kind = "http" with Clari's errorCode and summaries when Clari refuses a
+--- request (400 INVALID_INPUT_FORMAT, ...).
 ---@param kind "ingest"|"ingest_bulk"
 ---@param entity string  the entity to ingest into, e.g. "opportunity"
 ---@param data table|string|fun():table|nil  as above
----@param opts? {mode?: "initial"|"incremental", last_batch?: boolean}
+---@param opts? {mode?: "initial"|"incremental", last_batch?: boolean, source_entity?: string}
 ---@return moonport.Job[] jobs  "ingest_bulk": one Job per file (kind "ingest_bulk"); "ingest": {}
 function Client:submit(kind, entity, data, opts)
   local w = where("submit")
@@ -479,15 +733,17 @@ end
 
 --- Every export job of the organisation (GET /v4/export/jobs) as Jobs, in
 --- Clari's order, with their status (kind by Clari's module: "forecast",
---- "activity" or "audit_events"). Also `clari.jobs()`.
+--- "activity", "audit_events", or "export" for a module moonport does not
+--- know). Also `clari.jobs()`.
 ---@return moonport.Job[] jobs
 function Client:jobs()
-  local list = V.list("clari", self:call("GET", "/v4/export/jobs"), "GET /v4/export/jobs", {"jobs", "items"})
+  local what = "GET /v4/export/jobs"
+  local list = V.list("clari", self:call("GET", "/v4/export/jobs"), what, {"jobs", "items"})
   local out = {}
-  for i, raw in ipairs(list) do
-    local module = raw.module
-    local kind = module == "audit" and "audit_events" or (module == "activity" and "activity") or "forecast"
-    out[i] = self:job(kind, tostring(raw.jobId), {format = raw.fileType}, raw)
+  for i, item in ipairs(list) do
+    local raw = export_job_of(item, what .. " (item " .. i .. ")")
+    if raw.jobId == nil then V.raise("clari", "validation", what .. " (item " .. i .. ") has no jobId") end
+    out[i] = self:job(module_kind(raw.module) or "export", tostring(raw.jobId), {format = raw.fileType}, raw)
   end
   return out
 end
@@ -495,26 +751,36 @@ end
 --- The organisation's export limits (the `jobs` part of GET
 --- /v4/admin/limits): {concurrentLimit=, monthlyQuota=, runningJobIds=,
 --- submittedJobIds=, availableConcurrentLimit=, availableMonthlyQuota=}.
---- Also `clari.limits()`.
+--- monthlyQuota counts exports over a rolling 30-day window;
+--- runningJobIds is absent when no job is running. Also `clari.limits()`.
 ---@return table limits
 function Client:limits() return limits(self) end
 
 --- An iterator over every audit event matching the filters (GET
---- /v4/audit/events, 1,000 a page, following `nextLink` page after page);
---- nothing is sent before the first call. Each step gives the event and
---- the `actors` of its page. Also `clari.audit_events(filters)`.
+--- /v4/audit/events), page after page through Clari's `nextLink` until a
+--- page has none (a page shorter than `limit` does not end it); nothing is
+--- sent before the first call. Each step gives the event and the `actors`
+--- of its page. `filters.limit` is the page size asked for (1 to 1000;
+--- 1000 by default). Also `clari.audit_events(filters)`.
 ---   for event, actors in clari.audit_events{date_from = "2024-01-01"} do ... end
---- Raises kind = "validation" for an unknown filter or a value that is not
---- a string (before anything is sent).
----@param filters? {actor_id?: string, impersonating_actor_id?: string, session_id?: string, session_type?: "WEB"|"IOS"|"ANDROID", date_from?: string, date_to?: string, event?: string}
+--- Raises kind = "validation" for an unknown filter or a wrong value (before
+--- anything is sent), or a page that is not Clari's {items, actors, nextLink}.
+---@param filters? {actor_id?: integer, impersonating_actor_id?: integer, session_id?: string, session_type?: "WEB"|"IOS"|"ANDROID", date_from?: string, date_to?: string, event?: string, limit?: integer}
 ---@return fun():table|nil iterator  each call: the next event (nil at the end) and its page's actors
 function Client:audit_events(filters)
   local w = where("audit_events")
   if filters ~= nil then V.check(w, "argument #1 (filters)", filters, "table") end
-  local query = audit_filters(w, filters or {})
-  query.limit = 1000
-  local page, i, next_url, started = nil, 0, nil, false
+  local query = audit_filters(w, filters or {}, {limit = true})
+  local limit = 1000
+  if filters and filters.limit ~= nil then
+    limit = V.check(w, "field 'limit'", filters.limit, "integer")
+    if limit < 1 or limit > 1000 then V.raise("clari", "validation", w.fname .. ": field 'limit' must be 1 to 1000, got " .. limit) end
+  end
+  for k, v in pairs(query) do query[k] = tostring(v) end
+  query.limit = tostring(limit)
+  local page, i, next_url, started, seen = nil, 0, nil, false, {}
   local c = self
+  local path = "/v4/audit/events"
   return function()
     while true do
       if page and i < #page.items then
@@ -524,24 +790,27 @@ function Client:audit_events(filters)
       if started and not next_url then return nil end
       local res
       if next_url then
-        res = c:request("GET", "/v4/audit/events", {url = next_url})
+        seen[next_url] = true
+        res = c:request("GET", path, {url = next_url})
       else
-        res = c:request("GET", "/v4/audit/events", {query = query})
+        res = c:request("GET", path, {query = query})
       end
       started = true
-      page = c:json(res)
-      page.items = page.items or {}
+      page = V.object("clari", c:json(res), "GET " .. path)
+      page.items = page.items == nil and {} or V.list("clari", page.items, "GET " .. path .. " (its items)")
       i = 0
-      next_url = page.nextLink
-      if next_url ~= nil and type(next_url) ~= "string" then next_url = nil end
+      next_url = type(page.nextLink) == "string" and page.nextLink ~= "" and page.nextLink or nil
+      -- An empty page, or a link already followed, ends the listing (it would never end otherwise).
+      if #page.items == 0 or (next_url and seen[next_url]) then next_url = nil end
     end
   end
 end
 
 --- The opportunities with these ids (GET /v4/opportunity; any number of
 --- ids, 100 a request), in one list of {id=, crmScore={message=, score=},
---- fields={...}}. Also `clari.opportunities(ids, opts)`.
---- Raises kind = "validation" when `ids` is not a list of strings or integers.
+--- fields={{id=, alias=, value=, ...}, ...}}. Also `clari.opportunities(ids, opts)`.
+--- Raises kind = "validation" when `ids` is not a list of strings or
+--- integers; Clari's 4xx [{statusCode, description, details}] as kind = "http".
 ---@param ids (string|integer)[]  the opportunity ids
 ---@param opts? {mode?: string}   mode: sent as Clari's `mode` query parameter
 ---@return table[] opportunities
@@ -556,7 +825,8 @@ function Client:opportunities(ids, opts)
   for at = 1, #ids, clari.max_opportunity_ids do
     local part = {}
     for k = at, math.min(#ids, at + clari.max_opportunity_ids - 1) do part[#part + 1] = tostring(ids[k]) end
-    local list = self:call("GET", "/v4/opportunity", {query = {oppId = part, mode = opts and opts.mode or nil}})
+    local list = V.list("clari", self:call("GET", "/v4/opportunity", {query = {oppId = part, mode = opts and opts.mode or nil}}),
+      "GET /v4/opportunity")
     for _, o in ipairs(list) do out[#out + 1] = o end
   end
   return json.array(out)
@@ -564,41 +834,73 @@ end
 
 --- Adds values to a picklist field of an ingested entity (POST
 --- /v2/ingest/schema/{entity}/field; needs the partner key too). Sent as a
---- request that is safe to repeat. Also `clari.picklist_add(...)`.
---- Raises kind = "validation" for a bad entity, field, type or value.
+--- request that is safe to repeat (adding a value twice keeps one). Also
+--- `clari.picklist_add(...)`.
+--- Raises kind = "validation" for a bad entity, field, type or value;
+--- kind = "http" with Clari's summary when Clari refuses it (a field the
+--- partner schema does not define, ...).
 ---@param entity string  the entity, e.g. "opportunity"
 ---@param field string   the field's name
 ---@param field_type "picklist"|"multipicklist"
 ---@param values string[]  the values to add
----@return any answer  Clari's decoded answer
+---@return any answer  Clari's decoded answer ({message = "picklist options have been updated successfully."})
 function Client:picklist_add(entity, field, field_type, values)
   local w = where("picklist_add")
   check_entity(w, entity)
   V.check(w, "argument #2 (field)", field, "string")
   V.check(w, "argument #3 (type)", field_type, {picklist = true, multipicklist = true})
   V.check(w, "argument #4 (values)", values, "list")
+  if #values == 0 then V.raise("clari", "validation", w.fname .. ": argument #4 (values) must hold at least one value") end
   for i, v in ipairs(values) do V.check(w, "values[" .. i .. "]", v, "string") end
   return self:call("POST", "/v2/ingest/schema/" .. entity .. "/field", {need = "ingestion", safe_to_repeat = true,
     json = {fieldName = field, fieldType = field_type, values = json.array(values)}})
 end
 
---- A picklist field of an ingested entity, or every picklist field of the
---- entity when `field` is nil (GET /v2/ingest/schema/{entity}/field; needs
---- the partner key too). Also `clari.picklist_get(entity, field)`.
---- Raises kind = "validation" for a bad entity or field.
+--- The values of picklist fields of an ingested entity (GET
+--- /v2/ingest/schema/{entity}/field?fieldNames=A,B; needs the partner key
+--- too). Also `clari.picklist_get(entity, fields)`.
+---   clari.picklist_get("opportunity", "stage")            --> {"Prospecting", ...} (one field: its values)
+---   clari.picklist_get("opportunity", {"stage", "region"}) --> {stage = {...}, region = {...}}
+---   clari.picklist_get("opportunity")                     --> every field: {stage = {...}, ...}
+--- One field name gives that field's list of values, or nil when Clari's
+--- answer does not name the field (no such picklist field); a list of names
+--- (or none) gives Clari's answer, a table field name -> list of values.
+--- Raises kind = "validation" for a bad entity or field name.
 ---@param entity string  the entity, e.g. "opportunity"
----@param field? string  the field's name
----@return any fields  Clari's decoded answer
-function Client:picklist_get(entity, field)
+---@param fields? string|string[]  one field name, or a list of them; every field when nil
+---@return table|nil values  as above
+function Client:picklist_get(entity, fields)
   local w = where("picklist_get")
   check_entity(w, entity)
-  V.check(w, "argument #2 (field)", field, "string", true)
-  return self:call("GET", "/v2/ingest/schema/" .. entity .. "/field", {need = "ingestion", query = {fieldName = field}})
+  local names
+  if type(fields) == "string" then
+    names = {fields}
+  elseif fields ~= nil then
+    V.check(w, "argument #2 (fields)", fields, "list")
+    names = fields
+  end
+  for i, n in ipairs(names or {}) do
+    V.check(w, "fields[" .. i .. "]", n, "string")
+    if n == "" or n:find(",", 1, true) then
+      V.raise("clari", "validation", w.fname .. ": a field name must be non-empty and without commas, got '" .. n .. "'")
+    end
+  end
+  local path = "/v2/ingest/schema/" .. entity .. "/field"
+  local query = names and #names > 0 and {fieldNames = table.concat(names, ",")} or nil
+  local answer = self:call("GET", path, {need = "ingestion", query = query})
+  if type(answer) == "table" and next(answer) == nil then answer = {} end
+  answer = V.object("clari", answer, "GET " .. path)
+  if type(fields) == "string" then return answer[fields] end
+  return answer
 end
 
 --- Cancels an export job (PATCH /v4/export/jobs/{id} {"type": "CANCEL"})
 --- and refreshes it: the same as `job:cancel()`. Also `clari.cancel(job)`.
---- Clari's 400 for a job already DONE is raised; ingestion jobs raise kind = "usage".
+--- A cancel whose first answer was lost is sent again; Clari then answers
+--- 400 export_failed_to_cancel, and the job is read: cancelled (CANCELLED
+--- or ABORTED) is the outcome asked for. A job that already ended DONE or
+--- FAILED cannot be cancelled: kind = "http", code export_failed_to_cancel.
+--- Ingestion jobs raise kind = "usage".
 ---@param job moonport.Job  a Clari export job
 ---@return moonport.Job job  the job, refreshed
 function Client:cancel(job) return job:cancel() end

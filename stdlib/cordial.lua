@@ -1,15 +1,19 @@
---- cordial: Cordial's export jobs (vendors.md § Cordial).
+--- cordial: Cordial's export jobs, as Cordial's API documentation describes
+--- them (the Audience Trends export API, and the jobs resource).
 ---
 ---   local cordial = require "cordial"
+---   local job = cordial.export("audience_trends", {name = "trends-2024-q1", audiences = {"VIP customers"},
+---                                                  start = "2024-01-01", stop = "2024-03-31"})
+---   job:wait()                                  -- Scheduled, Pending, Throttled, Processing -> Done | Failed
+---   -- No destination (or {type = "aws"}): the file is on the Jobs page of Cordial's UI, kept 30 days.
 ---   local dest = {type = "s3", aws_bucket = "my-exports", aws_region = "us-east-1", path = "cordial",
 ---                 aws_access_key_id = os.getenv("AWS_ACCESS_KEY_ID"), aws_secret_access_key = os.getenv("AWS_SECRET_ACCESS_KEY")}
----   local job = cordial.export("audience_trends", {name = "trends-2024-q1", audiences = {"VIP customers"},
----                                                  start = "2024-01-01", stop = "2024-03-31", destination = dest})
+---   local job = cordial.export("audience_trends", {name = "trends-2024-q2", audiences = {"VIP customers"},
+---                                                  start = "2024-04-01", stop = "2024-06-30", destination = dest})
+---   job:download("trends.csv")                  --> {path=, bytes=, rows=}  (s3 destinations only)
 ---   local job = cordial.export("contacts", {name = "contacts-2024-05", export_type = "csv", destination = dest,
 ---                                           fields = {"email", "first_name"}, lists = {"VIP customers"},
 ---                                           show_header = true, compress = false})
----   job:wait()                                  -- Scheduled, Pending, Throttled, Processing -> Done | Failed
----   job:download("trends.csv")                  --> {path=, bytes=, rows=}  (s3/aws destinations only)
 ---   cordial.job(id)                             --> a Job from its id (GET /v2/jobs/{id})
 ---   cordial.jobs{job_name=, status=, page=, per_page=}  --> Jobs (every page unless page is given)
 ---
@@ -18,28 +22,35 @@
 --- https://api.usw2.cordial.io).
 ---
 --- The destination table uses Cordial's own field names (type = aws | ftp |
---- sftp | s3 | gcs, server, port, username, password, savedKey, path,
---- aws_access_key_id, aws_secret_access_key, aws_bucket, aws_region,
---- gcs_bucket), plus `endpoint`, kept by moonport and not sent: the S3
---- endpoint to read an s3/aws export back from (else CORDIAL_S3_ENDPOINT,
---- MOONPORT_SIM_S3_URL under --sandbox, else https://BUCKET.s3.REGION.amazonaws.com).
---- The destination is kept in job.ref (with its keys: the state database is
---- private to you, mode 0600) so that a rerun can read the file back; its
---- secrets never appear in tostring(job), errors or logs.
+--- sftp | s3 | gcs, in upper or lower case, sent as given; server, port,
+--- username, password, savedKey, path, aws_access_key_id,
+--- aws_secret_access_key, aws_bucket, aws_region, gcs_bucket), plus
+--- `endpoint`, kept by moonport and not sent: the S3 endpoint to read an s3
+--- export back from (else CORDIAL_S3_ENDPOINT, MOONPORT_SIM_S3_URL under
+--- --sandbox, else https://BUCKET.s3.REGION.amazonaws.com). Without a
+--- destination, or with {type = "aws"}, the file stays on the Jobs page of
+--- Cordial's UI (kept 30 days). The destination is kept in job.ref (with its
+--- keys: the state database is private to you, mode 0600) so that a rerun can
+--- read the file back; its secrets never appear in tostring(job), errors or logs.
 ---
 --- Cordial has no download API: the file goes to the destination. download
---- reads it back from s3/aws destinations (S3 GetObject signed with the
+--- reads it back from s3 destinations (S3 GetObject signed with the
 --- destination's keys); for the other types it raises kind = "usage" saying
 --- where the file went. Cordial jobs cannot be cancelled.
 ---
 --- Exactly once: before an export is sent, the ids of the jobs already named
---- so are noted; if the answer is lost, a job with the export's name that is
---- not among them, started after the attempt began (120 s of clock skew
---- allowed) or not started yet, and not claimed by this process is adopted.
---- Export names should be unique per export.
+--- so are noted; if the answer is lost, the one job with the export's name
+--- that is not among them, started after the attempt began (120 s of clock
+--- skew allowed) or not started yet, and not claimed by this process is
+--- adopted. When Cordial's job list cannot tell (no names in it, no such
+--- listing, several candidates) nothing is sent again: the error says the
+--- export may have been created and to look for it on the Jobs page of
+--- Cordial's UI. Export names should be unique per export.
 local V = require "moonport.vendor"
+local P = require "moonport.paging"
 local json = require "json"
 local http = require "http"
+local log = require "log"
 
 --- A Cordial client, made by `cordial.client{api_key=, base_url=, timeout=}`;
 --- its methods are the module's functions.
@@ -74,6 +85,9 @@ cordial.max_per_page = 1000
 --- lost export made is looked up by its start time.
 ---@type number
 cordial.clock_skew = 120
+--- How long Cordial keeps a file on the Jobs page of its UI (days).
+---@type integer
+cordial.ui_days = 30
 
 local function where(fname) return {vendor = "cordial", fname = "cordial." .. fname} end
 
@@ -99,14 +113,22 @@ local destination_fields = {type = true, server = true, port = true, username = 
   savedKey = true, path = true, aws_access_key_id = true, aws_secret_access_key = true, aws_bucket = true,
   aws_region = true, gcs_bucket = true, endpoint = true}
 
-local function nonempty(w, name, v)
+local function nonempty(w, name, v, t)
+  if v == nil then
+    V.raise("cordial", "validation", string.format("%s: %s is required for type %s", w.fname, name, t))
+  end
   V.check(w, name, v, "string")
   if v == "" then V.raise("cordial", "validation", w.fname .. ": " .. name .. " must not be empty") end
 end
 
+--- The destination's type in lower case ("aws" when there is no destination).
+local function type_of(d) return type(d) == "table" and type(d.type) == "string" and d.type:lower() or "aws" end
+
 --- Checks a destination (nothing of a secret is ever echoed); returns the
---- body's copy (without `endpoint`, which is moonport's, not Cordial's).
+--- body's copy (without `endpoint`, which is moonport's, not Cordial's) and
+--- the copy kept in job.ref; nil, nil when there is none (the UI's Jobs page).
 local function check_destination(w, d)
+  if d == nil then return nil, nil end
   V.check(w, "field 'destination'", d, "table")
   V.check_known(w, "destination field", d, destination_fields)
   for k, v in pairs(d) do
@@ -116,35 +138,46 @@ local function check_destination(w, d)
       V.check(w, "destination." .. k, v, "string")
     end
   end
-  local t = V.check(w, "destination.type", d.type, destination_types)
-  if t == "s3" or t == "aws" then
-    nonempty(w, "destination.aws_access_key_id", d.aws_access_key_id)
-    nonempty(w, "destination.aws_secret_access_key", d.aws_secret_access_key)
-    nonempty(w, "destination.aws_bucket", d.aws_bucket)
+  if d.type == nil then V.raise("cordial", "validation", w.fname .. ": destination.type is required") end
+  local t = d.type:lower()
+  if not destination_types[t] then
+    V.raise("cordial", "validation", string.format("%s: destination.type must be one of aws, ftp, gcs, s3, sftp "
+      .. "(in upper or lower case), got '%s'", w.fname, d.type))
+  end
+  if t == "s3" then
+    for _, k in ipairs{"aws_access_key_id", "aws_secret_access_key", "aws_bucket", "aws_region"} do
+      nonempty(w, "destination." .. k, d[k], d.type)
+    end
     local b = d.aws_bucket
-    if #b < 3 or #b > 63 or b:find("[^a-z0-9%.%-]") then
+    if #b < 3 or #b > 63 or b:find("[^a-z0-9%.%-_]") then
       V.raise("cordial", "validation", string.format("%s: destination.aws_bucket must be an S3 bucket name "
-        .. "(3 to 63 lower-case letters, digits, dots and dashes), got '%s'", w.fname, b))
+        .. "(3 to 63 lower-case letters, digits, dots, dashes and underscores), got '%s'", w.fname, b))
+    end
+    if d.path and d.path:sub(-1) == "/" then
+      log.warn("%s: destination.path '%s' ends with '/': Cordial's documentation recommends leaving the trailing "
+        .. "slash out (Cordial adds one before the file name, so the file goes to '%sNAME.csv')", w.fname, d.path,
+        d.path:gsub("^/+", "") .. "/")
     end
   elseif t == "ftp" or t == "sftp" then
-    nonempty(w, "destination.server", d.server)
-    nonempty(w, "destination.username", d.username)
+    nonempty(w, "destination.server", d.server, d.type)
+    nonempty(w, "destination.username", d.username, d.type)
     if (d.password or "") == "" and (d.savedKey or "") == "" then
-      V.raise("cordial", "validation", w.fname .. ": destination.password or destination.savedKey is required for type " .. t)
+      V.raise("cordial", "validation", w.fname .. ": destination.password or destination.savedKey is required for type " .. d.type)
     end
-    if d.port ~= nil then
-      local p = math.tointeger(tonumber(d.port))
-      if not p or p < 1 or p > 65535 then
-        V.raise("cordial", "validation", w.fname .. ": destination.port must be a port number (1 to 65535)")
-      end
+    if d.port == nil then
+      V.raise("cordial", "validation", w.fname .. ": destination.port is required for type " .. d.type)
     end
-  else
-    nonempty(w, "destination.gcs_bucket", d.gcs_bucket)
+    local p = math.tointeger(tonumber(d.port))
+    if not p or p < 1 or p > 65535 then
+      V.raise("cordial", "validation", w.fname .. ": destination.port must be a port number (1 to 65535, a number or a numeric string)")
+    end
+  elseif t == "gcs" then
+    nonempty(w, "destination.gcs_bucket", d.gcs_bucket, d.type)
   end
   if d.path ~= nil then
     for part in d.path:gmatch("[^/]+") do
       if part == "." or part == ".." then
-        V.raise("cordial", "validation", w.fname .. ": destination.path must be a relative folder without . or .. parts")
+        V.raise("cordial", "validation", w.fname .. ": destination.path must be a path without . or .. parts")
       end
     end
   end
@@ -159,21 +192,42 @@ local function check_destination(w, d)
   return json.object(body), kept
 end
 
--- The folder of a destination, without leading, trailing or doubled slashes.
+-- The folder of an FTP, SFTP or GCS destination, without leading, trailing or doubled slashes.
 local function folder(d)
   local parts = {}
   for part in tostring(d.path or ""):gmatch("[^/]+") do parts[#parts + 1] = part end
   return table.concat(parts, "/")
 end
 
---- Where an export's file went, shown to the user: s3://bucket/path/file,
+--- Whether the last part of a path names a file (it has a file extension),
+--- as in Cordial's "path to folder and file" of an S3 destination.
+local function names_file(segment)
+  local s = segment:lower()
+  for _, ext in ipairs{".csv", ".json", ".txt", ".gz", ".zip"} do
+    if #s > #ext and s:sub(-#ext) == ext then return true end
+  end
+  return false
+end
+
+--- The S3 key of an export: an S3 `path` is "folder and file" or a folder
+--- (Cordial adds "/" and the file's name; a trailing slash doubles it).
+local function s3_key(d, file)
+  local p = tostring(d.path or ""):gsub("^/+", "")
+  local last = p:match("([^/]+)$")
+  if p:sub(-1) ~= "/" and last and (names_file(last) or last == file) then return p, last end
+  if p == "" then return file, file end
+  return p .. "/" .. file, file
+end
+
+--- Where an export's file went, shown to the user: s3://bucket/key,
 --- sftp://server:port/path/file, gcs://bucket/path/file (no secrets).
 local function location(d, file)
+  local t = type_of(d)
+  if t == "s3" then return "s3://" .. tostring(d.aws_bucket) .. "/" .. (s3_key(d, file or "FILE")) end
   local dir = folder(d)
   local tail = (dir ~= "" and (dir .. "/") or "") .. (file or "FILE")
-  if d.type == "s3" or d.type == "aws" then return "s3://" .. tostring(d.aws_bucket) .. "/" .. tail end
-  if d.type == "gcs" then return "gcs://" .. tostring(d.gcs_bucket) .. "/" .. tail end
-  return string.format("%s://%s%s/%s", d.type, tostring(d.server), d.port and (":" .. tostring(d.port)) or "", tail)
+  if t == "gcs" then return "gcs://" .. tostring(d.gcs_bucket) .. "/" .. tail end
+  return string.format("%s://%s%s/%s", t, tostring(d.server), d.port and (":" .. tostring(d.port)) or "", tail)
 end
 
 ---------------------------------------------------------------------------
@@ -182,25 +236,47 @@ end
 
 local kinds_by_type = {audiencetrendsexport = "audience_trends", contactexports = "contacts"}
 
--- GET /v2/jobs/{id} gives the job; accept it wrapped in a list or {job = ...} too.
+-- GET /v2/jobs/{id} gives the job; accept it wrapped in a list, {job = ...} or {data = ...} too.
 local function unwrap(raw)
   if type(raw) ~= "table" then return {} end
   if type(raw.job) == "table" then return raw.job end
+  if type(raw.data) == "table" and raw.data[1] == nil and raw.status == nil then return raw.data end
   if raw[1] ~= nil and type(raw[1]) == "table" then return raw[1] end
   return raw
 end
+
+-- A job's id, name and start time, whatever the listing calls them.
+local function id_of(j)
+  local id = j._id or j.id or j.jobId or j.job_id
+  if id == nil or id == json.null then return nil end
+  return tostring(id)
+end
+local function name_of(j)
+  local n = j.jobName or j.job_name or j.name
+  return type(n) == "string" and n or nil
+end
+local function started_of(j)
+  local times = type(j.times) == "table" and j.times or {}
+  return V.parse_time(times.start or j.startedAt or j.started_at or j.createdAt or j.created_at or j.created)
+end
+
+-- Cordial's status word, matched without regard to case (DONE is Done).
+local canonical = {}
+for w in pairs(cordial.statuses) do canonical[w:lower()] = w end
 
 local export_job = {}
 
 function export_job.status_of(raw)
   local j = unwrap(raw)
+  local word = j.status
+  if type(word) == "string" then word = canonical[word:lower()] or word end
   local message
-  if j.status == "Failed" then
+  if word == "Failed" then
     local r = type(j.result) == "table" and j.result or {}
     message = r.error or r.message or j.error or j.message or "the export failed"
     if type(message) ~= "string" then message = json.encode(message) end
   end
-  return j.status, message
+  return word, message
 end
 
 function export_job.refresh(c, job)
@@ -213,7 +289,8 @@ local function file_name(raw)
   local j = unwrap(raw)
   local m = type(j.metadata) == "table" and j.metadata or {}
   local r = type(j.result) == "table" and j.result or {}
-  return m.fileName or r.fileName
+  local f = m.fileName or r.fileName
+  return type(f) == "string" and f ~= "" and f or nil
 end
 
 -- An S3 XML error body -> code, message.
@@ -232,12 +309,13 @@ local function s3_url(d, key)
   return string.format("https://%s.s3.%s.amazonaws.com/%s", d.aws_bucket, d.aws_region or "us-east-1", encoded)
 end
 
--- Data rows of the file read back (nil for a compressed one).
-local function count_rows(path, job)
+-- Data rows of the file read back (nil for a compressed one). An audience
+-- trends file has a row per audience and a column per day.
+local function count_rows(path, job, file)
   local j = unwrap(job.raw)
   local m = type(j.metadata) == "table" and j.metadata or {}
-  local name = file_name(job.raw) or path
-  if name:match("%.gz$") then return nil end
+  local name = file or path
+  if name:match("%.gz$") or name:match("%.zip$") then return nil end
   local t = m.exportType or name:match("%.(%w+)$")
   local header = job.ref.show_header ~= false and 1 or 0
   if t == "csv" then
@@ -248,10 +326,10 @@ local function count_rows(path, job)
   return nil
 end
 
---- Reads the export back from an s3/aws destination: GetObject, signed
+--- Reads the export back from an s3 destination: GetObject, signed
 --- (SigV4) with the destination's keys.
-local function download_s3(c, job, d, key, path)
-  local where_to = location(d, key:match("[^/]+$"))
+local function download_s3(c, job, d, key, file, path)
+  local where_to = "s3://" .. tostring(d.aws_bucket) .. "/" .. key
   local url = s3_url(d, key)
   local ok, res = pcall(http.request, {method = "GET", url = url, stream_to = path, raise = false, timeout = 3600,
     headers = {["User-Agent"] = V.user_agent},
@@ -263,7 +341,7 @@ local function download_s3(c, job, d, key, path)
       V.raise("cordial", e.kind, "reading back " .. where_to .. ": " .. http.redact(tostring(e.message)),
         {status = e.status, retryable = e.retryable})
     end
-    error(e, 0)
+    V.raise("cordial", "network", "reading back " .. where_to .. ": " .. http.redact(tostring(e)))
   end
   if res.status >= 400 then
     if res.path then os.remove(res.path) end
@@ -273,26 +351,33 @@ local function download_s3(c, job, d, key, path)
       code and (" " .. code) or "", message or "no message"), {status = res.status, code = code,
       retryable = res.status >= 500})
   end
-  return {path = path, bytes = res.bytes or V.file_size(path), rows = count_rows(path, job)}
+  return {path = path, bytes = res.bytes or V.file_size(path), rows = count_rows(path, job, file)}
 end
 
 function export_job.download(c, job, path)
   local d = job.ref and job.ref.destination
-  if type(d) ~= "table" then
+  if job.ref == nil or job.ref.name == nil then
     local r = type(unwrap(job.raw).result) == "table" and unwrap(job.raw).result or {}
     V.raise("cordial", "usage", string.format("job %s was not started by this moonport: its destination is "
       .. "unknown, so the file cannot be read back%s", tostring(job.id),
       type(r.location) == "string" and ("; Cordial says it went to " .. r.location) or ""))
   end
   if job.raw == nil or file_name(job.raw) == nil then job:refresh() end
-  local file = file_name(job.raw) or ((job.ref.name or "export") .. "-" .. tostring(job.id))
-  if d.type ~= "s3" and d.type ~= "aws" then
-    V.raise("cordial", "usage", string.format("the export was delivered to %s; moonport can only read back "
-      .. "s3 and aws destinations", location(d, file)))
+  -- Cordial's API documentation: `name` defines the export file's name.
+  local file = file_name(job.raw) or (job.ref.name .. "." .. (job.ref.ext or "csv"))
+  local t = type_of(d)
+  if t == "aws" then
+    V.raise("cordial", "usage", string.format("the export '%s' (job %s) went to Cordial's UI: download %s from the Jobs "
+      .. "page of Cordial's UI (the icon at the top right of the application header), where Cordial keeps it %d days "
+      .. "from the export; moonport can only read back s3 destinations", job.ref.name, tostring(job.id), file,
+      cordial.ui_days))
   end
-  local dir = folder(d)
-  local key = (dir ~= "" and (dir .. "/") or "") .. file
-  return download_s3(c, job, d, key, path)
+  if t ~= "s3" then
+    V.raise("cordial", "usage", string.format("the export was delivered to %s; moonport can only read back "
+      .. "s3 destinations", location(d, file)))
+  end
+  local key, base = s3_key(d, file)
+  return download_s3(c, job, d, key, base, path)
 end
 
 cordial._def.jobs.audience_trends = export_job
@@ -306,32 +391,51 @@ cordial._def.jobs.default = export_job
 local status_words = {}
 for w in pairs(cordial.statuses) do status_words[w] = true end
 
+--- One page of GET /v2/jobs: its jobs (a bare list, or a list under data,
+--- jobs, items or results) and the total when the answer gives one.
 local function jobs_page(c, query)
-  return V.list("cordial", c:call("GET", "/v2/jobs", {query = query}), "GET /v2/jobs", {"jobs", "items", "data"})
-end
-
---- Every job named `name` (all pages), newest first, as decoded tables.
-local function jobs_named(c, name)
-  local out, page, per = {}, 1, 100
-  while true do
-    local list = jobs_page(c, {jobName = name, page = page, per_page = per})
-    for _, j in ipairs(list) do out[#out + 1] = j end
-    if #list < per then break end
-    page = page + 1
+  local body = c:call("GET", "/v2/jobs", {query = query})
+  local list = V.list("cordial", body, "GET /v2/jobs", {"data", "jobs", "items", "results"})
+  local total
+  if type(body) == "table" and body[1] == nil then
+    total = tonumber(body.total or body.totalCount or body.total_count or body.totalItems)
   end
-  return out
+  return list, total
 end
 
-local function as_job(c, raw)
+--- Every job of the listing for `query` (every page, whatever page size the
+--- service serves), as decoded tables.
+local function jobs_all(c, query, per)
+  return P.all{size = per or 100, fetch = function(_, page, size)
+    local q = {}
+    for k, v in pairs(query) do q[k] = v end
+    q.page, q.per_page = page, size
+    return jobs_page(c, q)
+  end}
+end
+
+--- Every job named `name`: the listing filtered by jobName (and by name
+--- here too, in case the service ignores the filter).
+local function jobs_named(c, name)
+  return jobs_all(c, {jobName = name})
+end
+
+local function as_job(c, raw, ref)
   local j = unwrap(raw)
+  local id = id_of(j)
+  if id == nil then
+    V.raise("cordial", "validation", "GET /v2/jobs answered a job without an id (_id, id or jobId): "
+      .. http.redact(json.encode(j)):sub(1, 200))
+  end
   local kind = kinds_by_type[j.type] or "export"
-  return c:job(kind, tostring(j._id or j.id or j.jobId), {name = j.jobName}, j)
+  return c:job(kind, id, ref or {listed_name = name_of(j)}, j)
 end
 
 --- Cordial's jobs (GET /v2/jobs) as Jobs, newest first: every page, or
---- only page `opts.page` when it is given. Jobs listed this way have no
---- destination, so their download raises kind = "usage". Also
---- `cordial.jobs(opts)`.
+--- only page `opts.page` when it is given. `job_name` and `status` filter
+--- the listing (and moonport filters again, in case Cordial does not).
+--- Jobs listed this way have no destination, so their download raises
+--- kind = "usage". Also `cordial.jobs(opts)`.
 --- Raises kind = "validation" for an unknown option, an unknown status
 --- word, a page < 1 or a per_page outside 1..1000.
 ---@param opts? {job_name?: string, status?: "Scheduled"|"Pending"|"Throttled"|"Processing"|"Done"|"Failed", page?: integer, per_page?: integer}  per_page: 100 by default
@@ -349,13 +453,21 @@ function Client:jobs(opts)
   if per < 1 or per > cordial.max_per_page then
     V.raise("cordial", "validation", string.format("%s: per_page must be between 1 and %d", w.fname, cordial.max_per_page))
   end
+  local query = {jobName = opts.job_name, status = opts.status}
+  local list
+  if page ~= nil then
+    query.page, query.per_page = page, per
+    list = jobs_page(self, query)
+  else
+    list = jobs_all(self, query, per)
+  end
   local out = {}
-  local p = page or 1
-  while true do
-    local list = jobs_page(self, {jobName = opts.job_name, status = opts.status, page = p, per_page = per})
-    for _, raw in ipairs(list) do out[#out + 1] = as_job(self, raw) end
-    if page ~= nil or #list < per then break end
-    p = p + 1
+  for _, raw in ipairs(list) do
+    local n = name_of(raw)
+    local s = type(raw.status) == "string" and (canonical[raw.status:lower()] or raw.status) or nil
+    if (opts.job_name == nil or n == nil or n == opts.job_name) and (opts.status == nil or s == nil or s == opts.status) then
+      out[#out + 1] = as_job(self, raw)
+    end
   end
   return out
 end
@@ -370,7 +482,10 @@ function Client:job_by_id(id)
   local w = where("job")
   V.check(w, "argument #1 (id)", id, "string")
   if id == "" then V.raise("cordial", "validation", w.fname .. ": id must not be empty") end
-  return as_job(self, V.object("cordial", self:call("GET", "/v2/jobs/" .. seg(id)), "GET /v2/jobs/" .. seg(id)))
+  local raw = V.object("cordial", self:call("GET", "/v2/jobs/" .. seg(id)), "GET /v2/jobs/" .. seg(id))
+  local j = unwrap(raw)
+  if id_of(j) == nil then j._id = id end
+  return as_job(self, j)
 end
 
 ---------------------------------------------------------------------------
@@ -382,25 +497,60 @@ local claimed = {}
 
 local function check_name(w, name)
   V.check(w, "field 'name'", name, "string")
-  if name == "" or #name > 128 or name:find("[^%w%-]") then
-    V.raise("cordial", "validation", string.format("%s: name may contain only letters, digits and dashes "
-      .. "(1 to 128 of them), got '%s'", w.fname, name))
+  if name == "" or name:find("[^%w%-]") then
+    V.raise("cordial", "validation", string.format("%s: name may only contain letters, numbers and dashes "
+      .. "(Cordial's rule for export names), got '%s'", w.fname, name))
   end
+end
+
+--- What the user should check when a lost export cannot be told created or not.
+local function check_jobs_page(name)
+  return string.format("look for an export named '%s' on the Jobs page of Cordial's UI (or with "
+    .. "cordial.jobs{job_name = \"%s\"}) before you run this again; if it is there, use cordial.job(ID) "
+    .. "instead of exporting again", name, name)
 end
 
 --- The job a lost export created: named so, not among the jobs named so
 --- before the attempt, not claimed, started after t0 (or not started yet).
+--- Returns the id; nil when surely none was made; nil, UNSURE when the
+--- listing cannot tell.
 local function find_export(c, name, snapshot, t0)
-  local before = {}
-  for _, id in ipairs(snapshot or {}) do before[id] = true end
-  for _, j in ipairs(jobs_named(c, name)) do
-    local id = tostring(j._id or j.id or j.jobId)
-    local times = type(j.times) == "table" and j.times or {}
-    local started = V.parse_time(times.start)
-    if j.jobName == name and not before[id] and not claimed[id]
-      and (started == nil or started >= t0 - cordial.clock_skew) then
-      return id
+  local ok, list = pcall(jobs_named, c, name)
+  if not ok then
+    local e = list
+    -- A listing the service does not have, or refuses, cannot tell.
+    if type(e) == "table" and (e.kind == "validation" or e.status == 400 or e.status == 404
+      or e.status == 405 or e.status == 501) then
+      return nil, "Cordial's job list could not be read (" .. tostring(e.message) .. "); " .. check_jobs_page(name)
     end
+    error(e, 0)
+  end
+  local before, have_snapshot = {}, false
+  if type(snapshot) == "table" and not snapshot.unavailable then
+    have_snapshot = true
+    for _, id in ipairs(snapshot.ids or snapshot) do before[id] = true end
+  end
+  local candidates, nameless = {}, 0
+  for _, j in ipairs(list) do
+    local n, id = name_of(j), id_of(j)
+    if n == nil or id == nil then
+      nameless = nameless + 1
+    elseif n == name and not before[id] and not claimed[id] then
+      local started = started_of(j)
+      if started == nil or started >= t0 - cordial.clock_skew then
+        candidates[#candidates + 1] = {id = id, started = started}
+      end
+    end
+  end
+  if #candidates == 1 and (have_snapshot or candidates[1].started) then return candidates[1].id end
+  if #candidates > 1 then
+    return nil, string.format("Cordial lists %d new jobs named '%s'; %s", #candidates, name, check_jobs_page(name))
+  end
+  if #candidates == 1 then
+    return nil, "the job list was not read before sending, and the job named so has no start time; " .. check_jobs_page(name)
+  end
+  if nameless > 0 then
+    return nil, string.format("Cordial's job list gives %d job(s) without a name or an id; %s", nameless, check_jobs_page(name))
   end
   return nil
 end
@@ -410,14 +560,25 @@ local function start_export(c, kind, path, body, ref)
     vendor = "cordial", what = kind .. " export '" .. body.name .. "'",
     key = "export " .. kind .. " " .. body.name,
     before = function()
+      -- The listing is not part of the export: a failure here only makes a lost answer harder to resolve.
+      local ok, list = pcall(jobs_named, c, body.name)
+      if not ok then
+        log.debug("cordial: could not list the jobs named '%s' before exporting (%s)", body.name,
+          type(list) == "table" and tostring(list.message) or tostring(list))
+        return {unavailable = true}
+      end
       local ids = {}
-      for i, j in ipairs(jobs_named(c, body.name)) do ids[i] = tostring(j._id or j.id or j.jobId) end
-      return ids
+      for _, j in ipairs(list) do
+        local id = id_of(j)
+        if id and (name_of(j) == nil or name_of(j) == body.name) then ids[#ids + 1] = id end
+      end
+      return {ids = ids}
     end,
     send = function()
       local res = c:call("POST", path, {json = body})
-      local id = type(res) == "table" and (res.jobId or res.job_id or res._id) or nil
-      if id == nil then V.raise("cordial", "validation", "POST " .. path .. " answered without a jobId") end
+      local id = type(res) == "table" and (res.jobId or res.job_id or res._id or res.id) or nil
+      if type(res) == "table" and id == nil and type(res.data) == "table" then id = res.data.jobId or res.data._id end
+      if id == nil or id == json.null then V.raise("cordial", "validation", "POST " .. path .. " answered without a jobId") end
       return tostring(id)
     end,
     find = function(snapshot, t0) return find_export(c, body.name, snapshot, t0) end,
@@ -431,7 +592,10 @@ local function check_strings(w, name, v, optional)
   if v == nil and optional then return nil end
   V.check(w, name, v, "list")
   if #v == 0 then V.raise("cordial", "validation", w.fname .. ": " .. name .. " must not be empty") end
-  for i, s in ipairs(v) do nonempty(w, name .. "[" .. i .. "]", s) end
+  for i, s in ipairs(v) do
+    V.check(w, name .. "[" .. i .. "]", s, "string")
+    if s == "" then V.raise("cordial", "validation", w.fname .. ": " .. name .. "[" .. i .. "] must not be empty") end
+  end
   return json.array(v)
 end
 
@@ -447,11 +611,13 @@ function exports.audience_trends(c, p)
   local t1, t2 = user_date(p.start), user_date(p.stop)
   if not t1 then V.raise("cordial", "validation", w.fname .. ": start must be a date (2024-01-31 or ISO-8601), got '" .. p.start .. "'") end
   if not t2 then V.raise("cordial", "validation", w.fname .. ": stop must be a date (2024-01-31 or ISO-8601), got '" .. p.stop .. "'") end
-  if t2 < t1 then V.raise("cordial", "validation", w.fname .. ": stop is before start") end
+  -- Cordial's timeframe is in days (2021-08-17): the date part is sent.
+  local d1, d2 = p.start:sub(1, 10), p.stop:sub(1, 10)
+  if t2 < t1 or d2 < d1 then V.raise("cordial", "validation", w.fname .. ": stop is before start") end
   local dest, kept = check_destination(w, p.destination)
-  local body = {name = p.name, exportType = "csv", destination = dest, selected_timeframe_start = p.start,
-    selected_timeframe_end = p.stop, audiences = audiences}
-  return start_export(c, "audience_trends", "/v2/audiencetrendsexport", body, {destination = kept})
+  local body = {name = p.name, exportType = "csv", destination = dest, selected_timeframe_start = d1,
+    selected_timeframe_end = d2, audiences = audiences}
+  return start_export(c, "audience_trends", "/v2/audiencetrendsexport", body, {destination = kept, ext = "csv"})
 end
 
 function exports.contacts(c, p)
@@ -466,27 +632,35 @@ function exports.contacts(c, p)
   body.lists = check_strings(w, "field 'lists'", p.lists, true)
   body.showHeader = V.check(w, "field 'show_header'", p.show_header, "boolean", true)
   body.compress = V.check(w, "field 'compress'", p.compress, "boolean", true)
-  return start_export(c, "contacts", "/v2/contactexports", body, {destination = kept, show_header = body.showHeader})
+  return start_export(c, "contacts", "/v2/contactexports", body, {destination = kept, show_header = body.showHeader,
+    ext = export_type .. (body.compress and ".gz" or "")})
 end
 
 --- Starts an export and returns its Job (also `cordial.export`); the file
 --- goes to `destination` (Cordial has no download API). kinds and params:
 ---   "audience_trends": name, audiences (a list of audience names), start
----     and stop (dates: 2024-01-31 or ISO-8601), destination (all required;
----     exported as CSV)
----   "contacts": name, destination (required), export_type ("csv", "json"
+---     and stop (dates: 2024-01-31, or ISO-8601 of which the date is sent),
+---     destination (optional); a CSV file with a column per day of the
+---     timeframe and a row per audience
+---   "contacts": name, destination (optional), export_type ("csv", "json"
 ---     or "txt"; csv by default), fields and lists (lists of names),
 ---     show_header and compress (booleans)
---- name: letters, digits and dashes (1 to 128), unique per export: an
---- export whose answer was lost is found by its name and adopted, never
---- started twice. destination: Cordial's fields (type = "s3", "aws",
---- "sftp", "ftp" or "gcs", server, port, username, password, savedKey,
---- path, aws_access_key_id, aws_secret_access_key, aws_bucket, aws_region,
---- gcs_bucket), plus `endpoint`: moonport's, not sent, the S3 endpoint to
---- read the file back from. job:download(path) reads the file back from
---- s3 and aws destinations only.
+--- name: letters, numbers and dashes, unique per export (it names the file
+--- too): an export whose answer was lost is found by its name and adopted,
+--- never started twice. destination: Cordial's fields (type = "s3", "aws",
+--- "sftp", "ftp" or "gcs", in upper or lower case; server, port, username,
+--- password, savedKey, path, aws_access_key_id, aws_secret_access_key,
+--- aws_bucket, aws_region, gcs_bucket): FTP and SFTP need server, username,
+--- password (or savedKey) and port; S3 needs the two keys, aws_bucket and
+--- aws_region, and its path may name the folder or the folder and file;
+--- GCS needs gcs_bucket. Without a destination, or with {type = "aws"}, the
+--- file stays on the Jobs page of Cordial's UI for 30 days. `endpoint`:
+--- moonport's, not sent, the S3 endpoint to read the file back from.
+--- job:download(path) reads the file back from s3 destinations only.
 --- Raises kind = "validation" for a bad kind, parameter or destination,
---- before anything is sent.
+--- before anything is sent; when the answer is lost and Cordial's job list
+--- cannot tell whether the export was made, an error that says it "may have
+--- been created" and where to look, and nothing is sent again.
 ---@param kind "audience_trends"|"contacts"
 ---@param params table  the export's parameters, as above
 ---@return moonport.Job job  the export job (its kind is `kind`), queued

@@ -7,7 +7,7 @@
 ---   http.get(url, {stream_to = "big.csv"}) -> res.path, res.bytes (written to a
 ---     temporary file, fsynced, renamed; resumed with Range after a dropped connection)
 --- A status >= 400 raises kind = "http" (unless raise = false). Retries follow
---- the shared policy of SPEC.md (retry = false turns it off).
+--- the shared retry policy (retry = false turns it off).
 ---   auth = {bearer = token, headers = {["X-Account-Id"] = id}} | {basic = {user, password}}
 ---        | {header = "X-Api-Key", value = key} | {authorization = raw}
 ---        | {key_header = "X-Api-Key", key = k, secret_header = "X-Api-Secret", secret = s}
@@ -110,7 +110,7 @@ local known = {method = true, url = true, query = true, headers = true, json = t
 ---   aws_sigv4 ({access_key=, secret_key=, region=, service = "s3"}: AWS
 ---     Signature V4);
 ---   raise (false: a status >= 400 is returned instead of raised).
---- Retried (SPEC.md §3): connection errors, timeouts, 429, 500, 502, 503,
+--- Retried: connection errors, timeouts, 429, 500, 502, 503,
 --- 504; a POST or PATCH only when it cannot have taken effect (connection
 --- refused, 429, 503) unless safe_to_repeat.
 --- Raises kind = "http" for a status >= 400 (with `status`, `details` the

@@ -1,4 +1,5 @@
---- mediarithmics: document imports and their executions (vendors.md § mediarithmics).
+--- mediarithmics: document imports and their executions, as mediarithmics'
+--- API documentation ("Sending documents") describes them.
 ---
 ---   local mics = require "mediarithmics"
 ---   local import = mics.document_import{datamart = "1502", document_type = "USER_ACTIVITY",
@@ -9,6 +10,7 @@
 ---   mics.submit("documents", csv_import, rows, {format = "csv", header = {"user_id", "email"}})
 ---   mics.poll(jobs); jobs[1].raw.data.result.total_success         -- raw: the decoded {status = "ok", data = {...}}
 ---   jobs[1]:result()                 --> {total_success=, total_failure=, error_file_uri=}
+---   jobs[1].rejected                 --> {count=, error_file_uri=} when a SUCCEEDED execution rejected lines
 ---   jobs[1]:download("exec.json")    --> {path=, bytes=, rows=1}: the execution's final record, as JSON
 ---   jobs[1]:cancel()                 -- POST .../executions/{id}/action {"action": "CANCEL"}
 ---   mics.document_imports("1502")    --> every import of the datamart (every page)
@@ -26,12 +28,20 @@
 --- temporary file (removed once sent, also on error) and sent as one
 --- execution; every CSV part starts with the header line.
 ---
+--- An execution that SUCCEEDED with some lines rejected (result.total_failure
+--- > 0) is done: its Job gets `rejected = {count=, error_file_uri=}` and a
+--- warning is logged naming the count and the error file.
+---
 --- Exactly once: an upload whose answer was lost is looked for among the
 --- import's executions (newest first) created after the attempt began (less
---- `clock_skew` seconds) with the part's number of lines (and size, where
---- the vendor shows it), not yet claimed by this process; it is adopted
---- instead of being sent again.
+--- `clock_skew` seconds) with the part's number of lines (for a CSV part,
+--- with or without the header line: mediarithmics' documentation does not
+--- say), not yet claimed by this process; it is adopted instead of being
+--- sent again. When the listing cannot tell (an execution without its
+--- number of lines, or several that fit), nothing is sent again: the error
+--- says the part may have been sent and which executions to check.
 local V = require "moonport.vendor"
+local P = require "moonport.paging"
 local json = require "json"
 local log = require "log"
 
@@ -101,23 +111,20 @@ end
 local function imports_path(dm) return "/v1/datamarts/" .. dm .. "/document_imports" end
 local function executions_path(dm, import) return imports_path(dm) .. "/" .. import .. "/executions" end
 
---- Every item of a paged listing (first_result / max_results); each(item)
---- returning true stops early.
+--- Every item of a paged listing (first_result / max_results), in order,
+--- whatever page size the service serves; each(item) returning true stops
+--- early.
 local function each_page(c, path, each)
-  local first, size = 0, mediarithmics.page_size
-  while true do
+  local items = P.items{size = mediarithmics.page_size, fetch = function(first, _, size)
     -- {status: "ok", data: [...], total}: the envelope, then a list of objects.
     local body = V.object("mediarithmics", c:call("GET", path, {query = {first_result = first, max_results = size}}), "GET " .. path)
     if body.data == nil then
       V.raise("mediarithmics", "validation", "GET " .. path .. " answered without the expected data list")
     end
-    local data = V.list("mediarithmics", body.data, "GET " .. path .. " (its data)")
-    for _, item in ipairs(data) do
-      if each(item) then return end
-    end
-    first = first + #data
-    local total = tonumber(body.total)
-    if #data < size or #data == 0 or (total and first >= total) then return end
+    return V.list("mediarithmics", body.data, "GET " .. path .. " (its data)"), body.total
+  end}
+  for item in items do
+    if each(item) then return end
   end
 end
 
@@ -243,10 +250,25 @@ end
 
 local exec_job = {}
 
-function exec_job.status_of(raw)
+function exec_job.status_of(raw, job)
   local d = type(raw) == "table" and (type(raw.data) == "table" and raw.data or raw) or {}
   local word = d.status
-  if word ~= "FAILED" and word ~= "LOST" then return word end
+  if word ~= "FAILED" and word ~= "LOST" then
+    -- Done, but some lines were rejected: the Job says so, once.
+    local r = d.result
+    local n = type(r) == "table" and tonumber(r.total_failure) or nil
+    if job and mediarithmics.statuses[word] == V.DONE and n and n > 0 then
+      local uri = type(r.error_file_uri) == "string" and r.error_file_uri or nil
+      local first = job.rejected == nil
+      job.rejected = {count = math.tointeger(n) or n, error_file_uri = uri}
+      if first then
+        log.warn("mediarithmics: execution %s of import %s %s, but rejected %d line(s) of %s%s", tostring(job.id),
+          tostring(job.ref and job.ref.import), tostring(word), n, tostring((tonumber(r.total_success) or 0) + n),
+          uri and ("; the rejected lines are in " .. uri) or "")
+      end
+    end
+    return word
+  end
   local parts = {}
   local e = d.error
   if type(e) == "table" then
@@ -269,19 +291,52 @@ function exec_job.refresh(c, job)
   return c:json(res), res.headers
 end
 
+-- The execution's status word read now (nil, error when it cannot be read).
+local function reread(c, job)
+  local ok, raw = pcall(exec_job.refresh, c, job)
+  if not ok then return nil, raw end
+  V.apply_status(job, raw)
+  return job.vendor_status
+end
+
+--- POST .../action {"action": "CANCEL"}. The action is not repeated blindly:
+--- when its answer is lost, or mediarithmics refuses it (400: the execution
+--- is no longer running, perhaps cancelled by the first attempt), the
+--- execution is read again and its state decides.
 function exec_job.cancel(c, job)
   local path = exec_path(job) .. "/action"
-  local res = c:request("POST", path, {json = {action = "CANCEL"}, safe_to_repeat = true, ok = {[400] = true}})
-  if res.status < 400 then
-    local ok, decoded = pcall(c.json, c, res)
-    if ok and type(decoded) == "table" and type(decoded.data) == "table" then V.apply_status(job, decoded) end
-    return
+  for attempt = 1, 3 do
+    local ok, res = pcall(c.request, c, "POST", path, {json = {action = "CANCEL"}, ok = {[400] = true}})
+    if ok and res.status < 400 then
+      local okj, decoded = pcall(c.json, c, res)
+      if okj and type(decoded) == "table" and type(decoded.data) == "table" then V.apply_status(job, decoded) end
+      return
+    end
+    local err = ok and mediarithmics.response_error(res, "POST", path) or res
+    if not ok and not V.outcome_unknown(err) then error(err, 0) end
+    -- The first answer was lost, or the execution had ended: read the outcome.
+    local word, why = reread(c, job)
+    if word == "CANCELED" then
+      log.info("mediarithmics: execution %s is CANCELED%s", tostring(job.id),
+        ok and " (it was already)" or " (the answer to the cancel was lost)")
+      return
+    end
+    if word == nil then
+      V.raise("mediarithmics", type(why) == "table" and why.kind or "network", string.format(
+        "cancelling execution %s: %s, and reading it again failed too (%s); it may be cancelled: check it with job:refresh()",
+        tostring(job.id), tostring(err.message), type(why) == "table" and tostring(why.message) or tostring(why)))
+    end
+    if job.status == V.DONE or job.status == V.FAILED then
+      if ok then error(err, 0) end
+      V.raise("mediarithmics", "http", string.format("execution %s ended %s before it could be cancelled",
+        tostring(job.id), tostring(word)), {code = word, retryable = false})
+    end
+    if ok then error(err, 0) end
+    log.warn("mediarithmics: the answer to cancelling execution %s was lost and it is still %s; asking again",
+      tostring(job.id), tostring(word))
   end
-  -- 400: already finished, or already CANCELED by a first attempt whose answer was lost.
-  local err = mediarithmics.response_error(res, "POST", path)
-  local ok, raw = pcall(exec_job.refresh, c, job)
-  if ok and exec_job.status_of(raw) == "CANCELED" then V.apply_status(job, raw); return end
-  error(err, 0)
+  V.raise("mediarithmics", "network", string.format("could not cancel execution %s: every answer was lost; "
+    .. "it is %s", tostring(job.id), tostring(job.vendor_status)))
 end
 
 --- The execution's final record (data), as JSON.
@@ -527,19 +582,34 @@ local function item_records(w, next_item, format, header_names)
 end
 
 --- The execution a lost upload created: created since t0 (less the clock
---- skew), with the part's number of lines (and size where shown), not claimed.
-local function find_execution(c, imp, t0, lines, bytes)
-  local list = c:executions(imp, {since = t0 - mediarithmics.clock_skew})
+--- skew), with the part's number of lines (a CSV part: with or without its
+--- header line) and size where shown, not claimed. Returns it; nil when
+--- surely none was made; nil, UNSURE when the listing cannot tell.
+local function find_execution(c, imp, t0, index, lines, bytes, csv)
+  local since = t0 - mediarithmics.clock_skew
+  local list = c:executions(imp, {since = since})
+  local fits, unknown = {}, 0
   for i = #list, 1, -1 do  -- the oldest first: the one closest to the attempt
     local j = list[i]
     local d = j.raw.data
-    local p = type(d.parameters) == "table" and d.parameters or {}
-    if not claimed[claim_key(imp.id, d)] and tonumber(p.number_of_lines) == lines
-      and (tonumber(p.file_size) == nil or tonumber(p.file_size) == bytes) then
-      return {id = j.id, raw = j.raw}
+    if not claimed[claim_key(imp.id, d)] then
+      local p = type(d.parameters) == "table" and d.parameters or {}
+      local n = tonumber(p.number_of_lines)
+      if n == nil then
+        unknown = unknown + 1
+      elseif (n == lines or (csv and n == lines + 1))
+        and (tonumber(p.file_size) == nil or tonumber(p.file_size) == bytes) then
+        fits[#fits + 1] = {id = j.id, raw = j.raw}
+      end
     end
   end
-  return nil
+  if #fits == 1 and unknown == 0 then return fits[1] end
+  if #fits == 0 and unknown == 0 then return nil end
+  return nil, string.format("%s of import %s (datamart %s) created since %s fit a part of %d line(s)%s; check them "
+    .. "(mediarithmics.executions(import, {since = %d})) and the data they hold before you send part %d again",
+    #fits > 1 and (#fits .. " executions") or (unknown .. " execution(s) without a number of lines"), imp.id,
+    imp.datamart_id, os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(since)), lines,
+    csv and " (with or without the CSV header)" or "", math.floor(since), index)
 end
 
 --- Sends one part file as one execution, exactly once; returns its Job.
@@ -556,7 +626,7 @@ local function send_part(c, imp, tmp, index, bytes, lines)
       end
       return {id = tostring(d.id), raw = decoded}
     end,
-    find = function(_, t0) return find_execution(c, imp, t0, lines, bytes) end,
+    find = function(_, t0) return find_execution(c, imp, t0, index, lines, bytes, imp.mime_type == "TEXT_CSV") end,
   }
   claimed[claim_key(imp.id, created.raw.data)] = true
   log.debug("mediarithmics: part %d (%d lines, %d bytes) is execution %s", index, lines, bytes, created.id)
@@ -713,8 +783,10 @@ end
 
 --- Cancels an execution (POST .../executions/{id}/action {"action":
 --- "CANCEL"}) and refreshes it: the same as `job:cancel()`. Also
---- `mediarithmics.cancel(job)`. An execution that was already cancelled
---- counts as cancelled; mediarithmics' 400 for one that has ended otherwise is raised.
+--- `mediarithmics.cancel(job)`. When the answer is lost or mediarithmics
+--- refuses (400), the execution is read again: one that is CANCELED (by
+--- this request, or an earlier one) counts as cancelled; one still running
+--- is asked again; mediarithmics' 400 for one that has ended otherwise is raised.
 --- Raises kind = "validation" when `job` is not a Job.
 ---@param job moonport.Job  an execution (kind "documents")
 ---@return moonport.Job job  the job, refreshed

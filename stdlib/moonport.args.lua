@@ -1,5 +1,5 @@
 --- Plumbing shared by the helper modules (batch, workflow, dates,
---- reconcile): SPEC.md §2 errors whose `where` names the script's line
+--- reconcile): moonport error objects whose `where` names the script's line
 --- rather than the stdlib's, and type names for argument messages.
 local moonport = require "moonport"
 
@@ -11,7 +11,7 @@ local function builtin_source(source)
   return name ~= nil and package.preload[name] ~= nil
 end
 
---- Raises an error object of SPEC.md §2 (kind, message, fields) located at
+--- Raises a moonport error object (kind, message, fields) located at
 --- the first caller outside the stdlib.
 function args.raise(kind, message, fields)
   local level = 2

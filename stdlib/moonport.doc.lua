@@ -889,7 +889,33 @@ end
 
 --- The REPL's global `help`: prints doc.help(...).
 function doc.print_help(...)
-  print(doc.help(...))
+  local text = doc.help(...)
+  local ok, activity = pcall(require, "moonport.activity")
+  local width = ok and activity.columns() or 0
+  if width >= 20 and type(text) == "string" then text = doc.wrap(text, width) end
+  print(text)
+end
+
+--- Wraps each line of `text` longer than `width` at word boundaries; the
+--- continuation keeps the line's indentation (plus two spaces).
+function doc.wrap(text, width)
+  local out = {}
+  for line in (text .. "\n"):gmatch("(.-)\n") do
+    local indent = line:match("^(%s*)")
+    local first = true
+    while #line > width do
+      local cut
+      for i = width + 1, #indent + 2, -1 do
+        if line:sub(i, i) == " " then cut = i; break end
+      end
+      if not cut then break end
+      out[#out + 1] = line:sub(1, cut - 1)
+      line = indent .. (first and "  " or "  ") .. line:sub(cut + 1):gsub("^%s+", "")
+      first = false
+    end
+    out[#out + 1] = line
+  end
+  return table.concat(out, "\n")
 end
 
 return doc

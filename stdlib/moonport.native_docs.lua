@@ -13,7 +13,7 @@ local json, moonport, csv, ndjson, http, state, task, cordial = {}, {}, {}, {}, 
 -- Types the stubs name
 ---------------------------------------------------------------------------
 
---- The error object every moonport function raises (SPEC.md §2): a table
+--- The error object every moonport function raises: a table
 --- with a `__tostring` that gives "file:line: message". Catch it with pcall
 --- and look at its fields.
 ---   local ok, err = pcall(clari.export, "forecast", params)
@@ -150,7 +150,7 @@ json.null = nil
 -- moonport
 ---------------------------------------------------------------------------
 
---- Makes an error object of SPEC.md §2 (it does not raise it: use
+--- Makes a moonport error object (it does not raise it: use
 --- `error(moonport.error(...), 0)`). `fields` may set vendor, status, code,
 --- retryable and details, and any other field, which is kept as it is.
 --- `level` says whose line `where` names, as error() takes it (1, the

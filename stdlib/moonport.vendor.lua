@@ -1,4 +1,4 @@
---- moonport.vendor: what the five vendor bindings share (SPEC.md §4), so
+--- moonport.vendor: what the five vendor bindings share, so
 --- that each vendor's module (clari.lua, claravine.lua, ...) holds only what
 --- is its own: endpoints, auth pieces, status words, limits, error bodies
 --- and the exactly-once lookup.
@@ -8,7 +8,7 @@
 ---
 --- Shared here: clients and credentials (client{} fields, then environment
 --- variables, then the profile in credentials.toml), requests with the
---- vendor's error body turned into the error object of SPEC.md, the Job
+--- vendor's error body turned into the moonport error object, the Job
 --- object, poll with backoff and a progress line, downloads that never leave
 --- a half file, and `create`: a creating request sent exactly once.
 local http = require "http"
@@ -16,10 +16,18 @@ local json = require "json"
 local moonport = require "moonport"
 local task = require "task"
 local log = require "log"
+local activity = require "moonport.activity"
 local context = require "moonport.context"
 local state = require "state"
+local run = require "moonport.run"
 
 local V = {}
+
+-- Under --sandbox every vendor goes to the built-in simulator, whatever a
+-- client was given: an explicit base_url or credential is not used, so a
+-- sandbox run never reaches production with a real key.
+local function sandboxed() return os.getenv("MOONPORT_SANDBOX") == "1" end
+V.sandboxed = sandboxed
 --- Work a vendor does on its side (an export, a transaction, an execution,
 --- an ingestion): what `vendor.export` and `vendor.submit` return. Its
 --- status moves from "queued" and "running" to "done", "failed" or
@@ -46,7 +54,7 @@ local terminal = {done = true, failed = true, cancelled = true}
 -- Errors and argument checks
 ---------------------------------------------------------------------------
 
---- An error object of SPEC.md §2 for `vendor` (not raised). The message
+--- An error object for `vendor` (not raised). The message
 --- starts with the vendor's name.
 function V.error(vendor, kind, message, fields)
   local f = {}
@@ -228,6 +236,11 @@ function V.define(def)
   local Client = {}
   Client.__index = Client
   Client.__tostring = function(c)
+    if sandboxed() then
+      local ok, url = pcall(c.base_url, c)
+      return string.format("%s client (sandbox: the built-in simulator at %s%s)", def.name, ok and url or "?",
+        private[c].given.base_url and "; the base_url given is not used" or "")
+    end
     return string.format("%s client (%s)", def.name, private[c].base_url_for_display or "default base URL")
   end
   Client.__name = def.name .. ".client"
@@ -237,10 +250,11 @@ function V.define(def)
   M._def = def
 
   local known_fields = {base_url = true, timeout = true}
-  for _, c in ipairs(def.credentials) do known_fields[c.field] = true end
+  local is_credential = {}
+  for _, c in ipairs(def.credentials) do known_fields[c.field] = true; is_credential[c.field] = true end
   for _, s in ipairs(def.settings or {}) do known_fields[s.field] = true end
 
-  --- A client with its own credentials and settings (SPEC.md §4): its
+  --- A client with its own credentials and settings: its
   --- methods are the module's functions (`c:export(...)`, `c:poll(...)`).
   --- Nothing is sent and nothing is looked up yet: a field not given is
   --- looked up when first needed, in the environment variable, then in the
@@ -285,6 +299,17 @@ function V.define(def)
     local p = private[c]
     if p.profile == nil then
       local fields, where = profile_lookup(def.name)
+      -- A field moonport does not know is a mistake (a typo, another
+      -- vendor's field): an error naming it, not silently ignored.
+      for k in pairs(fields or {}) do
+        if not known_fields[k] then
+          local names = {}
+          for n in pairs(known_fields) do if n ~= "timeout" then names[#names + 1] = n end end
+          table.sort(names)
+          V.raise(def.name, "auth", string.format("unknown field '%s' in %s (the fields of %s: %s)", tostring(k),
+            tostring(where), def.name, table.concat(names, ", ")))
+        end
+      end
       p.profile = fields or false
       p.profile_where = where
     end
@@ -300,11 +325,40 @@ function V.define(def)
   ---@return string|nil value  nil when none of them has it
   function Client:setting(field, env)
     local p = private[self]
-    if p.given[field] ~= nil then return p.given[field] end
+    -- Under --sandbox the simulator's URL and credentials (in the
+    -- environment) win over what the client was given.
+    if p.given[field] ~= nil and not (sandboxed() and (field == "base_url" or is_credential[field])) then
+      return p.given[field]
+    end
     local v = env and os.getenv(env)
-    if v ~= nil and v ~= "" then return v end
+    if v ~= nil and v ~= "" then
+      p.source = p.source or {}
+      p.source[field] = env
+      return v
+    end
     local prof = from_profile(self)
-    if prof and prof[field] ~= nil and prof[field] ~= "" then return prof[field] end
+    if prof and prof[field] ~= nil and prof[field] ~= "" then
+      p.source = p.source or {}
+      p.source[field] = p.profile_where
+      return prof[field]
+    end
+    return nil
+  end
+
+  --- Where client:setting(field, env) finds its value, never the value:
+  --- "client argument", "environment variable NAME", "profile 'NAME' in
+  --- FILE", or nil when none has it (`moonport auth check` shows it).
+  --- Raises kind = "auth" when the credentials file cannot be used.
+  ---@param field string  the field's name ("api_key", "base_url", ...)
+  ---@param env? string   the environment variable to look at
+  ---@return string|nil source
+  function Client:setting_source(field, env)
+    local p = private[self]
+    if p.given[field] ~= nil then return "client argument" end
+    local v = env and os.getenv(env)
+    if v ~= nil and v ~= "" then return "environment variable " .. env end
+    local prof = from_profile(self)
+    if prof and prof[field] ~= nil and prof[field] ~= "" then return p.profile_where or "the credentials profile" end
     return nil
   end
 
@@ -321,7 +375,16 @@ function V.define(def)
     for _, c in ipairs(def.credentials) do if c.field == field then spec = c end end
     local v = self:setting(field, spec and spec.env)
     if v == nil then
-      local profile = p.profile_where or ("[default." .. def.name .. "] in ~/.config/moonport/credentials.toml")
+      local profile = p.profile_where
+      if profile == nil then
+        -- The profile and the file actually in use (--profile, $MOONPORT_PROFILE, $XDG_CONFIG_HOME).
+        local name, file = "default", "~/.config/moonport/credentials.toml"
+        if credentials_native then
+          name = credentials_native.profile() or name
+          file = credentials_native.path() or file
+        end
+        profile = string.format("[%s.%s] in %s", name, def.name, file)
+      end
       V.raise(def.name, "auth", string.format(
         "no %s: set %s, or give %s = ... to %s.client{}, or add %s to %s (or run with --sandbox to use the simulator)",
         spec and spec.what or field, spec and spec.env or field, field, def.name, field, profile))
@@ -332,7 +395,7 @@ function V.define(def)
 
   --- The base URL the client's requests go to, without a trailing slash:
   --- the client's `base_url`, else the vendor's *_BASE_URL variable, else
-  --- the profile's base_url, else the vendor's default (SPEC.md §4).
+  --- the profile's base_url, else the vendor's default.
   --- Worked out once per client.
   ---@return string url  e.g. "https://api.clari.com"
   function Client:base_url()
@@ -356,7 +419,7 @@ function V.define(def)
   --- partner key), `auth` (a table of http.request replacing the vendor's
   --- auth, or false for none) and `ok` (statuses >= 400 to return instead of
   --- raising, e.g. {[404] = true}). Retries follow the shared policy.
-  --- Raises the error object of SPEC.md §2 with `vendor` set: for a status
+  --- Raises the moonport error object with `vendor` set: for a status
   --- >= 400 it is built from the vendor's error body (see
   --- vendor.response_error); a connection failure or a timeout keeps its
   --- kind ("network", "timeout").
@@ -375,6 +438,11 @@ function V.define(def)
       safe_to_repeat = opts.safe_to_repeat, auth = opts.auth == nil and def.auth(self, opts.need) or opts.auth or nil,
       timeout = opts.timeout or private[self].given.timeout, raise = false}
     local ok, res = pcall(http.request, req)
+    if ok then
+      run.request(def.name, res.attempts, false, res.status)
+    elseif type(res) == "table" and res.kind ~= "interrupted" then
+      run.request(def.name, res.attempts, true, res.status)
+    end
     if not ok then
       local e = res
       if type(e) == "table" and e.kind then
@@ -395,12 +463,12 @@ function V.define(def)
     end
     if res.status >= 400 and not (opts.ok and opts.ok[res.status]) then
       if res.path then os.remove(res.path) end
-      error(M.response_error(res, method, path), 0)
+      error(M.response_error(res, method, path, self), 0)
     end
     return res
   end
 
-  --- The error object of SPEC.md §2 for a response whose status is >= 400,
+  --- The error object for a response whose status is >= 400,
   --- built from the vendor's error body: kind "auth" for 401 and 403 (the
   --- message names the variables to check), "rate_limited" for 429, "http"
   --- otherwise; `code` and the message from the vendor's body, `details` the
@@ -410,7 +478,7 @@ function V.define(def)
   ---@param method string      the request's method, for the message
   ---@param path string        the request's path, for the message
   ---@return moonport.Error err  the error object (raise it with error(err, 0))
-  function M.response_error(res, method, path)
+  function M.response_error(res, method, path, client)
     local body = http.redact(res.body or "")
     local decoded
     local okj, value = pcall(json.decode, body)
@@ -427,8 +495,16 @@ function V.define(def)
     local text = string.format("%s %s answered %d%s: %s", method, path, status,
       code and (" " .. code) or "", message)
     if kind == "auth" then
+      -- Name where the credentials sent came from (client{}, a variable, a profile).
+      local sources = client and private[client] and private[client].source or {}
       local names = {}
-      for _, c in ipairs(def.credentials) do if not c.optional then names[#names + 1] = c.env end end
+      for _, c in ipairs(def.credentials) do
+        if not c.optional or sources[c.field] then
+          local given = client and private[client].given[c.field] ~= nil and not sandboxed()
+          local from = given and (def.name .. ".client{" .. c.field .. " = ...}") or sources[c.field]
+          names[#names + 1] = from and from ~= c.env and (c.what or c.field) .. " from " .. from or c.env
+        end
+      end
       text = text .. " (check " .. table.concat(names, " and ") .. ")"
     end
     return V.error(def.name, kind, text, {status = status, code = code, details = decoded,
@@ -482,7 +558,7 @@ function V.define(def)
     return V.new_job(self, M, kind, id, ref, raw)
   end
 
-  --- Waits until every job given is done, failed or cancelled (SPEC.md §4).
+  --- Waits until every job given is done, failed or cancelled.
   --- The jobs still going are refreshed (up to 8 at a time), with a sleep
   --- between rounds that starts at `opts.interval` (2 s) and grows to 60 s,
   --- longer when the vendor asks (Retry-After). On a terminal a progress
@@ -545,6 +621,7 @@ function V.new_job(client, M, kind, id, ref, raw)
   local j = setmetatable({id = id, vendor = M.vendor, kind = kind, status = V.QUEUED, ref = ref or {}}, Job)
   job_client[j], job_module[j] = client, M
   if raw ~= nil then V.apply_status(j, raw) end
+  run.job(j)
   return j
 end
 
@@ -583,7 +660,8 @@ end
 ---@return moonport.Job job  the job itself
 function Job:refresh()
   local h = hooks(self)
-  local raw, headers = h.refresh(job_client[self], self)
+  local ok, raw, headers = pcall(h.refresh, job_client[self], self)
+  if not ok then error(V.stale_job_error(self, raw), 0) end
   V.apply_status(self, raw)
   self._retry_after = headers and tonumber(headers["retry-after"]) or nil
   return self
@@ -598,7 +676,13 @@ end
 ---   local job = clari.export("forecast", {...}):wait()
 ---@param opts? {interval?: number, timeout?: number, quiet?: boolean}  first interval and time limit (seconds); quiet: no progress line
 ---@return moonport.Job job  the job itself, ended
-function Job:wait(opts) return V.poll(job_client[self], job_module[self], self, opts) end
+function Job:wait(opts)
+  if getmetatable(self) ~= Job then
+    -- job.wait() / job.wait{...}: called with a dot, `self` is not the job.
+    error(moonport.error("usage", "job.wait: call it as job:wait() (with a colon), on the Job itself"), 2)
+  end
+  return V.poll(job_client[self], job_module[self], self, opts)
+end
 
 --- Writes the job's result to `path` and says what was written; waits for
 --- the job first (as job:wait()) when it has not ended. The file is written
@@ -628,7 +712,9 @@ function Job:download(path)
     end
     self:wait()
   end
-  return h.download(job_client[self], self, path)
+  local ok, written = pcall(h.download, job_client[self], self, path)
+  if not ok then error(V.stale_job_error(self, written), 0) end
+  return written
 end
 
 --- Asks the vendor to cancel the job, then refreshes it (a failed refresh
@@ -664,15 +750,50 @@ function Job:result()
   return h.result(job_client[self], self)
 end
 
+-- Where each Job that came back from the state store was stored:
+-- {key=, kind = "once" | "set", path=}.
+local job_origin = setmetatable({}, {__mode = "k"})
+
+-- A word for the shell: 'as is' when plain, else single-quoted.
+local function shell_word(s)
+  if s:match("^[%w%._/:@%%+=,-]+$") then return s end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+--- The error of a refresh: `e` itself, unless the job came back from the
+--- state store and the vendor answered 404 (it expired the job, or the
+--- simulator restarted; Clari: 400 invalid_jobId): then the message names the state key, the
+--- database and the `moonport state forget` command that lets the next run
+--- do that step afresh.
+function V.stale_job_error(j, e)
+  local origin = job_origin[j]
+  if type(e) ~= "table" or not origin then return e end
+  -- 404 / 410; Clari's API answers 400 invalid_jobId for a job it does not know.
+  local gone = e.status == 404 or e.status == 410
+    or (e.status == 400 and type(e.code) == "string" and e.code:lower() == "invalid_jobid")
+  if not gone then return e end
+  local by = origin.kind == "once" and ("state.once(%q)"):format(origin.key) or ("state.set(%q, ...)"):format(origin.key)
+  local fields = {}
+  for k, v in pairs(e) do if k ~= "message" and k ~= "kind" then fields[k] = v end end
+  fields.state_key, fields.state_path = origin.key, origin.path
+  return V.error(j.vendor, e.kind or "http", string.format(
+    "%s job %s, stored by %s in the state database %s, no longer exists at %s (%s): the vendor expired it, "
+    .. "or it was made by a simulator that has since restarted. To start that step afresh on the next run: "
+    .. "moonport state --state %s forget %s",
+    j.kind, tostring(j.id), by, origin.path, j.vendor, e.message or "404", shell_word(origin.path),
+    shell_word(origin.key)), fields)
+end
+
 -- Jobs stored by state come back alive, bound to their vendor's default client.
 state.register_class("moonport.Job", Job, {
   dump = function(j)
     return {vendor = j.vendor, kind = j.kind, id = j.id, ref = j.ref, status = j.status, vendor_status = j.vendor_status}
   end,
-  load = function(d)
+  load = function(d, origin)
     local M = V.modules[d.vendor] or require(d.vendor)
     local j = V.new_job(M.default_client(), M, d.kind, d.id, d.ref)
     j.status, j.vendor_status = d.status, d.vendor_status
+    job_origin[j] = origin
     return j
   end,
 })
@@ -719,7 +840,13 @@ function V.poll(client, M, jobs, opts)
   local started = moonport.now()
   local wait = interval
   local failures = {}
-  local show = moonport.stderr_is_terminal and not opts.quiet
+  local show = not opts.quiet and activity.mode ~= "off"
+  local shown  -- the id of this wait's progress line
+  local function progress_done()
+    if shown then activity.finish(shown); shown = nil end
+  end
+  -- Whatever ends the wait (an error, Ctrl-C) takes its progress line away.
+  local ok, e = xpcall(function()
   while true do
     local pending = {}
     for _, j in ipairs(list) do if not terminal[j.status] then pending[#pending + 1] = j end end
@@ -756,10 +883,14 @@ function V.poll(client, M, jobs, opts)
       for w, n in pairs(words) do parts[#parts + 1] = (#list > 1 and (n .. " ") or "") .. w end
       table.sort(parts)
       local what = #list == 1 and ("job " .. tostring(list[1].id)) or string.format("%d of %d jobs", left, #list)
-      moonport.progress(string.format("%s: waiting for %s: %s, %s", vendor, what, table.concat(parts, ", "), human(elapsed)))
+      -- The host adds the elapsed time and redraws it every second (a
+      -- plain line at least every minute when stderr is not a terminal).
+      local text = string.format("%s: waiting for %s: %s", vendor, what, table.concat(parts, ", "))
+      if shown then activity.update(shown, text)
+      else shown = activity.begin(text, {vendor = vendor, job = #list == 1 and tostring(list[1].id) or nil}) end
     end
     if elapsed >= timeout then
-      if show then moonport.progress("") end
+      progress_done()
       local names = {}
       for _, j in ipairs(list) do
         if not terminal[j.status] and #names < 5 then names[#names + 1] = tostring(j.id) .. " " .. tostring(j.vendor_status) end
@@ -772,7 +903,13 @@ function V.poll(client, M, jobs, opts)
     task.sleep(sleep)
     wait = math.min(wait * 1.5, V.max_interval)
   end
-  if show then moonport.progress("") end
+  end, function(err)
+    -- keeps where a raw Lua error happened (error objects carry their own)
+    if type(err) == "table" then return err end
+    return debug.traceback(tostring(err), 2)
+  end)
+  progress_done()
+  if not ok then error(e, 0) end
   local failed = {}
   for _, j in ipairs(list) do if j.status == V.FAILED then failed[#failed + 1] = j end end
   if #failed > 0 then
@@ -782,6 +919,19 @@ function V.poll(client, M, jobs, opts)
     V.raise(vendor, "job_failed", msg, {details = {failed = failed}, code = type(first.vendor_status) == "string" and first.vendor_status or nil})
   end
   return jobs
+end
+
+--- task.sleep(seconds) shown as a wait in progress (a redrawn line on a
+--- terminal, plain lines otherwise: see --progress): for the waits of a
+--- binding that are not polls (a free export slot, a quota). `fields`:
+--- vendor, job, since (seconds waited already, shown in the elapsed time).
+function V.sleep_shown(text, seconds, fields)
+  fields = fields or {}
+  local id = activity.mode ~= "off" and activity.begin(text, {vendor = fields.vendor, job = fields.job,
+    since = fields.since}) or nil
+  local ok, e = pcall(task.sleep, seconds)
+  if id then activity.finish(id) end
+  if not ok then error(e, 0) end
 end
 
 ---------------------------------------------------------------------------
@@ -882,15 +1032,30 @@ end
 
 V.create_attempts = 5
 
+--- The error raised when a lookup cannot tell whether a create took effect:
+--- nothing is sent again, and the message says what to check.
+local function maybe_created(spec, cause, unsure)
+  V.raise(spec.vendor, cause and cause.kind or "network", string.format(
+    "the %s may have been created: %s%s. Nothing was sent again, so that it is not created twice: %s",
+    spec.what, cause and ("the answer was lost (" .. tostring(cause.message) .. ") and ") or "an earlier run was interrupted and ",
+    "it cannot be told for sure whether it was", unsure), {retryable = false, status = cause and cause.status})
+end
+
 --- Sends a creating request exactly once. `spec`:
 ---   vendor, what ("export job"), key (identifies the request in the
 ---   state.once journal: the same request on a rerun has the same key),
 ---   before()            -> snapshot taken before sending (optional)
 ---   send()              -> created: a plain table describing what was created
----   find(snapshot, t0)  -> created or nil: looks for what a request sent at
----                          time t0 (seconds) created, when its answer was lost
+---   find(snapshot, t0)  -> created, or nil when it was surely not created, or
+---                          nil, UNSURE (a text saying what the user should
+---                          check, e.g. "look for the transaction 'X' in
+---                          Claravine before you rerun") when the vendor's
+---                          listing cannot tell: looks for what a request
+---                          sent at time t0 (seconds) created, when its
+---                          answer was lost
 --- Inside state.once, the request is journaled: a rerun after a crash adopts
---- what the first run created instead of sending it again.
+--- what the first run created instead of sending it again. An UNSURE lookup
+--- raises instead of sending again.
 function V.create(spec)
   local ctx = context.current()
   local jkey
@@ -904,7 +1069,8 @@ function V.create(spec)
     end
     if rec then
       -- An earlier run sent it and did not live to see the answer.
-      local found = spec.find(rec.snapshot, rec.started_at)
+      local found, unsure = spec.find(rec.snapshot, rec.started_at)
+      if not found and unsure then maybe_created(spec, nil, unsure) end
       if found then
         log.info("%s: found the %s an interrupted run created; adopting it instead of sending again", spec.vendor, spec.what)
         state._journal_set(ctx, jkey, {started_at = rec.started_at, created = found})
@@ -928,9 +1094,9 @@ function V.create(spec)
     log.warn("%s: the answer to creating the %s was lost (%s); checking whether it was created",
       spec.vendor, spec.what, result.message)
     -- The lookup is a read: a failure of its own is tried again a few times.
-    local fok, found
+    local fok, found, unsure
     for look = 1, 3 do
-      fok, found = pcall(spec.find, snapshot, started_at)
+      fok, found, unsure = pcall(spec.find, snapshot, started_at)
       if fok or look == 3 then break end
       log.warn("%s: checking whether the %s was created failed (%s); trying again", spec.vendor, spec.what,
         type(found) == "table" and found.message or tostring(found))
@@ -943,6 +1109,7 @@ function V.create(spec)
         spec.what, result.message, type(found) == "table" and found.message or tostring(found)),
         {retryable = true})
     end
+    if not found and unsure then maybe_created(spec, result, unsure) end
     if found then
       log.info("%s: the %s had been created; adopting it", spec.vendor, spec.what)
       if jkey then state._journal_set(ctx, jkey, {started_at = started_at, created = found}) end

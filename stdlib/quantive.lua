@@ -1,7 +1,9 @@
---- quantive: Quantive (formerly Gtmhub) goals and sessions (vendors.md § Quantive).
+--- quantive: Quantive (formerly Gtmhub) goals and sessions, as Quantive's
+--- API documentation describes them.
 ---
 ---   local quantive = require "quantive"
----   for goal in quantive.goals.list{filter = {sessionId = sid}, sort = "name"} do ... end  -- every page
+---   for goal in quantive.goals.list{tags = "Test Tag"} do ... end          -- every page
+---   for goal in quantive.goals.list{filter = {sessionId = sid}, sort = "name"} do ... end
 ---   quantive.goals.get(id)
 ---   quantive.goals.create{name = "Grow ARR", sessionId = sid, ownerId = uid, description = "...", tags = {{title = "growth"}}}
 ---   quantive.goals.update(id, {description = "..."})     -- PATCH: only the changed fields
@@ -17,14 +19,22 @@
 ---
 --- Credentials: QUANTIVE_API_TOKEN (Authorization: Bearer) and
 --- QUANTIVE_ACCOUNT_ID (header gtmhub-accountId). Base: QUANTIVE_BASE_URL, else
---- https://app.quantive.com/results/api (EU), or https://app.us.quantive.com/results/api
---- when QUANTIVE_REGION (client field `region`) is "us".
+--- https://app.gtmhub.com/api, or https://app.us.gtmhub.com/api (the US data
+--- center: your Quantive address has ".us.gtmhub") when QUANTIVE_REGION
+--- (client field `region`) is "us".
 ---
---- Options (snake_case): `filter` is a table (sent JSON-encoded, as Quantive
---- expects: {name = "x"}, {attainment = {["$gte"] = 0.5}}) or a JSON string;
---- `sort` a string ("name,-dateCreated") or a list of them; `fields` a string
---- ("name,ownerId") or a list; `limit` the page size (1..1000, default 100).
+--- Options (snake_case): `tags` a tag title ("Test Tag", Quantive's filter by
+--- tag) or a list of them; `filter` a table (sent JSON-encoded: {name = "x"},
+--- {attainment = {["$gte"] = 0.5}}) or a JSON string; `sort` a string
+--- ("name,-dateCreated") or a list of them; `fields` a string ("name,ownerId")
+--- or a list; `limit` the page size asked for (1..1000, default 100).
 --- Goals themselves use Quantive's own field names.
+---
+--- Paging (skip/limit, which Quantive's documentation does not describe):
+--- pages are asked for until totalCount is reached or a page comes back
+--- empty, so a service that serves fewer goals than asked never ends a
+--- listing early; one that ignores skip is asked once for the most it
+--- serves, and a listing it cannot give whole raises instead of ending short.
 ---
 --- Exactly once: a goal whose creating request lost its answer is looked up
 --- (same name and sessionId, created since the attempt began, allowing 120 s
@@ -37,10 +47,12 @@ local json = require "json"
 local csv = require "csv"
 local ndjson = require "ndjson"
 local log = require "log"
+local P = require "moonport.paging"
 
+-- Quantive's documented hosts: the US data center, and the other one.
 local bases = {
-  eu = "https://app.quantive.com/results/api",
-  us = "https://app.us.quantive.com/results/api",
+  eu = "https://app.gtmhub.com/api",
+  us = "https://app.us.gtmhub.com/api",
 }
 
 local function region_base(region, where)
@@ -70,7 +82,7 @@ local quantive, Client = V.define{
   auth = function(c)
     return {bearer = c:credential("api_token"), headers = {["gtmhub-accountId"] = c:credential("account_id")}}
   end,
-  -- {message} with 400, 401, 402, 403, 404, 500 (shape assumed in vendors.md).
+  -- {message} with 400, 401, 402, 403, 404, 500 (Quantive's documentation shows no error body: assumed).
   error_body = function(b)
     if type(b) ~= "table" then return nil end
     local message = b.message or b.error
@@ -115,9 +127,25 @@ local function comma_list(w, name, v)
   return table.concat(v, ",")
 end
 
---- The query of GET /v1/goals from the snake_case options (filter, sort, fields).
+--- The query of GET /v1/goals from the snake_case options (tags, filter, sort, fields).
 local function goal_query(w, opts)
   local q = {}
+  if opts.tags ~= nil then
+    if type(opts.tags) == "string" then
+      q.tags = opts.tags
+    else
+      V.check(w, "option 'tags'", opts.tags, "list")
+      local titles = {}
+      for i, tag in ipairs(opts.tags) do
+        if type(tag) == "table" then
+          V.check(w, "option 'tags'[" .. i .. "].title", tag.title, "string")
+          tag = tag.title
+        end
+        titles[i] = V.check(w, "option 'tags'[" .. i .. "]", tag, "string")
+      end
+      q.tags = table.concat(titles, ",")
+    end
+  end
   if opts.filter ~= nil then
     if type(opts.filter) == "table" then
       local ok, text = pcall(json.encode, json.object(opts.filter))
@@ -135,27 +163,56 @@ local function goal_query(w, opts)
   return q
 end
 
---- An iterator over every goal matching query (skip/limit paging; stops at
---- totalCount or a short page). Nothing is sent before the first call.
+-- The goals of one answer of GET /v1/goals: {items = [...]} (Quantive's
+-- documentation reads `items`), or a bare list; and totalCount, if any.
+local function goal_page(body)
+  local items = V.list("quantive", body, "GET /v1/goals", {"items"})
+  local total = type(body) == "table" and body[1] == nil and tonumber(body.totalCount) or nil
+  return items, total
+end
+
+--- An iterator over every goal matching query (the shared pager: skip/limit,
+--- until totalCount or an empty page; a page shorter than asked does not
+--- end it). When Quantive answers a later page from the first goal again
+--- (it ignores skip), the goals are asked for once more with the largest
+--- page, and a listing that still cannot be had whole raises kind =
+--- "validation" rather than ending short. Nothing is sent before the first call.
 local function iterate_goals(c, query, page_size)
-  local skip, page, i, done = 0, nil, 0, false
-  return function()
-    while true do
-      if page and i < #page then
-        i = i + 1
-        return page[i]
-      end
-      if done then return nil end
-      local q = {skip = skip, limit = page_size}
-      for k, v in pairs(query) do q[k] = v end
-      local body = c:call("GET", "/v1/goals", {query = q})
-      page = type(body) == "table" and (body.items or (body[1] ~= nil and body) or {}) or {}
-      i = 0
-      skip = skip + #page
-      local total = type(body) == "table" and tonumber(body.totalCount) or nil
-      if #page == 0 or #page < page_size or (total ~= nil and skip >= total) then done = true end
-    end
+  local first_id, whole = nil, false
+  local function get(skip, limit)
+    local q = {skip = skip, limit = limit}
+    for k, v in pairs(query) do q[k] = v end
+    return goal_page(c:call("GET", "/v1/goals", {query = q}))
   end
+  local function fetch(offset, _, size)
+    if whole then return {}, nil end
+    local items, total = get(offset, size)
+    if offset == 0 then
+      first_id = items[1] and items[1].id
+      return items, total
+    end
+    if first_id == nil or #items == 0 or items[1].id ~= first_id then return items, total end
+    -- The first goal again: Quantive ignored skip. Ask once for the most a
+    -- page holds and keep what was not given yet.
+    whole = true
+    local all, all_total = items, total
+    if size < quantive.max_page_size then all, all_total = get(0, quantive.max_page_size) end
+    all_total = all_total or total
+    local rest = {}
+    for i = offset + 1, #all do rest[#rest + 1] = all[i] end
+    local have = offset + #rest
+    if all_total ~= nil and have < all_total then
+      V.raise("quantive", "validation", string.format("GET /v1/goals: Quantive ignored skip and serves at most %d goals "
+        .. "a request, so only %d of the %d goals that match could be listed; narrow the listing (tags=, filter=) "
+        .. "so that fewer goals match", #all, have, all_total))
+    end
+    if all_total == nil and #all >= quantive.max_page_size then
+      log.warn("quantive: GET /v1/goals ignored skip and gave %d goals, the most a request asks for; there may be "
+        .. "more that cannot be listed this way (narrow the listing with tags= or filter=)", #all)
+    end
+    return rest, all_total
+  end
+  return P.items{size = page_size, fetch = fetch}
 end
 
 local function collect(it)
@@ -172,12 +229,12 @@ end
 -- matched to a goal another task created.
 local claimed = {}
 
--- quantive.goals.list{filter=, sort=, fields=, limit=}: its doc block is above `t.list = ...` in bind_goals.
+-- quantive.goals.list{tags=, filter=, sort=, fields=, limit=}: its doc block is above `t.list = ...` in bind_goals.
 local function goals_list(c, opts)
   local w = where("goals.list")
   if opts ~= nil then V.check(w, "argument #1 (options)", opts, "table") end
   opts = opts or {}
-  V.check_known(w, "option", opts, {filter = true, sort = true, fields = true, limit = true})
+  V.check_known(w, "option", opts, {tags = true, filter = true, sort = true, fields = true, limit = true})
   local query = goal_query(w, opts)
   local limit = V.check(w, "option 'limit'", opts.limit, "integer", true) or quantive.page_size
   if limit < 1 or limit > quantive.max_page_size then
@@ -244,7 +301,11 @@ local function find_goal(c, body, t0)
   for g in it do
     local id = g.id ~= nil and tostring(g.id) or nil
     local created = parse_time(g.dateCreated or g.createdAt)
-    if id and not claimed[id] and (created == nil or created >= t0 - quantive.clock_skew) then return g end
+    -- filter is not in Quantive's documentation: the name and session are checked here too.
+    if id and not claimed[id] and g.name == body.name and g.sessionId == body.sessionId
+      and (created == nil or created >= t0 - quantive.clock_skew) then
+      return g
+    end
   end
   return nil
 end
@@ -273,13 +334,28 @@ local function goals_create(c, goal)
   return create_goal(c, w, goal, "argument #1 (goal)")
 end
 
+-- An error after which the same request may be sent again: its outcome is
+-- unknown (the answer was lost), or it failed for a passing reason.
+local function transient(e)
+  return type(e) == "table" and (V.outcome_unknown(e) or e.kind == "network" or e.kind == "rate_limited"
+    or e.kind == "timeout" or (e.kind == "http" and (e.status or 0) >= 500))
+end
+
 local function goals_update(c, id, changes)
   local w = where("goals.update")
   id = check_id(w, id)
   check_goal(w, changes, "argument #2 (changes)", false)
   if next(changes) == nil then V.raise("quantive", "validation", w.fname .. ": argument #2 (changes) is empty") end
-  -- The same changes applied twice leave the goal the same: safe to repeat.
-  return c:call("PATCH", "/v1/goals/" .. seg(id), {json = goal_body(changes), safe_to_repeat = true})
+  local path, body = "/v1/goals/" .. seg(id), goal_body(changes)
+  -- The first attempt alone; when its outcome is unknown (the answer was
+  -- lost) or it failed for a passing reason, the same changes are sent
+  -- again: applied twice, they leave the goal the same, and the answer read
+  -- is the goal as it is now.
+  local ok, res = pcall(c.call, c, "PATCH", path, {json = body, retry = false})
+  if ok then return res end
+  if not transient(res) then error(res, 0) end
+  log.debug("quantive: the PATCH of goal %s is sent again (%s)", id, res.message)
+  return c:call("PATCH", path, {json = body, safe_to_repeat = true})
 end
 
 local function goals_delete(c, id)
@@ -290,9 +366,7 @@ local function goals_delete(c, id)
   local ok, e = pcall(c.request, c, "DELETE", path, {retry = false})
   if ok then return true end
   local unknown = V.outcome_unknown(e)
-  local transient = type(e) == "table" and (unknown or e.kind == "network" or e.kind == "rate_limited"
-    or (e.kind == "http" and (e.status or 0) >= 500))
-  if not transient then error(e, 0) end
+  if not transient(e) then error(e, 0) end
   local res = c:request("DELETE", path, {ok = unknown and {[404] = true} or nil})
   if res.status == 404 then
     log.debug("quantive: goal %s was already gone when the delete was retried (the first answer was lost)", id)
@@ -310,14 +384,19 @@ local function bind_goals(get_client)
       return fn(get_client(), first, ...)
     end
   end
-  --- An iterator over every goal matching the options (GET /v1/goals, page
-  --- after page with skip/limit until totalCount or a short page); nothing
-  --- is sent before the first call. quantive.goals uses the default client,
-  --- client.goals that client (the same as client:goals_list(opts)).
+  --- An iterator over every goal matching the options (GET /v1/goals;
+  --- `tags` is Quantive's filter by tag, ?tags=Test Tag), page after page
+  --- with skip/limit until totalCount is reached or a page comes back empty
+  --- (a page shorter than `limit` does not end it: Quantive may serve fewer
+  --- than asked); nothing is sent before the first call. quantive.goals uses
+  --- the default client, client.goals that client (the same as
+  --- client:goals_list(opts)).
+  ---   for goal in quantive.goals.list{tags = "Test Tag"} do ... end
   ---   for goal in quantive.goals.list{filter = {sessionId = sid}, sort = "name"} do ... end
   --- Raises kind = "validation" for an unknown option, a filter that cannot
-  --- be sent as JSON, or a limit outside 1..1000.
-  ---@param opts? {filter?: table|string, sort?: string|string[], fields?: string|string[], limit?: integer}  filter: a table (sent JSON-encoded) or a JSON string; sort: "name,-dateCreated" or a list; fields: "name,ownerId" or a list; limit: the page size (100 by default)
+  --- be sent as JSON, or a limit outside 1..1000 (before anything is sent),
+  --- or when Quantive ignores skip and the listing cannot be had whole.
+  ---@param opts? {tags?: string|string[], filter?: table|string, sort?: string|string[], fields?: string|string[], limit?: integer}  tags: a tag title ("Test Tag") or a list (goals with any of them); filter: a table (sent JSON-encoded) or a JSON string; sort: "name,-dateCreated" or a list; fields: "name,ownerId" or a list; limit: the page size asked for (100 by default)
   ---@return fun():table|nil iterator  the next goal, nil at the end
   t.list = bind(goals_list)
   --- The goal with this id (GET /v1/goals/{id}); the same as client:goals_get(id).
@@ -385,7 +464,7 @@ end
 --- An iterator over every goal matching the options, sent with this
 --- client: the same as quantive.goals.list(opts) (see it for the options
 --- and errors).
----@param opts? {filter?: table|string, sort?: string|string[], fields?: string|string[], limit?: integer}
+---@param opts? {tags?: string|string[], filter?: table|string, sort?: string|string[], fields?: string|string[], limit?: integer}
 ---@return fun():table|nil iterator  the next goal, nil at the end
 function Client:goals_list(opts) return goals_list(self, opts) end
 --- The goal with this id, read with this client: the same as quantive.goals.get(id).
@@ -526,14 +605,14 @@ quantive._def.jobs.goal = goal_job
 --- Raises kind = "validation" for a bad kind or an unknown parameter.
 ---   quantive.export("goals", {filter = {sessionId = sid}}):download("goals.csv")
 ---@param kind "goals"
----@param params? {filter?: table|string, sort?: string|string[], fields?: string|string[]}  as for goals.list
+---@param params? {tags?: string|string[], filter?: table|string, sort?: string|string[], fields?: string|string[]}  as for goals.list
 ---@return moonport.Job job  kind "goals", status "done"
 function Client:export(kind, params)
   local w = where("export")
   V.check(w, "argument #1 (kind)", kind, {goals = true})
   if params ~= nil then V.check(w, "argument #2 (params)", params, "table") end
   params = params or {}
-  V.check_known(w, "goals parameter", params, {filter = true, sort = true, fields = true})
+  V.check_known(w, "goals parameter", params, {tags = true, filter = true, sort = true, fields = true})
   local ref = goal_query(w, params)
   return self:job("goals", "goals-export", ref, done_raw)
 end
@@ -585,7 +664,7 @@ quantive._expose{"export", "submit", "poll", "download", "sessions"}
 --- and `client.goals` is the same table bound to that client.
 --- `quantive.goals:list{}` works too.
 ---@class quantive.goals
----@field list fun(opts?: {filter?: table|string, sort?: string|string[], fields?: string|string[], limit?: integer}): fun():table|nil  an iterator over every matching goal
+---@field list fun(opts?: {tags?: string|string[], filter?: table|string, sort?: string|string[], fields?: string|string[], limit?: integer}): fun():table|nil  an iterator over every matching goal
 ---@field get fun(id: string|integer): table  the goal
 ---@field create fun(goal: table): table  creates a goal exactly once; the goal with its id
 ---@field update fun(id: string|integer, changes: table): any  PATCHes the given fields

@@ -34,7 +34,9 @@ local by_meta, by_name = {}, {}
 
 --- Lets objects whose metatable is `mt` be stored by state.set and
 --- state.once: they are stored as handlers.dump(obj) (a plain value) under
---- `name`, and come back as handlers.load(plain). Vendor Jobs are
+--- `name`, and come back as handlers.load(plain, origin), `origin` saying
+--- where it was stored: {key=, kind = "once" | "set", path = the
+--- database}. Vendor Jobs are
 --- registered this way (as "moonport.Job"). Registering a name again
 --- replaces its handlers.
 --- Raises kind = "validation" for a bad argument.
@@ -68,7 +70,9 @@ local function dump(v, seen)
   return out
 end
 
-local function load(v)
+-- `origin` ({key=, kind = "once" | "set", path=}) tells a class's `load`
+-- where the value was stored (a Job names it when the vendor no longer has it).
+local function load(v, origin)
   if type(v) ~= "table" then return v end
   local name = rawget(v, "$class")
   if type(name) == "string" then
@@ -77,9 +81,9 @@ local function load(v)
       error(moonport.error("usage", "state: a stored value is a '" .. name .. "', and no module loaded so far knows how to "
         .. "bring it back (require the module that made it first)", nil, 3), 0)
     end
-    return class.load(load(v.data))
+    return class.load(load(v.data, origin), origin)
   end
-  for k, x in pairs(v) do v[k] = load(x) end
+  for k, x in pairs(v) do v[k] = load(x, origin) end
   return v
 end
 
@@ -100,7 +104,7 @@ function state.get(key)
   check_key("get", key)
   local text = native.get("v:" .. key)
   if text == nil then return nil end
-  return load(json.decode(text))
+  return load(json.decode(text), {key = key, kind = "set", path = native.path()})
 end
 
 --- Stores `value` under `key`, as JSON: tables (their [] / {} marks kept),
@@ -131,7 +135,7 @@ function state.delete(key)
 end
 
 --- The keys stored with state.set (only those that start with `prefix`,
---- when given), sorted.
+--- when given), sorted. state.list() also lists the steps of state.once.
 --- Raises kind = "validation" when `prefix` is not a string.
 ---@param prefix? string
 ---@return string[] keys
@@ -139,6 +143,32 @@ function state.keys(prefix)
   if prefix ~= nil and type(prefix) ~= "string" then fail("keys", "argument #1 (prefix) must be a string") end
   local out = native.keys("v:" .. (prefix or ""))
   for i, k in ipairs(out) do out[i] = k:sub(3) end
+  return out
+end
+
+--- Everything stored in this state database: what state.set stored and
+--- the steps state.once has done, sorted by key (and "set" before "once"
+--- for a key used by both), each as {key=, kind = "set" | "once",
+--- stored_at = ISO-8601 time (UTC)}. Only the keys that start with
+--- `prefix`, when given. `moonport state list` shows the same from the
+--- command line; state.keys() lists the state.set keys alone.
+--- Raises kind = "validation" when `prefix` is not a string.
+---   for _, e in ipairs(state.list()) do print(e.kind, e.key, e.stored_at) end
+---@param prefix? string
+---@return {key: string, kind: "set"|"once", stored_at: string}[] entries
+function state.list(prefix)
+  if prefix ~= nil and type(prefix) ~= "string" then fail("list", "argument #1 (prefix) must be a string") end
+  local out = {}
+  for _, e in ipairs(native.entries("v:" .. (prefix or ""))) do
+    out[#out + 1] = {key = e.key:sub(3), kind = "set", stored_at = e.stored_at}
+  end
+  for _, e in ipairs(native.entries("once:" .. (prefix or ""))) do
+    out[#out + 1] = {key = e.key:sub(6), kind = "once", stored_at = e.stored_at}
+  end
+  table.sort(out, function(a, b)
+    if a.key ~= b.key then return a.key < b.key end
+    return a.kind == "set" and b.kind ~= "set"
+  end)
   return out
 end
 
@@ -172,7 +202,7 @@ function state.once(key, fn)
   while running[key] do task.sleep(0.02) end
   local text = native.get(id)
   if text ~= nil then
-    local stored = load(json.decode(text))
+    local stored = load(json.decode(text), {key = key, kind = "once", path = native.path()})
     for i = 1, stored.n do
       if stored.values[i] == json.null then stored.values[i] = nil end
     end

@@ -22,7 +22,7 @@
 ---     load    ok       2.10 s    rows sent: 2500
 ---
 --- A step that raises is marked failed and its error goes on unchanged (the
---- same error object, so the exit code and message are those of SPEC.md §2).
+--- same error object, so the exit code and message are those of the failing call).
 local moonport = require "moonport"
 local state = require "state"
 
@@ -368,6 +368,7 @@ function workflow.run(name, fn, opts)
     name = name, _status = "running", _started = moonport.now(),
     _steps = {}, _open = {}, _own = new_record(name),
   }, Workflow)
+  require("moonport.run").workflow(wf)  -- its steps go into the --summary file
   local r = table.pack(xpcall(fn, keep_traceback, wf))
   wf._duration = moonport.now() - wf._started
   wf._status = r[1] and "ok" or "failed"
@@ -389,8 +390,12 @@ function workflow.run(name, fn, opts)
   if opts.print ~= false then
     if moonport.stderr_is_terminal then moonport.progress("") end
     -- Error messages and notes may quote a secret: masked like every log line.
-    io.stderr:write(require("http").redact(wf:report()))
-    io.stderr:flush()
+    if require("moonport.activity").log_format == "json" then
+      moonport.log(r[1] and "info" or "error", (wf:report():gsub("\n$", "")))  -- one JSON line
+    else
+      io.stderr:write(require("http").redact(wf:report()))
+      io.stderr:flush()
+    end
   end
   if not r[1] then error(r[2], 0) end
   return table.unpack(r, 2, r.n)

@@ -1,8 +1,9 @@
 import Foundation
 import PackagePlugin
 
-/// Compiles the Lua sources of `stdlib/` into the MoonportCore module, so the
-/// binary needs no files beside it.
+/// Compiles the Lua sources of `stdlib/` (and the example workflows of
+/// `scripts/examples/`, for `moonport examples`) into the MoonportCore
+/// module, so the binary needs no files beside it.
 @main
 struct EmbedStdlib: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
@@ -11,7 +12,21 @@ struct EmbedStdlib: BuildToolPlugin {
             .filter { $0.pathExtension == "lua" }
             .sorted { $0.lastPathComponent < $1.lastPathComponent }
         let output = context.pluginWorkDirectoryURL.appending(path: "EmbeddedStdlib.swift")
+        // The example workflows too, for `moonport examples` (the files stay
+        // where they are: the tests and the reliability suite run them).
+        let examples = context.package.directoryURL.appending(path: "scripts/examples")
+        let exampleFiles = try FileManager.default.contentsOfDirectory(at: examples, includingPropertiesForKeys: nil)
+            .filter { $0.pathExtension == "lua" }
+            .sorted { $0.lastPathComponent < $1.lastPathComponent }
+        let examplesOutput = context.pluginWorkDirectoryURL.appending(path: "EmbeddedExamples.swift")
         return [
+            .buildCommand(
+                displayName: "Embedding \(exampleFiles.count) example workflows",
+                executable: try context.tool(named: "EmbedStdlibTool").url,
+                arguments: [examplesOutput.path, examples.path, "EmbeddedExamples"],
+                inputFiles: exampleFiles + [examples],
+                outputFiles: [examplesOutput]
+            ),
             .buildCommand(
                 displayName: "Embedding \(files.count) stdlib modules",
                 executable: try context.tool(named: "EmbedStdlibTool").url,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -307,8 +308,14 @@ static void mp_stop_hook(lua_State *L, lua_Debug *ar) {
     luaL_error(L, "interrupted");
 }
 
+static volatile sig_atomic_t mp_last_signal_number = 0;
+static volatile sig_atomic_t mp_signals_seen = 0;
+static volatile sig_atomic_t mp_exit_on_second = 0;
+
 static void mp_on_sigint(int sig) {
-    (void)sig;
+    mp_last_signal_number = sig;
+    /* `moonport run`: a second SIGINT/SIGTERM ends the process at once. */
+    if (mp_exit_on_second && mp_signals_seen++ >= 1) _exit(128 + sig);
     mp_sigint_flag = 1;
     lua_State *L = mp_running;
     if (L != NULL) lua_sethook(L, mp_stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
@@ -324,6 +331,20 @@ void mp_sigint_install(void *wake) {
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = 0; /* no SA_RESTART: a blocking read returns EINTR */
     sigaction(SIGINT, &sa, NULL);
+}
+
+void mp_sigterm_install(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = mp_on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    sigaction(SIGTERM, &sa, NULL);
+    mp_exit_on_second = 1;
+}
+
+int mp_last_signal(void) {
+    return mp_last_signal_number;
 }
 
 void mp_sigint_default(void) {

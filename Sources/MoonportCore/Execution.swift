@@ -55,7 +55,8 @@ extension MoonportHost {
         runtime.runUntilIdle()
         defer { runtime.release(task) }
         switch task.outcome {
-        case .failure(_, let message)?:
+        case .failure(let errorRef, let message)?:
+            lastError = errorFacts(errorRef)
             if runtime.interrupted { return .interrupted(message) }
             return .failure(message)
         case .success?:
@@ -84,8 +85,38 @@ extension MoonportHost {
         return lines.joined(separator: "\n")
     }
 
+    /// The kind, status and vendor of an error object (nil fields for a
+    /// string error).
+    func errorFacts(_ ref: Int32) -> ErrorFacts {
+        let base = lua.top
+        defer { lua.top = base }
+        lua.ensureStack(4)
+        lua.pushRef(ref)
+        var facts = ErrorFacts()
+        guard lua.type(at: -1) == LUA_TTABLE else { return facts }
+        if lua.rawGet(-1, "kind") == LUA_TSTRING { facts.kind = lua.toString(-1) }
+        lua.pop()
+        if lua.rawGet(-1, "status") == LUA_TNUMBER { facts.status = Int(lua_tointegerx(lua.L, -1, nil)) }
+        lua.pop()
+        if lua.rawGet(-1, "vendor") == LUA_TSTRING { facts.vendor = lua.toString(-1) }
+        lua.pop()
+        return facts
+    }
+
     /// Ctrl-C from now on sets a hook and wakes the loop (lua.c's way).
     public func catchInterrupts() { runtime.catchInterrupts() }
+}
+
+/// What the error that ended a chunk says of itself (SPEC.md §2 fields).
+public struct ErrorFacts: Equatable, Sendable {
+    public var kind: String?
+    public var status: Int?
+    public var vendor: String?
+    public init(kind: String? = nil, status: Int? = nil, vendor: String? = nil) {
+        self.kind = kind
+        self.status = status
+        self.vendor = vendor
+    }
 }
 
 /// A script error, as `evaluate` reports it.

@@ -52,6 +52,9 @@ public final class MoonportHost {
     public let runtime: LuaRuntime
     public let options: HostOptions
     public var lua: LuaState { runtime.main }
+    /// The error that ended the last chunk `execute` ran (its kind decides
+    /// the exit code).
+    public internal(set) var lastError: ErrorFacts?
 
     public init(options: HostOptions = HostOptions()) {
         self.options = options
@@ -110,7 +113,7 @@ public final class MoonportHost {
 
     /// Native modules (the primitives; the friendly surface is in stdlib/).
     static var builtins: [BuiltinModule] { [MoonportModule.builtin, JSONModule.builtin, TaskModule.builtin,
-        CSVModule.builtin, NDJSONModule.builtin, HTTPModule.builtin] }
+        CSVModule.builtin, NDJSONModule.builtin, HTTPModule.builtin, ActivityModule.builtin] }
 
     /// A module from stdlib/: compiled when first required.
     static func stdlibModule(name: String, source: String) -> BuiltinModule {

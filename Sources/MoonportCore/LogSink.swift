@@ -27,10 +27,45 @@ public final class LogSink: @unchecked Sendable {
     /// The logger behind the Lua `log` module.
     public private(set) lazy var scriptLogger: Logger = logger(label: "script")
 
+    /// `--log-format text|json`.
+    public enum Format: String, Sendable, CaseIterable { case text, json }
+
+    private var _format: Format = .text
+    public var format: Format {
+        get { lock.withLock { _format } }
+        set { lock.withLock { _format = newValue } }
+    }
+
+    /// This run's id (the `run` field of JSON log lines and of the summary).
+    public let runID: String = {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        let n = (UInt64(ts.tv_sec) &* 1_000_003) ^ UInt64(ts.tv_nsec) ^ (UInt64(getpid()) << 32)
+        return String(n, radix: 16)
+    }()
+
     public func write(level: Logger.Level, _ message: String) {
+        write(level: level, message, fields: [])
+    }
+
+    /// A log line; `fields` (vendor, job, ...) go into JSON lines as
+    /// fields of their own, and are left out of text lines.
+    public func write(level: Logger.Level, _ message: String, fields: [(String, String)]) {
         if level == .debug || level == .trace, !verbose { return }
-        // No secret the process has seen reaches stderr (SPEC.md §4).
-        let line = "\(Self.timestamp()) \(Self.name(of: level)) \(Redaction.scrub(message))\n"
+        // No secret the process has seen reaches stderr.
+        let line: String
+        if format == .json {
+            var parts = ["\"time\":\(Self.jsonString(Self.timestamp()))",
+                "\"level\":\(Self.jsonString(Self.jsonLevel(level)))",
+                "\"message\":\(Self.jsonString(Redaction.scrub(message)))",
+                "\"run\":\(Self.jsonString(runID))"]
+            for (k, v) in fields where k != "run" {
+                parts.append("\(Self.jsonString(k)):\(Self.jsonString(Redaction.scrub(v)))")
+            }
+            line = "{" + parts.joined(separator: ",") + "}\n"
+        } else {
+            line = "\(Self.timestamp()) \(Self.name(of: level)) \(Redaction.scrub(message))\n"
+        }
         lock.withLock {
             var line = (progressShown ? "\r\u{1B}[K" : "") + line
             progressShown = false
@@ -55,6 +90,40 @@ public final class LogSink: @unchecked Sendable {
         }
     }
 
+    static func jsonLevel(_ level: Logger.Level) -> String {
+        switch level {
+        case .trace: return "trace"
+        case .debug: return "debug"
+        case .info: return "info"
+        case .notice: return "notice"
+        case .warning: return "warn"
+        case .error: return "error"
+        case .critical: return "critical"
+        }
+    }
+
+    /// A JSON string literal.
+    public static func jsonString(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 {
+                    let h = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
+    }
+
     static func name(of level: Logger.Level) -> String {
         switch level {
         case .trace: return "TRACE"
@@ -68,7 +137,7 @@ public final class LogSink: @unchecked Sendable {
     }
 
     /// UTC, ISO-8601 with milliseconds.
-    static func timestamp() -> String {
+    public static func timestamp() -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         var t = time_t(ts.tv_sec)
@@ -102,6 +171,10 @@ struct StderrLogHandler: LogHandler {
     func log(event: LogEvent) {
         var text = event.message.description
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        if sink.format == .json {
+            sink.write(level: event.level, text, fields: merged.sorted { $0.key < $1.key }.map { ($0.key, "\($0.value)") })
+            return
+        }
         if !merged.isEmpty {
             text += " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         }

@@ -1,5 +1,5 @@
 /// The module search path of SPEC.md §1, in order: `-I` folders,
-/// `$MOONPORT_PATH` (`;`-separated; an entry with `?` is a template, any other
+/// `$MOONPORT_PATH` (`;`- or `:`-separated; an entry with `?` is a template, any other
 /// a folder), the script's own folder and its `lib/`, `~/.moonport/lib`.
 /// Built-in modules come first of all, from `package.preload`, so requiring
 /// one never touches the disk; the stock interpreter's default path follows
@@ -17,6 +17,12 @@ public struct ModulePath: Equatable, Sendable {
         self.home = home
     }
 
+    /// The entries of `$MOONPORT_PATH`: separated by `;` (as Lua's
+    /// package.path) or by `:` (as PATH); empty entries are skipped.
+    public static func split(_ value: String) -> [String] {
+        value.split(whereSeparator: { $0 == ";" || $0 == ":" }).map(String.init).filter { !$0.isEmpty }
+    }
+
     static func templates(forFolder dir: String, ext: String) -> [String] {
         let d = dir.hasSuffix("/") ? String(dir.dropLast()) : dir
         return ext == "lua" ? ["\(d)/?.lua", "\(d)/?/init.lua"] : ["\(d)/?.\(ext)"]
@@ -26,7 +32,7 @@ public struct ModulePath: Equatable, Sendable {
         var out: [String] = []
         for dir in libraryFolders { out += Self.templates(forFolder: dir, ext: ext) }
         if let env = environmentPath {
-            for entry in env.split(separator: ";").map(String.init) where !entry.isEmpty {
+            for entry in Self.split(env) {
                 if entry.contains("?") {
                     if ext == "lua" ? !entry.hasSuffix(".so") : entry.hasSuffix(".so") { out.append(entry) }
                 } else {

@@ -57,14 +57,18 @@ public enum MoonportModule {
         lua.setFunction(-1, "log", qualifiedName: "moonport.log") { call in
             let level = try call.string(1, "level")
             let text = try call.string(2, "text")
-            let logger = LogSink.shared.scriptLogger
-            switch level {
-            case "debug": logger.debug("\(text)")
-            case "info": logger.info("\(text)")
-            case "warn": logger.warning("\(text)")
-            case "error": logger.error("\(text)")
-            default: throw LuaError.validation("moonport.log: unknown level '\(level)' (debug, info, warn, error)")
+            // fields (optional): vendor, job, ... as fields of --log-format json lines
+            var fields: [(String, String)] = []
+            if let t = try call.optionalTable(3, "fields") {
+                for name in ["vendor", "job", "step"] {
+                    if let v = try t.string(name) { fields.append((name, v)) }
+                }
             }
+            let levels: [String: Logger.Level] = ["debug": .debug, "info": .info, "warn": .warning, "error": .error]
+            guard let lv = levels[level] else {
+                throw LuaError.validation("moonport.log: unknown level '\(level)' (debug, info, warn, error)")
+            }
+            LogSink.shared.write(level: lv, text, fields: fields)
             return .results(0)
         }
 

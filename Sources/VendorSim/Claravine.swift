@@ -2,23 +2,45 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOHTTP1
 
-/// Claravine (vendors.md § Claravine), under `/claravine`, paths under `/v1`.
+/// Claravine, written from Claravine's API article (000_cbb1a42faebe38eb.txt),
+/// under `/claravine` (the customer's host, `https://[customer].claravine.com`,
+/// 000:47), paths under `/v1`.
 ///
-/// - Auth **(assumed)**: headers `X-Api-Key` and `X-Api-Secret`; wrong or
+/// - Auth: an API key and an API secret (000:11-35). The header names are not
+///   in the article **(assumed: `X-Api-Key`, `X-Api-Secret`)**; wrong or
 ///   missing → 401.
-/// - Errors **(assumed shape)**: `{code, message}`.
-/// - Datasets `[{uuid, name, fields}]`; the seeded ones: `ds-forecasts`,
-///   `ds-campaigns`, `ds-creatives` (their `fields` say which are required).
-/// - `POST /v1/datasets/{dataset}/data` `{transactionName, fields, rows}`, at
-///   most 1,000 rows → `{transactionUuid}`. The transaction is Pending for
-///   2 s (scaled), then Complete, or Failed when a row breaks a rule: a row
-///   whose length differs from `fields`, a required field of the dataset
-///   missing from `fields`, or an empty value in a required field. Invalid data
-///   fails silently: the status is the only signal, as on the real service.
-/// - `GET .../transaction/{t}/data/` (singular) → `{fields, rows}` once Complete.
-/// - Rate limit: `X-RateLimit-Limit` / `X-RateLimit-Remaining` (per minute) on
-///   every answer; 429 when spent.
+/// - Errors **(assumed shape)**: `{code, message}`; the article documents none.
+/// - Datasets (000:45): "the list of datasets/templates uuid's"; the seeded
+///   ones: `ds-forecasts`, `ds-campaigns`, `ds-creatives` (each with its own
+///   required fields, the "field and template governance" of 000:61).
+/// - `POST /v1/datasets/{dataset}/data` `{transactionName, fields, rows}`
+///   (000:67-120), at most 1,000 rows (000:65) → the transaction's uuid
+///   **(answer's shape assumed: `{transactionUuid}`, or `{uuid}` in the
+///   `claravine.create_answer` variant)**. The transaction is Pending for 2 s
+///   (scaled), then Complete, or Failed when a row breaks a rule: a row whose
+///   length differs from `fields`, a required field of the dataset missing
+///   from `fields`, or an empty value in a required field. Invalid data fails
+///   silently (000:61): the status (000:122-124) is the only signal.
+/// - `GET .../transaction/{t}/data/` (singular, 000:53-55) → `{fields, rows}`
+///   once Complete **(the article does not say what a Pending or Failed one
+///   answers; assumed: 400 `transaction_not_complete`)**.
+/// - Rate limit **(assumed)**: `X-RateLimit-Limit` / `X-RateLimit-Remaining`
+///   (per minute) on every answer; 429 when spent.
 final class ClaravineSim: VendorModule, @unchecked Sendable {
+    /// The readings this vendor offers where its document is silent (see `SimVariant`).
+    static let variants: [SimVariant] = [
+        SimVariant("claravine.listing", ["uuids", "objects", "wrapped"],
+                   "GET /v1/datasets and GET .../transactions/: 000_cbb1a42faebe38eb.txt:45 and :49 say \"the list of ... uuid's\": "
+                   + "bare uuid strings (default), objects [{uuid,name[,status,createdAt]}], or objects wrapped "
+                   + "{datasets:[...]} / {transactions:[...]}"),
+        SimVariant("claravine.create_answer", ["transactionUuid", "uuid"],
+                   "POST /v1/datasets/{dataset}/data: 000_cbb1a42faebe38eb.txt:67-120 shows the request only; the answer "
+                   + "is {transactionUuid} (default) or {uuid}"),
+        SimVariant("claravine.status", ["object", "word"],
+                   "GET .../transactions/{transaction}/status/: 000_cbb1a42faebe38eb.txt:122 names the words Pending, "
+                   + "Complete, Failed, not the body: {status: WORD} (default) or the word alone as plain text"),
+    ]
+
     typealias ErrorStyle = Void
 
     let name = "claravine"
@@ -102,18 +124,25 @@ final class ClaravineSim: VendorModule, @unchecked Sendable {
 
     func routes() -> [Route] {
         [
+            // 000_cbb1a42faebe38eb.txt:45-47 GET /v1/datasets: the datasets/templates uuid's the user may use
             endpoint(.GET, "/v1/datasets", style: ()) { _, _ in self.listDatasets() },
+            // 000_cbb1a42faebe38eb.txt:49-51 GET /v1/datasets/{dataset}/transactions/: the transaction uuids;
+            // 000_cbb1a42faebe38eb.txt:57-59 with ?start-date=YYYY-MM-DD&end-date=YYYY-MM-DD
             endpoint(.GET, "/v1/datasets/{dataset}/transactions", style: ()) { r, p in self.listTransactions(r, p["dataset"]) },
+            // 000_cbb1a42faebe38eb.txt:53-55 GET /v1/datasets/{dataset}/transaction/{transaction}/data/ (singular): header and data
             endpoint(.GET, "/v1/datasets/{dataset}/transaction/{transaction}/data", style: ()) { _, p in
                 self.data(p["dataset"], p["transaction"])
             },
+            // 000_cbb1a42faebe38eb.txt:122-124 GET .../transactions/{transaction}/status/: Pending, Complete, Failed
             endpoint(.GET, "/v1/datasets/{dataset}/transactions/{transaction}/status", style: ()) { _, p in
                 self.status(p["dataset"], p["transaction"])
             },
+            // 000_cbb1a42faebe38eb.txt:61-120 POST /v1/datasets/{dataset}/data {transactionName, fields, rows}, 1,000 rows at most
             endpoint(.POST, "/v1/datasets/{dataset}/data", style: ()) { r, p in self.submit(r, p["dataset"]) },
         ]
     }
 
+    /// 000_cbb1a42faebe38eb.txt:11-35: an API key and an API secret; the header names (assumed).
     func authenticate(_ request: SimRequest, style: Void) -> SimResponse? {
         guard request.header("X-Api-Key") == SimulatorCredentials.claravineAPIKey,
               request.header("X-Api-Secret") == SimulatorCredentials.claravineAPISecret else {
@@ -122,10 +151,12 @@ final class ClaravineSim: VendorModule, @unchecked Sendable {
         return nil
     }
 
+    /// The error body (assumed: the article documents none).
     func error(_ style: Void, status: Int, code: String, message: String) -> SimResponse {
         .json(status, ["code": code, "message": message])
     }
 
+    /// The per-minute allowance (assumed header names: the article documents no rate limit).
     func rateHeaders(_ budget: RateLimiter.Budget) -> [(String, String)] {
         [("X-RateLimit-Limit", String(budget.limit)), ("X-RateLimit-Remaining", String(budget.remaining))]
     }
@@ -152,11 +183,18 @@ final class ClaravineSim: VendorModule, @unchecked Sendable {
         return t.failure == nil ? "Complete" : "Failed"
     }
 
+    /// A listing in the chosen `claravine.listing` reading: bare uuids,
+    /// the objects, or the objects wrapped in `{key: [...]}`.
+    private func listing(_ key: String, _ objects: [[String: Any]]) -> SimResponse {
+        switch context.config.variant("claravine.listing") {
+        case "objects": return .json(200, objects)
+        case "wrapped": return .json(200, [key: objects])
+        default: return .json(200, objects.map { $0["uuid"] as? String ?? "" })
+        }
+    }
+
     func listDatasets() -> SimResponse {
-        .json(200, datasets.map { d in
-            ["uuid": d.uuid, "name": d.name,
-             "fields": d.fields.map { ["name": $0.name, "required": $0.required] as [String: Any] }] as [String: Any]
-        })
+        listing("datasets", datasets.map { d in ["uuid": d.uuid, "name": d.name] as [String: Any] })
     }
 
     func listTransactions(_ request: SimRequest, _ datasetId: String) -> SimResponse {
@@ -175,7 +213,7 @@ final class ClaravineSim: VendorModule, @unchecked Sendable {
                 .filter { t in t.dataset == datasetId && (from.map { t.created >= $0 } ?? true) && (to.map { t.created < $0 } ?? true) }
                 .map { ["uuid": $0.uuid, "name": $0.name, "status": statusWord($0, now: now), "createdAt": Dates.iso($0.created)] }
         }
-        return .json(200, list)
+        return listing("transactions", list)
     }
 
     func data(_ datasetId: String, _ id: String) -> SimResponse {
@@ -197,7 +235,9 @@ final class ClaravineSim: VendorModule, @unchecked Sendable {
         guard let t = lock.withLock({ state.transactions[id] }), t.dataset == datasetId else {
             return error((), status: 404, code: "not_found", message: "Transaction \(id) not found in dataset \(datasetId)")
         }
-        return .json(200, ["status": statusWord(t, now: now)])
+        let word = statusWord(t, now: now)
+        if context.config.variant("claravine.status") == "word" { return .text(200, word) }
+        return .json(200, ["status": word])
     }
 
     func submit(_ request: SimRequest, _ datasetId: String) -> SimResponse {
@@ -237,7 +277,7 @@ final class ClaravineSim: VendorModule, @unchecked Sendable {
         }
         context.stats.created(self.name, "transactions", identity: datasetId + "|" + name)
         context.stats.count(self.name, "rows_received", rows.count)
-        return .json(200, ["transactionUuid": uuid])
+        return .json(200, [context.config.variant("claravine.create_answer"): uuid])
     }
 
     /// The first rule the data breaks (the transaction then ends Failed), or nil.

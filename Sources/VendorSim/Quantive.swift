@@ -2,21 +2,43 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOHTTP1
 
-/// Quantive, formerly Gtmhub (vendors.md § Quantive), under
-/// `/quantive/results/api` (QUANTIVE_BASE_URL includes `/results/api`), paths under `/v1`.
+/// Quantive, formerly Gtmhub, written from Quantive's API examples
+/// (002_f300338cc4b71af8.txt), under `/quantive/results/api` (what
+/// QUANTIVE_BASE_URL points at under --sandbox; the real hosts are
+/// `https://app.us.gtmhub.com/api` for US accounts and
+/// `https://app.gtmhub.com/api` otherwise, 002:3-6), paths under `/v1`.
 ///
-/// - Auth: `Authorization: Bearer TOKEN` (wrong or missing → 401) and
-///   `gtmhub-accountId: ACCOUNT` (wrong or missing → 403).
+/// - Auth (002:4-14): `Authorization: Bearer TOKEN` (wrong or missing → 401)
+///   and `gtmhub-accountId: ACCOUNT` (wrong or missing → 403, assumed).
 /// - Errors **(assumed shape)**: `{message}` with 400, 401, 402, 403, 404, 500.
-/// - Goals: list `{items, totalCount}` with `filter` (a JSON object: field
-///   equality, or `{"$in"|"$nin"|"$ne"|"$gt"|"$gte"|"$lt"|"$lte": ...}`),
-///   `sort` (`name,-dateCreated`), `fields` (projection), `skip`, `limit`
-///   (default 100, at most 1000); get, create (→ the goal with its `id`),
-///   PATCH (changed fields), DELETE (204). 402 once an account holds
-///   `maxGoals` goals (the plan's limit).
-/// - Sessions: the previous (closed), current (open) and next (planned)
-///   quarter, by today's date.
+/// - Goals: `POST /v1/goals` `{name, sessionId, ownerId, tags: [{title}]}` →
+///   the goal with its `id` (002:15-29); `PATCH /v1/goals/{id}` with the
+///   changed fields (002:31-42); `GET /v1/goals?tags=TAG` → `{items}`
+///   (002:43-51); `DELETE /v1/goals/{id}` (002:52-59). **(Assumed, the
+///   examples do not show them)**: `GET /v1/goals/{id}`; several tags
+///   comma-separated; `filter` (a JSON object: field equality, or
+///   `{"$in"|"$nin"|"$ne"|"$gt"|"$gte"|"$lt"|"$lte": ...}`), `sort`
+///   (`name,-dateCreated`), `fields` (projection), `skip`/`limit` paging
+///   (default 100, at most 1000) and `totalCount` (variants
+///   `quantive.page_cap`, `quantive.skip`, `quantive.total`); DELETE → 204;
+///   402 once an account holds `maxGoals` goals (the plan's limit).
+/// - Sessions **(assumed; 002:30 says sessions can be queried through the
+///   API)**: `GET /v1/sessions` → `{items}`: the previous (closed), current
+///   (open) and next (planned) quarter, by today's date.
 final class QuantiveSim: VendorModule, @unchecked Sendable {
+    /// The readings this vendor offers where its document is silent (see `SimVariant`).
+    static let variants: [SimVariant] = [
+        SimVariant("quantive.page_cap", ["none", "50"],
+                   "GET /v1/goals: 002_f300338cc4b71af8.txt:43-51 documents no paging; a page holds what limit asks "
+                   + "(default) or at most 50 whatever limit asks"),
+        SimVariant("quantive.skip", ["honoured", "ignored"],
+                   "GET /v1/goals: 002_f300338cc4b71af8.txt:43-51 documents no skip parameter; it is honoured (default) "
+                   + "or ignored (every request answers from the first goal)"),
+        SimVariant("quantive.total", ["sent", "absent"],
+                   "GET /v1/goals: 002_f300338cc4b71af8.txt:51 reads only items; the answer carries totalCount too "
+                   + "(default) or items alone"),
+    ]
+
     typealias ErrorStyle = Void
 
     let name = "quantive"
@@ -95,15 +117,23 @@ final class QuantiveSim: VendorModule, @unchecked Sendable {
 
     func routes() -> [Route] {
         [
+            // 002_f300338cc4b71af8.txt:43-51 GET /v1/goals?tags=Test Tag → {items}; filter, sort, fields,
+            // skip, limit, totalCount (assumed: not in the examples)
             endpoint(.GET, "/v1/goals", style: ()) { r, _ in self.listGoals(r) },
+            // 002_f300338cc4b71af8.txt:15-29 POST /v1/goals {name, sessionId, ownerId, tags:[{title}]} → the goal, its id
             endpoint(.POST, "/v1/goals", style: ()) { r, _ in self.createGoal(r) },
+            // (assumed: not in the examples) GET /v1/goals/{id} → the goal
             endpoint(.GET, "/v1/goals/{id}", style: ()) { _, p in self.getGoal(p["id"]) },
+            // 002_f300338cc4b71af8.txt:31-42 PATCH /v1/goals/{id} with the fields to change
             endpoint(.PATCH, "/v1/goals/{id}", style: ()) { r, p in self.updateGoal(r, p["id"]) },
+            // 002_f300338cc4b71af8.txt:52-59 DELETE /v1/goals/{id} (answer assumed: 204; 404 once gone)
             endpoint(.DELETE, "/v1/goals/{id}", style: ()) { _, p in self.deleteGoal(p["id"]) },
+            // 002_f300338cc4b71af8.txt:30 sessions "by querying ... through the API" (path and shape assumed)
             endpoint(.GET, "/v1/sessions", style: ()) { _, _ in self.sessions() },
         ]
     }
 
+    /// 002_f300338cc4b71af8.txt:4-14: Bearer token and gtmhub-accountId (the statuses assumed).
     func authenticate(_ request: SimRequest, style: Void) -> SimResponse? {
         guard request.header("Authorization") == "Bearer " + SimulatorCredentials.quantiveAPIToken else {
             return .json(401, ["message": "Unauthorized: missing or invalid bearer token"])
@@ -142,13 +172,26 @@ final class QuantiveSim: VendorModule, @unchecked Sendable {
             }
             filter = obj
         }
-        let skip = request.queryValue("skip").map { Int($0) } ?? 0
+        // 002_f300338cc4b71af8.txt:48 ?tags=Test Tag: goals with a tag of that title (several
+        // comma-separated: any of them, assumed).
+        let tagTitles = request.queryValue("tags").map {
+            Set($0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        } ?? []
+        let skipped = request.queryValue("skip").map { Int($0) } ?? 0
         let limit = request.queryValue("limit").map { Int($0) } ?? 100
-        guard let skip, skip >= 0 else { return bad("skip must be a number >= 0") }
+        guard let skipped, skipped >= 0 else { return bad("skip must be a number >= 0") }
         guard let limit, (1...Self.maxLimit).contains(limit) else { return bad("limit must be between 1 and \(Self.maxLimit)") }
+        // The paging readings (assumed, variants): skip ignored, a page-size cap.
+        let skip = context.config.variant("quantive.skip") == "ignored" ? 0 : skipped
+        let pageSize = Int(context.config.variant("quantive.page_cap")).map { min($0, limit) } ?? limit
         let fields = request.queryValue("fields").map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         let goals: [[String: Any]] = lock.withLock { state.order.compactMap { state.goals[$0] } }
         var matched = goals.filter { g in filter.allSatisfy { Self.matches(g[$0.key], $0.value) } }
+        if !tagTitles.isEmpty {
+            matched = matched.filter { g in
+                (g["tags"] as? [Any] ?? []).contains { ($0 as? [String: Any])?.string("title").map(tagTitles.contains) ?? false }
+            }
+        }
         if let sort = request.queryValue("sort"), !sort.isEmpty {
             let keys = sort.split(separator: ",").map { k -> (String, Bool) in
                 let t = k.trimmingCharacters(in: .whitespaces)
@@ -162,12 +205,13 @@ final class QuantiveSim: VendorModule, @unchecked Sendable {
                 return false
             }
         }
-        let page = matched.dropFirst(skip).prefix(limit).map { g -> [String: Any] in
+        let page = matched.dropFirst(skip).prefix(pageSize).map { g -> [String: Any] in
             guard let fields, !fields.isEmpty else { return g }
             var out: [String: Any] = ["id": g["id"]!]
             for f in fields { if let v = g[f] { out[f] = v } }
             return out
         }
+        if context.config.variant("quantive.total") == "absent" { return .json(200, ["items": Array(page)]) }
         return .json(200, ["items": Array(page), "totalCount": matched.count])
     }
 

@@ -53,9 +53,18 @@ enum S3Routes {
     static func routes(store: S3Store) -> [Route] {
         [
             Route(vendor: nil, method: .GET, pattern: prefix + "/{bucket}/{key*}") { request, params in
-                getObject(request, bucket: params["bucket"], key: params["key"], store: store)
+                getObject(request, bucket: params["bucket"], key: key(of: request) ?? params["key"], store: store)
             },
         ]
+    }
+
+    /// The object key of a path-style request, empty segments kept: S3 keys
+    /// may hold "//" (Cordial writes "folder//file" for a path ending in "/"),
+    /// which the router's segments would drop.
+    static func key(of request: SimRequest) -> String? {
+        let parts = request.path.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count > 3, parts[0].isEmpty, parts[1] == prefix.dropFirst() else { return nil }
+        return parts[3...].map { SimRequest.decodePath($0) }.joined(separator: "/")
     }
 
     static func xmlError(_ status: Int, code: String, message: String, resource: String) -> SimResponse {

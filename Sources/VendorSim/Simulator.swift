@@ -25,6 +25,9 @@ public struct SimulatorConfig: Sendable {
     public var clariMonthlyQuota = 1000
     /// Event-loop threads serving connections.
     public var threads = 2
+    /// The reading chosen for each variant key where a vendor's document is
+    /// silent (`SimVariants`); unset keys answer in their default reading.
+    public var variants: [String: String] = [:]
 
     public init() {}
 

@@ -31,6 +31,7 @@ struct ReplCommand: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func run() throws {
+        runtime.applyOutput()
         let sandbox = try runtime.startSandbox()
         defer { sandbox?.stop() }
         let options = runtime.hostOptions(script: nil, sandbox: sandbox)
@@ -45,6 +46,7 @@ struct ReplCommand: ParsableCommand {
                 program: "moonport", historyPath: LineEditor.defaultHistoryPath(),
                 completer: { [unowned session] text in session.complete(text) })
             if let editor {
+                writeText(Self.banner(sandbox: sandbox != nil) + "\n", to: 1)
                 interactive(session, editor)
                 editor.close()
                 return
@@ -52,6 +54,12 @@ struct ReplCommand: ParsableCommand {
         }
         let status = piped(session)
         if status != 0 { throw ExitCode(status) }
+    }
+
+    /// The one line the REPL opens with on a terminal.
+    static func banner(sandbox: Bool) -> String {
+        "moonport \(MoonportModule.version) (Lua 5.4): help() to start, Ctrl-D to quit"
+            + (sandbox ? "; sandbox: every vendor goes to the built-in simulator" : "")
     }
 
     /// The terminal loop. Ends (status 0) at Ctrl-D on an empty line.

@@ -49,6 +49,14 @@ struct SimCommand: ParsableCommand {
         "Where Cordial's exports to ftp, sftp and gcs destinations are written (default: a folder under $TMPDIR).", valueName: "DIR"))
     var dataDirectory: String?
 
+    @Option(name: .customLong("variant"), help: ArgumentHelp(
+        "Where a vendor's documentation is silent, answer in another plausible reading, e.g. claravine.listing=objects (repeatable; --list-variants shows them).",
+        valueName: "KEY=VALUE"))
+    var variants: [String] = []
+
+    @Flag(name: .customLong("list-variants"), help: "List the readings the simulator offers where a vendor's documentation is silent, then exit.")
+    var listVariants = false
+
     func validate() throws {
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         if let speed, !(speed.isFinite && speed > 0) { throw ValidationError("--speed must be a positive number") }
@@ -67,10 +75,17 @@ struct SimCommand: ParsableCommand {
         do { for r in rateLimits { try config.addRateLimit(r) } } catch {
             throw ValidationError("--rate-limit: \(error.message)")
         }
+        do { config.variants = try SimVariants.parse(variants.joined(separator: ",")) } catch {
+            throw ValidationError("--variant: \(error.message)")
+        }
         return config
     }
 
     func run() throws {
+        if listVariants {
+            printLine(SimVariants.listing, to: 1)
+            return
+        }
         let config = try config()
         let simulator = VendorSimulator(config: config)
         let endpoints: SimulatorEndpoints
@@ -83,6 +98,9 @@ struct SimCommand: ParsableCommand {
         var lines = [
             "moonport sim: serving on \(endpoints.root) (seed \(config.seed), speed \(config.speed), faults \(config.faults.isEmpty ? "none" : config.faults.description))",
         ]
+        if !config.variants.isEmpty {
+            lines.append("  variants: " + config.variants.keys.sorted().map { "\($0)=\(config.variants[$0]!)" }.joined(separator: ", "))
+        }
         for vendor in ["clari", "claravine", "quantive", "cordial", "mediarithmics"] {
             lines.append("  \(vendor.padding(toLength: 14, withPad: " ", startingAt: 0)) \(endpoints.baseURLs[vendor]!)")
         }
@@ -137,6 +155,11 @@ final class Sandbox {
         config.faults = faults
         config.seed = seed
         config.threads = 1
+        if let text = getenv(SimVariants.environmentName).map({ String(cString: $0) }), !text.isEmpty {
+            do { config.variants = try SimVariants.parse(text) } catch {
+                throw SandboxError(message: "\(SimVariants.environmentName): \(error.message)")
+            }
+        }
         simulator = VendorSimulator(config: config)
         endpoints = try simulator.startBlocking()
         let tmp = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"

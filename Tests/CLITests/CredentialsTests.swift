@@ -122,7 +122,7 @@ final class CredentialsTests: XCTestCase {
     func testAFileOthersCanReadIsRefused() throws {
         try writeFile(Self.sample, mode: 0o644)
         let r = try run(Self.printClari)
-        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.status, 3, "an unreadable credential: exit 3 (auth)")
         XCTAssertEqual(r.stdout, "")
         XCTAssertTrue(r.stderr.hasPrefix("moonport: (command line):2: \(file.path) can be read by others (mode 0644); "
             + "run: chmod 600 \(file.path)\n"), r.stderr)

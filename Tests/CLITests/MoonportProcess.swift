@@ -72,17 +72,19 @@ enum MoonportProcess {
     /// with the test library on the path, in a folder of its own; returns
     /// the result after checking it exited 0 and printed "N passed, 0 failed".
     @discardableResult
-    static func runLuaTest(_ relativePath: String, file: StaticString = #filePath, line: UInt = #line) throws -> Result {
+    static func runLuaTest(_ relativePath: String, environment extra: [String: String] = [:],
+                           file: StaticString = #filePath, line: UInt = #line) throws -> Result {
         let root = LuaScriptTests.root
         let dir = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
         let r = try run(
             ["run", "--sandbox", "--state", dir.appendingPathComponent("state.sqlite").path,
              "-I", root.appendingPathComponent("Tests/lua/lib").path, root.appendingPathComponent(relativePath).path],
-            environment: ["MOONPORT_SIM_SPEED": "20", "TMPDIR": dir.path], directory: dir, timeout: 300)
-        XCTAssertEqual(r.status, 0, "\(relativePath):\n\(r.stdout)\(r.stderr)", file: file, line: line)
+            environment: ["MOONPORT_SIM_SPEED": "20", "TMPDIR": dir.path].merging(extra) { $1 }, directory: dir, timeout: 300)
+        let label = extra.isEmpty ? relativePath : "\(relativePath) with \(extra.keys.sorted().map { "\($0)=\(extra[$0]!)" }.joined(separator: " "))"
+        XCTAssertEqual(r.status, 0, "\(label):\n\(r.stdout)\(r.stderr)", file: file, line: line)
         XCTAssertTrue(r.stdout.contains(" passed, 0 failed") && !r.stdout.contains("\n0 passed") && !r.stdout.hasPrefix("0 passed"),
-                      "\(relativePath): \(r.stdout)\(r.stderr)", file: file, line: line)
+                      "\(label): \(r.stdout)\(r.stderr)", file: file, line: line)
         return r
     }
 

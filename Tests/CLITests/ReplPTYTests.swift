@@ -257,7 +257,7 @@ private struct PTYError: Error, CustomStringConvertible {
 /// A child process whose controlling terminal is a new pseudo-terminal: it
 /// sees a real tty on stdin/stdout/stderr, and a 0x03 written to the master
 /// becomes SIGINT for it, as Ctrl-C does.
-private final class PTYProcess {
+final class PTYProcess {
     let master: Int32
     let pid: pid_t
     private var output: [UInt8] = []

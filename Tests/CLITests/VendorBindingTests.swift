@@ -7,13 +7,36 @@ import XCTest
 final class VendorBindingTests: XCTestCase {
     static let root = LuaScriptTests.root
 
+    /// Runs the vendor's test file once in the simulator's default readings,
+    /// then once for every other reading of each of the vendor's variants
+    /// (`moonport sim --list-variants`): where the vendor's document is silent,
+    /// the binding must work with each plausible answer, not just one.
     func runVendorTest(_ name: String) throws {
-        let r = try MoonportProcess.runLuaTest("Tests/lua/vendors/\(name)_test.lua")
-        // The simulator's credentials never reach the output in clear.
-        for secret in ["sandbox-clari-api-key", "sandbox-claravine-api-secret", "sandbox-quantive-api-token",
-                       "sandbox-cordial-api-key", "sandbox-mediarithmics-api-token"] {
-            XCTAssertFalse(r.stdout.contains(secret) || r.stderr.contains(secret), "\(name) printed \(secret)")
+        let runs: [[String: String]] = [[:]] + (try Self.variants(of: name)).map { ["MOONPORT_SIM_VARIANT": $0] }
+        for environment in runs {
+            let r = try MoonportProcess.runLuaTest("Tests/lua/vendors/\(name)_test.lua", environment: environment)
+            let passed = r.stdout.split(separator: "\n").last { $0.contains(" passed, ") } ?? "no summary"
+            print("vendor test \(name) [\(environment["MOONPORT_SIM_VARIANT"] ?? "default readings")]: \(passed)")
+            // The simulator's credentials never reach the output in clear.
+            for secret in ["sandbox-clari-api-key", "sandbox-claravine-api-secret", "sandbox-quantive-api-token",
+                           "sandbox-cordial-api-key", "sandbox-mediarithmics-api-token"] {
+                XCTAssertFalse(r.stdout.contains(secret) || r.stderr.contains(secret), "\(name) printed \(secret)")
+            }
         }
+    }
+
+    /// `KEY=VALUE` for every reading but the default of each of the vendor's variants.
+    static func variants(of vendor: String) throws -> [String] {
+        let r = try MoonportProcess.run(["sim", "--list-variants"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        var out: [String] = []
+        for line in r.stdout.split(separator: "\n") where line.hasPrefix(vendor + ".") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let key = line[..<colon]
+            let readings = line[line.index(after: colon)...].split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            for reading in readings where !reading.hasSuffix("(default)") { out.append("\(key)=\(reading)") }
+        }
+        return out
     }
 
     func testClari() throws { try runVendorTest("clari") }

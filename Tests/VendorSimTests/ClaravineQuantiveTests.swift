@@ -16,20 +16,19 @@ final class ClaravineTests: SimTestCase {
                            terminal: ["Complete", "Failed"]) { $0.object.str("status") }
     }
 
+    /// 000_cbb1a42faebe38eb.txt:45 and :49: "the list of ... uuid's": bare uuid strings in the default reading.
     func testDatasetsAndTransactionsList() async throws {
         let r = try await sim.send(.GET, "/claravine/v1/datasets", headers: Auth.claravine)
         XCTAssertEqual(r.status, 200)
-        let ids = r.array.compactMap { ($0 as? [String: Any])?.str("uuid") }
-        XCTAssertEqual(Set(ids), ["ds-forecasts", "ds-campaigns", "ds-creatives"])
-        XCTAssertTrue(r.array.allSatisfy { ($0 as? [String: Any])?.str("name") != nil })
+        XCTAssertEqual(Set(r.array.compactMap { $0 as? String }), ["ds-forecasts", "ds-campaigns", "ds-creatives"])
 
         let seeded = try await sim.send(.GET, "/claravine/v1/datasets/ds-campaigns/transactions/", headers: Auth.claravine)
         XCTAssertEqual(seeded.array.count, 4)
-        let first = try XCTUnwrap(seeded.array.first as? [String: Any])
-        for key in ["uuid", "name", "status", "createdAt"] { XCTAssertNotNil(first[key], key) }
-        XCTAssertEqual(first.str("status"), "Complete")
+        let first = try XCTUnwrap(seeded.array.first as? String)
+        let status = try await sim.send(.GET, "/claravine/v1/datasets/ds-campaigns/transactions/\(first)/status/", headers: Auth.claravine)
+        XCTAssertEqual(status.object.str("status"), "Complete")
 
-        let data = try await sim.send(.GET, "/claravine/v1/datasets/ds-campaigns/transaction/\(first.str("uuid")!)/data/", headers: Auth.claravine)
+        let data = try await sim.send(.GET, "/claravine/v1/datasets/ds-campaigns/transaction/\(first)/data/", headers: Auth.claravine)
         XCTAssertEqual(data.status, 200)
         XCTAssertEqual((data.object["fields"] as? [String])?.first, "campaign_id")
         XCTAssertFalse((data.object["rows"] as? [[Any]] ?? []).isEmpty)
@@ -56,7 +55,7 @@ final class ClaravineTests: SimTestCase {
         XCTAssertEqual((data.object["rows"] as? [[String]]), rows as? [[String]])
         let day = Dates.day(Date().timeIntervalSince1970)
         let list = try await sim.send(.GET, "/claravine/v1/datasets/ds-campaigns/transactions/?start-date=\(day)&end-date=\(day)", headers: Auth.claravine)
-        XCTAssertTrue(list.array.contains { ($0 as? [String: Any])?.str("name") == "Load 1" })
+        XCTAssertTrue(list.array.contains { $0 as? String == id })
     }
 
     func testRowsThatBreakARuleFailTheTransaction() async throws {
@@ -101,6 +100,42 @@ final class ClaravineTests: SimTestCase {
             XCTAssertEqual(r.status, 401)
             XCTAssertEqual(r.object.str("code"), "unauthorized")
         }
+    }
+}
+
+/// The readings Claravine's article leaves open: listings as objects, the
+/// create answer `{uuid}`, the status as a bare word.
+final class ClaravineObjectsVariantTests: SimTestCase {
+    override class func configure(_ config: inout SimulatorConfig) {
+        config.variants = ["claravine.listing": "objects", "claravine.create_answer": "uuid", "claravine.status": "word"]
+    }
+
+    func testObjectsUuidAnswerAndStatusWord() async throws {
+        let ds = try await sim.send(.GET, "/claravine/v1/datasets", headers: Auth.claravine)
+        XCTAssertTrue(ds.array.allSatisfy { ($0 as? [String: Any])?.str("name") != nil })
+        let r = try await sim.send(.POST, "/claravine/v1/datasets/ds-campaigns/data", headers: Auth.claravine,
+                                   json: ["transactionName": "Objects", "fields": ["campaign_id", "campaign_name", "channel"],
+                                          "rows": [["C-1", "A", "search"]]])
+        XCTAssertNil(r.object["transactionUuid"])
+        let id = try XCTUnwrap(r.object.str("uuid"))
+        let words = try await sim.poll("/claravine/v1/datasets/ds-campaigns/transactions/\(id)/status/", headers: Auth.claravine,
+                                       terminal: ["Complete", "Failed"]) { $0.text }
+        XCTAssertEqual(words.last, "Complete")
+        let list = try await sim.send(.GET, "/claravine/v1/datasets/ds-campaigns/transactions/", headers: Auth.claravine)
+        let mine = try XCTUnwrap(list.array.compactMap { $0 as? [String: Any] }.first { $0.str("uuid") == id })
+        XCTAssertEqual(mine.str("name"), "Objects")
+        for key in ["status", "createdAt"] { XCTAssertNotNil(mine[key], key) }
+    }
+}
+
+final class ClaravineWrappedVariantTests: SimTestCase {
+    override class func configure(_ config: inout SimulatorConfig) { config.variants = ["claravine.listing": "wrapped"] }
+
+    func testWrappedListings() async throws {
+        let ds = try await sim.send(.GET, "/claravine/v1/datasets", headers: Auth.claravine)
+        XCTAssertEqual((ds.object["datasets"] as? [[String: Any]])?.count, 3)
+        let tx = try await sim.send(.GET, "/claravine/v1/datasets/ds-campaigns/transactions/", headers: Auth.claravine)
+        XCTAssertEqual((tx.object["transactions"] as? [[String: Any]])?.count, 4)
     }
 }
 
@@ -164,6 +199,20 @@ final class QuantiveTests: SimTestCase {
         XCTAssertEqual(badSession.status, 400)
     }
 
+    /// 002_f300338cc4b71af8.txt:43-51: GET /v1/goals?tags=Test Tag → {items} holding the goals with that tag.
+    func testFilterByTag() async throws {
+        let session = try await currentSession()
+        let created = try await sim.send(.POST, base + "/goals", headers: Auth.quantive,
+                                         json: ["name": "New Objective", "sessionId": session, "tags": [["title": "Test Tag"]]])
+        let id = try XCTUnwrap(created.object.str("id"))
+        let r = try await sim.send(.GET, base + "/goals?tags=Test%20Tag", headers: Auth.quantive)
+        let items = r.object["items"] as? [[String: Any]] ?? []
+        XCTAssertEqual(items.compactMap { $0.str("id") }, [id])
+        let none = try await sim.send(.GET, base + "/goals?tags=No%20such%20tag", headers: Auth.quantive)
+        XCTAssertEqual((none.object["items"] as? [Any])?.count, 0)
+        _ = try await sim.send(.DELETE, base + "/goals/\(id)", headers: Auth.quantive)
+    }
+
     func testAuthFailures() async throws {
         let noToken = try await sim.send(.GET, base + "/goals", headers: [("gtmhub-accountId", SimulatorCredentials.quantiveAccountID)])
         XCTAssertEqual(noToken.status, 401)
@@ -173,5 +222,31 @@ final class QuantiveTests: SimTestCase {
         let wrongAccount = try await sim.send(.GET, base + "/goals", headers: [("Authorization", "Bearer " + SimulatorCredentials.quantiveAPIToken), ("gtmhub-accountId", "other")])
         XCTAssertEqual(wrongAccount.status, 403)
         XCTAssertNotNil(wrongAccount.object.str("message"))
+    }
+}
+
+/// The paging readings Quantive's examples leave open: a page-size cap,
+/// skip ignored, no totalCount.
+final class QuantivePagingVariantTests: SimTestCase {
+    override class func configure(_ config: inout SimulatorConfig) {
+        config.variants = ["quantive.page_cap": "50", "quantive.skip": "ignored", "quantive.total": "absent"]
+    }
+
+    func testCapSkipIgnoredAndNoTotal() async throws {
+        let base = "/quantive/results/api/v1"
+        let sessions = try await sim.send(.GET, base + "/sessions", headers: Auth.quantive)
+        let session = try XCTUnwrap((sessions.object["items"] as? [[String: Any]])?.first?.str("id"))
+        for i in 0..<55 {
+            let r = try await sim.send(.POST, base + "/goals", headers: Auth.quantive, json: ["name": "Bulk \(i)", "sessionId": session])
+            XCTAssertEqual(r.status, 200)
+        }
+        let first = try await sim.send(.GET, base + "/goals?limit=100", headers: Auth.quantive)
+        let items = first.object["items"] as? [[String: Any]] ?? []
+        XCTAssertEqual(items.count, 50, "capped at 50 whatever limit asks")
+        XCTAssertNil(first.object["totalCount"])
+        let second = try await sim.send(.GET, base + "/goals?limit=100&skip=50", headers: Auth.quantive)
+        XCTAssertEqual((second.object["items"] as? [[String: Any]])?.first?.str("id"), items.first?.str("id"), "skip ignored")
+        let small = try await sim.send(.GET, base + "/goals?limit=10", headers: Auth.quantive)
+        XCTAssertEqual((small.object["items"] as? [Any])?.count, 10)
     }
 }

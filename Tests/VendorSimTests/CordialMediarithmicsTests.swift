@@ -28,10 +28,11 @@ final class CordialTests: SimTestCase {
         assertInOrder(seen, ["Pending", "Processing", "Done"], ending: "Done")
         XCTAssertEqual(job.str("_id"), id)
         XCTAssertEqual(job.str("jobName"), "trends-2024-q1")
-        XCTAssertEqual(job.num("totalItems"), 20)
+        XCTAssertEqual(job.num("totalItems"), 2, "a row per audience")
         XCTAssertNotNil(job.dict("times").str("start"))
         XCTAssertEqual(job.dict("metadata").str("exportType"), "csv")
         let fileName = try XCTUnwrap(job.dict("metadata").str("fileName"))
+        XCTAssertEqual(fileName, "trends-2024-q1.csv", "003_3d234a6b4716e979.txt:27 name defines the export file name")
         let location = try XCTUnwrap(job.dict("result").str("location"))
         XCTAssertEqual(location, "s3://exports-bucket/cordial/trends/\(fileName)")
 
@@ -42,13 +43,13 @@ final class CordialTests: SimTestCase {
         let object = try await sim.send(.GET, path, headers: signed)
         XCTAssertEqual(object.status, 200, object.text)
         let lines = object.text.split(separator: "\n")
-        XCTAssertEqual(lines.first, "date,audience,contacts,added,removed")
-        XCTAssertEqual(lines.count, 21)
+        XCTAssertEqual(lines.first, "audience,2024-01-01,2024-01-02,2024-01-03,2024-01-04,2024-01-05,2024-01-06,2024-01-07,2024-01-08,2024-01-09,2024-01-10")
+        XCTAssertEqual(lines.count, 3)
         XCTAssertNotNil(object.header("ETag"))
 
         let ranged = try await sim.send(.GET, path, headers: signed + [("Range", "bytes=0-3")])
         XCTAssertEqual(ranged.status, 206)
-        XCTAssertEqual(ranged.text, "date")
+        XCTAssertEqual(ranged.text, "audi")
 
         let wrongSecret = TestSigner.getHeaders(path: path, host: host, accessKey: "AKIASIMTEST", secret: "not-the-secret", region: "eu-west-1")
         let denied = try await sim.send(.GET, path, headers: wrongSecret)
@@ -79,7 +80,7 @@ final class CordialTests: SimTestCase {
     func testContactExportToSFTPIsWrittenUnderTheDataDirectory() async throws {
         let r = try await sim.send(.POST, "/cordial/v2/contactexports", headers: Auth.cordial, json: [
             "name": "contacts-vip", "exportType": "csv", "fields": ["email", "first_name", "city"], "lists": ["VIP customers"],
-            "showHeader": true, "destination": ["type": "sftp", "server": "sftp.example.com", "username": "u", "password": "p", "path": "out/daily"],
+            "showHeader": true, "destination": ["type": "sftp", "server": "sftp.example.com", "port": 22, "username": "u", "password": "p", "path": "out/daily"],
         ])
         XCTAssertEqual(r.status, 200, r.text)
         let (seen, job) = try await waitFor(try XCTUnwrap(r.object.str("jobId")))
@@ -112,15 +113,19 @@ final class CordialTests: SimTestCase {
             XCTAssertEqual(r.object.str("errorKey"), "VALIDATION_ERROR")
         }
         let badDestinations: [[String: Any]] = [
-            ["type": "dropbox"], ["type": "s3", "aws_bucket": "b"], ["type": "ftp", "server": "h", "username": "u"],
-            ["type": "gcs"], ["type": "sftp", "server": "h", "username": "u", "password": "p", "path": "../etc"],
+            ["type": "dropbox"], ["type": "s3", "aws_bucket": "b"], ["type": "ftp", "server": "h", "username": "u", "port": 21],
+            ["type": "gcs"], ["type": "sftp", "server": "h", "username": "u", "password": "p", "port": 22, "path": "../etc"],
+            // 003_3d234a6b4716e979.txt:55-57 port is required for FTP/SFTP; 66-69 aws_region for S3
+            ["type": "sftp", "server": "h", "username": "u", "password": "p"],
+            ["type": "FTP", "server": "h", "username": "u", "password": "p", "port": "ssh"],
+            ["type": "s3", "aws_access_key_id": "a", "aws_secret_access_key": "s", "aws_bucket": "bucket"],
         ]
         for d in badDestinations {
             let r = try await post(good.merging(["destination": d]) { $1 })
             XCTAssertEqual(r.status, 400, "\(d)")
             XCTAssertEqual(r.object.str("errorKey"), "VALIDATION_ERROR", "\(d)")
         }
-        let badBucket = try await post(good.merging(["destination": ["type": "s3", "aws_access_key_id": "a", "aws_secret_access_key": "s", "aws_bucket": "Bad_Bucket"]]) { $1 })
+        let badBucket = try await post(good.merging(["destination": ["type": "s3", "aws_access_key_id": "a", "aws_secret_access_key": "s", "aws_bucket": "Bad_Bucket", "aws_region": "us-east-1"]]) { $1 })
         XCTAssertEqual(badBucket.object.str("errorKey"), "STORAGE_CONNECTION_ERROR")
         let notJSON = try await sim.send(.POST, "/cordial/v2/contactexports", headers: Auth.cordial, body: Array("nope".utf8))
         XCTAssertEqual(notJSON.object.str("errorKey"), "INVALID_JSON_PROVIDED")
@@ -144,6 +149,117 @@ final class CordialTests: SimTestCase {
         XCTAssertEqual(list.array.compactMap { ($0 as? [String: Any])?.str("_id") }, [id])
         let badPerPage = try await sim.send(.GET, "/cordial/v2/jobs?per_page=0", headers: Auth.cordial).status
         XCTAssertEqual(badPerPage, 400)
+    }
+
+    /// 003_3d234a6b4716e979.txt:77, 94, 116, 140: a column for each day of the timeframe, a row for each audience.
+    func testAudienceTrendsFileHasAColumnPerDayAndARowPerAudience() async throws {
+        let r = try await sim.send(.POST, "/cordial/v2/audiencetrendsexport", headers: Auth.cordial, json: [
+            "name": "layout-check", "exportType": "csv", "destination": ["type": "gcs", "gcs_bucket": "bucketname", "path": "/audiencetrendsexport"],
+            "selected_timeframe_start": "2024-02-27", "selected_timeframe_end": "2024-03-02",
+            "audiences": ["App users", "VIP customers", "Winback 90d"],
+        ])
+        XCTAssertEqual(r.status, 200, r.text)
+        let (_, job) = try await waitFor(try XCTUnwrap(r.object.str("jobId")))
+        let location = try XCTUnwrap(job.dict("result").str("location"))
+        XCTAssertTrue(location.hasSuffix("/gcs/audiencetrendsexport/layout-check.csv"), location)
+        let rows = try String(contentsOfFile: location, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        XCTAssertEqual(rows.count, 4, "the header and a row per audience")
+        XCTAssertEqual(rows[0].map(String.init), ["audience", "2024-02-27", "2024-02-28", "2024-02-29", "2024-03-01", "2024-03-02"])
+        XCTAssertEqual(rows.dropFirst().map { String($0[0]) }, ["App users", "VIP customers", "Winback 90d"])
+        for row in rows.dropFirst() {
+            XCTAssertEqual(row.count, 6)
+            XCTAssertTrue(row.dropFirst().allSatisfy { Int($0) != nil }, "\(row)")
+        }
+        XCTAssertEqual(job.num("totalItems"), 3)
+        // 003_3d234a6b4716e979.txt:72-73 the timeframe is in dates
+        let dateTime = try await sim.send(.POST, "/cordial/v2/audiencetrendsexport", headers: Auth.cordial, json: [
+            "name": "layout-check", "exportType": "csv", "selected_timeframe_start": "2024-02-27T00:00:00Z",
+            "selected_timeframe_end": "2024-03-02", "audiences": ["App users"],
+        ])
+        XCTAssertEqual(dateTime.status, 400)
+        // 003_3d234a6b4716e979.txt:28 exportType: only csv
+        let json = try await sim.send(.POST, "/cordial/v2/audiencetrendsexport", headers: Auth.cordial, json: [
+            "name": "layout-check", "exportType": "json", "selected_timeframe_start": "2024-02-27",
+            "selected_timeframe_end": "2024-03-02", "audiences": ["App users"],
+        ])
+        XCTAssertEqual(json.status, 400)
+        XCTAssertEqual(json.object.str("errorKey"), "VALIDATION_ERROR")
+    }
+
+    /// 003_3d234a6b4716e979.txt:30-33, 79-90: destination is optional; {type: "aws"} leaves the file on the UI's Jobs page.
+    /// 003:35-37 vs 83/100/122/148: type words in upper or lower case; 003:55-57 vs 102: the port a number or "21".
+    func testDestinationIsOptionalAndTypeWordsInEitherCase() async throws {
+        func trends(_ name: String, _ destination: [String: Any]?) async throws -> Reply {
+            var body: [String: Any] = ["name": name, "exportType": "csv", "selected_timeframe_start": "2021-07-16",
+                                       "selected_timeframe_end": "2021-08-16", "audiences": ["VIP customers", "App users"]]
+            if let destination { body["destination"] = destination }
+            return try await sim.send(.POST, "/cordial/v2/audiencetrendsexport", headers: Auth.cordial, json: body)
+        }
+        let accepted: [(String, [String: Any]?)] = [
+            ("ui-aws", ["type": "aws"]), ("ui-none", nil), ("ui-AWS", ["type": "AWS"]),
+            ("sftp-string-port", ["type": "sftp", "server": "example.com", "port": "21", "username": "username", "password": "password", "path": "/"]),
+            ("SFTP-upper", ["type": "SFTP", "server": "example.com", "port": 22, "username": "u", "savedKey": "myKeyName"]),
+            ("S3-upper", ["type": "S3", "aws_access_key_id": "A1234567890", "aws_secret_access_key": "B1234567890", "aws_bucket": "my_bucket",
+                          "aws_region": "us-west-2", "path": "folder"]),
+            ("GCS-upper", ["type": "GCS", "gcs_bucket": "bucketname", "path": "/audiencetrendsexport"]),
+        ]
+        for (name, destination) in accepted {
+            let r = try await trends(name, destination)
+            XCTAssertEqual(r.status, 200, "\(name): \(r.text)")
+            let (seen, job) = try await waitFor(try XCTUnwrap(r.object.str("jobId")))
+            XCTAssertEqual(seen.last, "Done", name)
+            XCTAssertEqual(job.dict("result").str("destinationType"), (destination?["type"] as? String)?.lowercased() ?? "aws", name)
+        }
+        let ui = try await trends("ui-file", ["type": "aws"])
+        let (_, uiJob) = try await waitFor(try XCTUnwrap(ui.object.str("jobId")))
+        XCTAssertNil(uiJob.dict("result")["location"], "no API location: the file is on the Jobs page of the UI")
+        let kept = sim.simulator.config.dataDirectory + "/ui/\(try XCTUnwrap(uiJob.str("_id")))/ui-file.csv"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: kept), kept)
+    }
+
+    /// 003_3d234a6b4716e979.txt:70 (S3 path: folder and file), 116-127 (a folder), 136 (a trailing slash doubles).
+    func testS3PathNamesTheFolderOrTheFolderAndFile() async throws {
+        let cases: [(String?, String)] = [
+            ("folder", "folder/s3-path.csv"), ("/folder/contactsExport.csv", "folder/contactsExport.csv"),
+            ("folder/", "folder//s3-path.csv"), (nil, "s3-path.csv"),
+        ]
+        for (path, key) in cases {
+            var destination = s3Destination
+            destination["path"] = path
+            let r = try await sim.send(.POST, "/cordial/v2/audiencetrendsexport", headers: Auth.cordial, json: [
+                "name": "s3-path", "exportType": "csv", "destination": destination,
+                "selected_timeframe_start": "2024-01-01", "selected_timeframe_end": "2024-01-02", "audiences": ["App users"],
+            ])
+            XCTAssertEqual(r.status, 200, r.text)
+            let (_, job) = try await waitFor(try XCTUnwrap(r.object.str("jobId")))
+            XCTAssertEqual(job.dict("result").str("location"), "s3://exports-bucket/\(key)", "\(path ?? "no path")")
+            XCTAssertEqual(job.dict("metadata").str("fileName"), String(key.split(separator: "/").last!))
+        }
+    }
+
+    /// The jobs listing is not in 003_3d234a6b4716e979.txt: each variant answers it its own way.
+    func testJobsListingVariants() async throws {
+        func listing(_ variants: [String: String], _ query: String) async throws -> Any? {
+            let h = try SimHarness { $0.variants = variants }
+            defer { h.shutdown() }
+            for i in 0..<25 {
+                let r = try await h.send(.POST, "/cordial/v2/contactexports", headers: Auth.cordial,
+                                         json: ["name": "job-\(i % 5)", "exportType": "csv"])
+                XCTAssertEqual(r.status, 200, r.text)
+            }
+            return try await h.send(.GET, "/cordial/v2/jobs?" + query, headers: Auth.cordial).json
+        }
+        let honoured = try await listing([:], "jobName=job-1&per_page=100") as? [[String: Any]]
+        XCTAssertEqual(honoured?.count, 5)
+        let ignored = try await listing(["cordial.jobs_filter": "ignored"], "jobName=job-1&per_page=100") as? [[String: Any]]
+        XCTAssertEqual(ignored?.count, 25)
+        let capped = try await listing(["cordial.paging": "capped"], "page=2&per_page=100") as? [[String: Any]]
+        XCTAssertEqual(capped?.count, 5, "page 2 of pages of 20")
+        let noPaging = try await listing(["cordial.paging": "ignored"], "page=3&per_page=2") as? [[String: Any]]
+        XCTAssertEqual(noPaging?.count, 25)
+        let wrapped = try await listing(["cordial.jobs_listing": "wrapped"], "page=1&per_page=10") as? [String: Any]
+        XCTAssertEqual((wrapped?["data"] as? [Any])?.count, 10)
+        XCTAssertEqual(wrapped?.num("total"), 25)
     }
 }
 
@@ -181,13 +297,18 @@ final class MediarithmicsTests: SimTestCase {
 
     func testExecutionCountsLinesAndSucceeds() async throws {
         let id = try await createImport(name: "Visits \(UUID().uuidString)")
-        let file = "{\"$user_account_id\":\"a\"}\n{\"$user_account_id\":\"b\"}\nnot json\n{\"$user_account_id\":\"c\"}\n\n[1,2]\n{\"$user_account_id\":\"d\"}\n"
+        let line = { (u: String) in "{\"$user_account_id\":\"\(u)\",\"$type\":\"TOUCH\",\"$ts\":1605262037783}\n" }
+        let file = line("a") + line("b") + "not json\n" + line("c") + "\n[1,2]\n" + line("d")
         let r = try await sim.send(.POST, base + "/\(id)/executions", headers: Auth.mediarithmics, body: Array(file.utf8), contentType: "application/x-ndjson")
         XCTAssertEqual(r.status, 200, r.text)
         let data = r.object.dict("data")
         XCTAssertEqual(data.str("status"), "PENDING")
         XCTAssertEqual(data.str("job_type"), "DOCUMENT_IMPORT")
         XCTAssertNotNil(data["creation_date"] as? NSNumber)
+        // 004_9b3b7e85d9ecdb33.txt:90-92 parameters, result and error are null in the answer to the upload
+        XCTAssertTrue(data["parameters"] is NSNull)
+        XCTAssertTrue(data["result"] is NSNull)
+        XCTAssertTrue(data["error"] is NSNull)
         let exec = try XCTUnwrap(data.str("id"))
         let seen = try await sim.poll(base + "/\(id)/executions/\(exec)", headers: Auth.mediarithmics,
                                       terminal: ["SUCCEEDED", "SUCCESS", "FAILED", "LOST", "CANCELED"]) { $0.object.dict("data").str("status") }
@@ -216,7 +337,7 @@ final class MediarithmicsTests: SimTestCase {
     func testLargeUploadIsCountedAndTheServerStaysResponsive() async throws {
         let id = try await createImport(name: "Large \(UUID().uuidString)")
         var file = ""
-        for i in 0..<30_000 { file += i % 1000 == 999 ? "{broken\n" : "{\"$user_account_id\":\"user-\(i)\",\"$type\":\"SITE_VISIT\"}\n" }
+        for i in 0..<30_000 { file += i % 1000 == 999 ? "{broken\n" : "{\"$user_account_id\":\"user-\(i)\",\"$type\":\"SITE_VISIT\",\"$ts\":\(1_700_000_000_000 + i)}\n" }
         XCTAssertGreaterThan(file.utf8.count, SimHTTPHandler.offloadBodyBytes)
         let harness = sim, path = base + "/\(id)/executions", bytes = Array(file.utf8)
         async let upload = harness.send(.POST, path, headers: Auth.mediarithmics, body: bytes, contentType: "application/x-ndjson")
@@ -224,12 +345,12 @@ final class MediarithmicsTests: SimTestCase {
         XCTAssertEqual(health.status, 200)
         let r = try await upload
         XCTAssertEqual(r.status, 200, r.text)
-        XCTAssertEqual(r.object.dict("data").dict("parameters").num("number_of_lines"), 30_000)
         let exec = try XCTUnwrap(r.object.dict("data").str("id"))
         _ = try await sim.poll(base + "/\(id)/executions/\(exec)", headers: Auth.mediarithmics, terminal: ["SUCCEEDED", "FAILED"]) {
             $0.object.dict("data").str("status")
         }
         let done = try await sim.send(.GET, base + "/\(id)/executions/\(exec)", headers: Auth.mediarithmics).object.dict("data")
+        XCTAssertEqual(done.dict("parameters").num("number_of_lines"), 30_000)
         XCTAssertEqual(done.dict("result").num("total_success"), 29_970)
         XCTAssertEqual(done.dict("result").num("total_failure"), 30)
     }
@@ -272,6 +393,79 @@ final class MediarithmicsTests: SimTestCase {
 
         assertError(try await sim.send(.GET, base + "/\(id)/executions/123", headers: Auth.mediarithmics), 404)
         assertError(try await sim.send(.GET, base + "/777777", headers: Auth.mediarithmics), 404)
+    }
+
+    /// 004_9b3b7e85d9ecdb33.txt:119-166: the execution ends SUCCEEDED with result.total_success / total_failure /
+    /// error_file_uri when some lines are rejected: not JSON, or (assumed) a user activity without $ts or $type.
+    func testRejectedLinesEndSucceededWithTheSeedsResultFields() async throws {
+        let id = try await createImport(name: "Rejected \(UUID().uuidString)")
+        let file = """
+            {"$email_hash":{"$email":"a@example.com"},"$type":"TOUCH","$session_status":"NO_SESSION","$ts":1605262037783,"$events":[]}
+            {"$type":"TOUCH","$events":[]}
+            {"$ts":1605262037783}
+            not json
+            {"$user_account_id":"u2","$type":"TOUCH","$ts":1605262037790}
+
+            """
+        let r = try await sim.send(.POST, base + "/\(id)/executions", headers: Auth.mediarithmics, body: Array(file.utf8), contentType: "application/x-ndjson")
+        XCTAssertEqual(r.status, 200, r.text)
+        let exec = try XCTUnwrap(r.object.dict("data").str("id"))
+        let seen = try await sim.poll(base + "/\(id)/executions/\(exec)", headers: Auth.mediarithmics, terminal: ["SUCCEEDED", "FAILED"]) {
+            $0.object.dict("data").str("status")
+        }
+        assertInOrder(seen, ["PENDING", "RUNNING", "SUCCEEDED"], ending: "SUCCEEDED")
+        let done = try await sim.send(.GET, base + "/\(id)/executions/\(exec)", headers: Auth.mediarithmics).object.dict("data")
+        let result = done.dict("result"), parameters = done.dict("parameters")
+        XCTAssertEqual(result.num("total_success"), 2)
+        XCTAssertEqual(result.num("total_failure"), 3)
+        for key in ["input_file_name", "input_file_uri", "error_file_uri"] { XCTAssertNotNil(result.str(key), key) }
+        XCTAssertEqual(result["possible_issue_on_identifiers"] as? Bool, false)
+        XCTAssertNotNil(result["top_identifiers"] as? [String: Any])
+        XCTAssertEqual(parameters.num("number_of_lines"), 5)
+        XCTAssertEqual(parameters.str("mime_type"), "APPLICATION_X_NDJSON")
+        XCTAssertEqual(parameters.str("document_type"), "USER_ACTIVITY")
+        XCTAssertNotNil(parameters.num("datamart_id"))
+        XCTAssertNotNil(parameters.num("document_import_id"))
+        for key in ["input_file_name", "file_uri"] { XCTAssertNotNil(parameters.str(key), key) }
+        XCTAssertTrue(parameters["segment_id"] is NSNull)
+        XCTAssertNil(parameters["file_size"], "not a field of mediarithmics' parameters")
+        for key in ["organisation_id", "permalink_uri", "job_type", "import_mode"] { XCTAssertNotNil(done.str(key), key) }
+        for key in ["retry_count", "num_tasks", "completed_tasks", "erroneous_tasks", "end_date", "duration", "start_date"] {
+            XCTAssertNotNil(done[key] as? NSNumber, key)
+        }
+        XCTAssertTrue(done["error"] is NSNull)
+    }
+
+    /// 004_9b3b7e85d9ecdb33.txt:129 number_of_lines, shown for NDJSON only: a CSV file's header is counted (default) or not.
+    func testCSVNumberOfLinesWithOrWithoutTheHeader() async throws {
+        for (variant, expected) in [("with_header", 4), ("without_header", 3)] {
+            let h = try SimHarness { $0.variants = ["mediarithmics.csv_lines": variant] }
+            defer { h.shutdown() }
+            let imp = try await h.send(.POST, base, headers: Auth.mediarithmics,
+                                       json: ["document_type": "USER_PROFILE", "mime_type": "TEXT_CSV", "encoding": "utf-8", "name": "CSV lines"])
+            let id = try XCTUnwrap(imp.object.dict("data").str("id"))
+            let r = try await h.send(.POST, base + "/\(id)/executions", headers: Auth.mediarithmics,
+                                     body: Array("user_id,email\nu1,a@x\nu2,b@x\nu3,c@x\n".utf8), contentType: "text/csv")
+            let exec = try XCTUnwrap(r.object.dict("data").str("id"))
+            let got = try await h.send(.GET, base + "/\(id)/executions/\(exec)", headers: Auth.mediarithmics).object.dict("data")
+            XCTAssertEqual(got.dict("parameters").num("number_of_lines"), expected, variant)
+        }
+    }
+
+    /// The listings are not in 004_9b3b7e85d9ecdb33.txt: paged as asked, capped at 20, or not paged at all.
+    func testListingPagingVariants() async throws {
+        for (variant, count) in [("honoured", 25), ("capped", 20), ("ignored", 28)] {
+            let h = try SimHarness { $0.variants = ["mediarithmics.paging": variant] }
+            defer { h.shutdown() }
+            for i in 0..<26 {
+                _ = try await h.send(.POST, "/mediarithmics/v1/datamarts/1502/document_imports", headers: Auth.mediarithmics,
+                                     json: ["document_type": "USER_SEGMENT", "mime_type": "APPLICATION_X_NDJSON", "name": "Paged \(i)"])
+            }
+            let page = try await h.send(.GET, "/mediarithmics/v1/datamarts/1502/document_imports?first_result=3&max_results=100",
+                                        headers: Auth.mediarithmics).object
+            XCTAssertEqual((page["data"] as? [Any])?.count, count, variant)
+            XCTAssertEqual(page.num("total"), 28, variant)
+        }
     }
 
     func testAuthFailures() async throws {

@@ -53,8 +53,14 @@ if not ok then
   if type(r) ~= "table" or r.kind ~= "usage" then error(r, 0) end
   -- This moonport cannot read the file back: the message says where it is.
   print(r.message)
-  print(string.format("%s: Cordial exported %d rows (%s to %s)", name, job.raw.totalItems, start, stop))
+  print(string.format("%s: Cordial exported %d audiences (%s to %s)", name, job.raw.totalItems, start, stop))
   return
 end
-for row in csv.read(out) do print(row.date, row.audience, row.contacts, row.added, row.removed) end
-print(string.format("%s: %d rows, %d bytes (%s to %s)", r.path, r.rows, r.bytes, start, stop))
+-- The file has a row per audience and a column per day of the timeframe:
+-- audience,2024-05-01,2024-05-02,... Print each audience's first and last day.
+local rows = csv.read(out, {header = false})
+local header = rows()
+for row in rows do
+  print(string.format("%-24s %s: %s  ...  %s: %s", row[1], header[2], row[2], header[#header], row[#row]))
+end
+print(string.format("%s: %d audiences, %d days, %d bytes (%s to %s)", r.path, r.rows, #header - 1, r.bytes, start, stop))

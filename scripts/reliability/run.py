@@ -43,15 +43,17 @@ budget is 15 minutes. --progress prints a line per run / case as it ends.
              The bindings' read calls take no retry option: the default
              policy (4 attempts, backoff 0.5 s doubling, jittered) keeps each
              5xx case to a few seconds; cases run --vendor-jobs at a time.
-  soak       every example workflow (WORKFLOWS in reliability.py), --runs
-             seeds each, under --faults "500:0.1,429:0.05,reset:0.02,
-             lost:0.02,truncate:0.01": each faulted run must print the same
-             output and write the same files as the fault-free run of the same
-             seed, and the simulator must count zero duplicates. --jobs
-             (seed, workflow) pairs run at once, each with its own simulators.
-  crash      scripts/reliability/crash-workload.lua killed with SIGKILL at
-             --kills random moments mid-run and rerun on the same state
-             database: the reference output, zero duplicates.
+  soak       `moonport soak` on every example workflow (WORKFLOWS in
+             reliability.py), --runs seeds each, under --faults "500:0.1,
+             429:0.05,reset:0.02,lost:0.02,truncate:0.01": each faulted run
+             must print the same output and write the same files as the
+             fault-free reference run, and the simulator must count zero
+             duplicates. --jobs workflows are soaked at once, each run with
+             its own simulator.
+  crash      `moonport soak --kill`: scripts/reliability/crash-workload.lua
+             killed with SIGKILL at --kills random moments mid-run and rerun
+             on the same state database: the reference output, zero
+             duplicates.
 
 reliability.py soak|crash runs those two parts alone. Standard library only.
 """

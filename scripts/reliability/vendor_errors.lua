@@ -22,7 +22,7 @@ local calls = {
   clari = {"limits"},
   claravine = {"datasets"},
   quantive = {"sessions"},
-  cordial = {"jobs"},
+  cordial = {"jobs", {page = 1}},  -- one page: one request (every page takes one more to see the end)
   mediarithmics = {"document_imports", "1502"},
 }
 local call = assert(calls[vendor], "usage: vendor_errors.lua clari|claravine|quantive|cordial|mediarithmics [TIMEOUT]")

@@ -62,6 +62,10 @@ void mp_where(lua_State *L, int level);
 /* Installs the SIGINT handler (no SA_RESTART); each Ctrl-C posts to wake. */
 void mp_sigint_install(void *wake);
 void mp_sigint_default(void);  /* back to the default action */
+/* `moonport run`: SIGTERM handled as SIGINT is, and a second of either
+   signal ends the process at once (exit 128 + signal). */
+void mp_sigterm_install(void);
+int mp_last_signal(void);      /* the last SIGINT/SIGTERM seen (0: none) */
 int mp_sigint_take(void);      /* 1 if SIGINT arrived since the last call (clears it) */
 void mp_set_running(lua_State *L); /* the coroutine that runs now (or NULL) */
 

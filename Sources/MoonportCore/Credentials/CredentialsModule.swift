@@ -33,6 +33,12 @@ enum CredentialsModule {
                     }
                     return call.results(.nil)
                 }
+                // A table that is no vendor (a typo: [default.clarri]) is an error naming it.
+                let known = ["clari", "claravine", "quantive", "cordial", "mediarithmics"]
+                if let unknown = vendors.keys.sorted().first(where: { !known.contains($0) }) {
+                    throw LuaError(.auth, "[\(profile).\(unknown)] in \(path): '\(unknown)' is not a vendor moonport knows "
+                        + "(the vendors: \(known.joined(separator: ", ")))")
+                }
                 guard let fields = vendors[vendor] else { return call.results(.nil) }
                 return call.results(.record(fields.mapValues { .text($0) }), .text("profile '\(profile)' in \(path)"))
             }

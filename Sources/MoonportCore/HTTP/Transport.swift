@@ -301,6 +301,9 @@ public final class Transport: Sendable {
                         retryable: true)
                 }
                 log.write(level: .debug, "rate limit of \(host) spent: waiting \(Self.seconds(pause))")
+                let shown = pause >= 2 ? ProgressReporter.shared.begin(
+                    "rate limit of \(Redaction.url(host)) spent: waiting \(Self.seconds(pause))", announce: pause >= 10) : nil
+                defer { if let shown { ProgressReporter.shared.end(shown) } }
                 try await Task.sleep(nanoseconds: UInt64(pause * 1e9))
                 waited += pause
             }
@@ -375,6 +378,10 @@ public final class Transport: Sendable {
 
     /// `-v`: one line per attempt.
     private func logAttempt(_ spec: HTTPRequestSpec, _ outcome: AttemptOutcome, _ result: HTTPResult?, since started: UInt64, attempt: Int) {
+        // The run summary's bytes up and down (--summary).
+        TransferCounters.shared.add(
+            up: Int64(spec.body?.count ?? 0) + (spec.upload?.length ?? 0),
+            down: result?.streamedBytes ?? Int64(result?.body.count ?? 0))
         let log = LogSink.shared
         guard log.verbose else { return }
         let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
@@ -487,11 +494,23 @@ public final class Transport: Sendable {
         var response = first
         var written: Int64 = 0
         var resumes = 0
+        // The progress of the download: bytes and rate (--progress).
+        let label = "downloading \(Redaction.url(url))"
+        let shown = ProgressReporter.shared.begin(label, announce: false)
+        defer { ProgressReporter.shared.end(shown) }
+        let startedAt = ProgressReporter.now()
+        var shownAt = startedAt
         while true {
             do {
                 for try await chunk in response.body {
                     try chunk.withUnsafeReadableBytes { try file.write($0) }
                     written += Int64(chunk.readableBytes)
+                    let now = ProgressReporter.now()
+                    if now - shownAt >= 0.5 {
+                        shownAt = now
+                        ProgressReporter.shared.update(shown, ProgressReporter.transferText(
+                            label, bytes: written, of: expected, seconds: now - startedAt))
+                    }
                 }
                 if let expected, written != expected {
                     throw LuaError(
@@ -548,13 +567,50 @@ public final class Transport: Sendable {
         if let e = error as? HTTPClientError {
             switch e {
             case .readTimeout, .deadlineExceeded, .connectTimeout: return .timedOut
-            default: return .connectionFailed(String(describing: e))
+            default: return .connectionFailed(plainWords(e))
             }
         }
         if let e = error as? IOError, e.errnoCode == ECONNREFUSED { return .connectionRefused }
         let text = String(describing: error)
         if text.contains("connectionRefused") || text.contains("Connection refused") { return .connectionRefused }
-        return .connectionFailed(text)
+        return .connectionFailed(plainWords(error))
+    }
+
+    /// What went wrong with a connection, in words an operator reads
+    /// ("the server closed the connection"), not the system call that saw it.
+    static func plainWords(_ error: any Error) -> String {
+        var code: Int32?
+        if let e = error as? IOError { code = e.errnoCode }
+        let text = String(describing: error)
+        if code == nil, let r = text.range(of: "errno: ") {
+            code = Int32(text[r.upperBound...].prefix { $0.isNumber })
+        }
+        switch code {
+        case ECONNRESET?: return "the server closed the connection (connection reset)"
+        case EPIPE?: return "the server closed the connection while the request was being sent"
+        case ETIMEDOUT?: return "the connection timed out"
+        case EHOSTUNREACH?: return "the server's host cannot be reached"
+        case ENETUNREACH?: return "there is no network route to the server"
+        case ECONNABORTED?: return "the connection was aborted"
+        default: break
+        }
+        if let e = error as? HTTPClientError {
+            switch e {
+            case .remoteConnectionClosed: return "the server closed the connection before answering"
+            case .cancelled: return "the request was cancelled"
+            case .bodyLengthMismatch: return "the server's answer was cut short"
+            default: break
+            }
+        }
+        let lower = text.lowercased()
+        if lower.contains("dns") || lower.contains("name resolution") || lower.contains("unknown host") {
+            return "the server's host name could not be resolved"
+        }
+        if lower.contains("tls") || lower.contains("ssl") || lower.contains("certificate") || lower.contains("handshake") {
+            return "the secure (TLS) connection failed: \(text)"
+        }
+        if lower.contains("eof") || lower.contains("closed") { return "the server closed the connection" }
+        return text
     }
 
     /// `last`: the last answer, when there was one; a 429's body (secrets
@@ -578,7 +634,11 @@ public final class Transport: Sendable {
         case .connectionRefused:
             return LuaError(.network, "\(target): connection refused: \(reason)", retryable: true)
         case .connectionFailed(let why):
-            return LuaError(.network, "\(target): \(why): \(reason)", retryable: true)
+            // The reason quotes the failure already: said once.
+            let rest = reason.replacingOccurrences(of: "connection failed (\(why))", with: "")
+                .trimmingCharacters(in: CharacterSet(charactersIn: " ,;:"))
+            return LuaError(.network, "\(target): \(why)\(rest.isEmpty ? "" : ": " + rest)", retryable: true,
+                extra: ["attempts": .integer(Int64(attempts))])
         }
     }
 

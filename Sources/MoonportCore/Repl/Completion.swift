@@ -46,6 +46,7 @@ public struct Completion: Equatable, Sendable {
 public enum LuaCompleter {
     /// Completions for the expression that ends `text` (the line up to the cursor).
     public static func complete(_ text: String, in lua: LuaState) -> Completion {
+        if let partial = requireArgument(text) { return modules(matching: partial, in: lua) }
         let (path, separator, word) = split(text)
         guard let path else { return Completion(word: word, candidates: []) }
         var names = Set<String>()
@@ -61,6 +62,60 @@ public enum LuaCompleter {
             for k in LuaSyntax.keywords where k.hasPrefix(word) { names.insert(k) }
         }
         return Completion(word: word, candidates: names.sorted())
+    }
+
+    /// The partial module name of a `require "clar` (or `require('clar`)
+    /// the text ends in; nil when it ends in something else.
+    static func requireArgument(_ text: String) -> String? {
+        var name = Substring(text)
+        var i = text.endIndex
+        while i > text.startIndex {
+            let c = text[text.index(before: i)]
+            guard c.isASCII && (c.isLetter || c.isNumber || c == "_" || c == "." || c == "-") else { break }
+            i = text.index(before: i)
+        }
+        name = text[i...]
+        var before = text[..<i]
+        guard let quote = before.last, quote == "\"" || quote == "'" else { return nil }
+        before = before.dropLast()
+        while before.last == " " { before = before.dropLast() }
+        if before.last == "(" { before = before.dropLast() }
+        while before.last == " " { before = before.dropLast() }
+        guard before.hasSuffix("require") else { return nil }
+        let head = before.dropLast("require".count)
+        if let c = head.last, c.isLetter || c.isNumber || c == "_" || c == "." || c == ":" { return nil }
+        return String(name)
+    }
+
+    /// Module names for `require`: the built-in ones (package.preload, not
+    /// moonport's internals) and those loaded already.
+    static func modules(matching partial: String, in lua: LuaState) -> Completion {
+        var names = Set<String>()
+        let base = lua.top
+        defer { lua.top = base }
+        lua.ensureStack(6)
+        lua.pushGlobals()
+        lua.rawGet(-1, "package")
+        guard lua.type(at: -1) == LUA_TTABLE else { return Completion(word: partial, candidates: []) }
+        let package = lua.top
+        for field in ["preload", "loaded"] {
+            lua.rawGet(package, field)
+            if lua.type(at: -1) == LUA_TTABLE {
+                let t = lua.top
+                lua_pushnil(lua.L)
+                while lua_next(lua.L, t) != 0 {
+                    if lua.type(at: -2) == LUA_TSTRING, let key = lua.toString(-2), key.hasPrefix(partial),
+                        partial.hasPrefix("moonport") || !(key.hasPrefix("moonport.") || key.hasPrefix("_")),
+                        !["_G", "moonport.stdlib", "moonport.activity", "moonport.run"].contains(key)
+                    {
+                        names.insert(key)
+                    }
+                    lua.pop()
+                }
+            }
+            lua.pop()
+        }
+        return Completion(word: partial, candidates: names.sorted())
     }
 
     /// Splits the end of the text into the path before the word, the
@@ -171,6 +226,8 @@ public enum LuaCompleter {
                 while lua_next(L, t) != 0 {
                     if lua.type(at: -2) == LUA_TSTRING, let key = lua.toString(-2),
                         key.hasPrefix(prefix), LuaSyntax.isIdentifier(key),
+                        // Internals (_def, _expose, ...) only when asked for by their "_".
+                        !key.hasPrefix("_") || prefix.hasPrefix("_"),
                         !functionsOnly || isCallable(lua, at: -1)
                     {
                         names.insert(key)

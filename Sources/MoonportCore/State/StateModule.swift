@@ -6,7 +6,8 @@ import Synchronization
 /// the state database (opened when first used, so a script that never
 /// touches `state` creates no file).
 ///   get(key) -> text | nil; set(key, text) (waits for the disk, others run);
-///   delete(key) -> existed; keys(prefix) -> {key...}; path() -> the database path
+///   delete(key) -> existed; keys(prefix) -> {key...}; entries(prefix) -> {{key=, stored_at=}...};
+///   path() -> the database path
 enum StateModule {
     static func builtin(path: String) -> BuiltinModule {
         let database = Database(path: path)
@@ -47,6 +48,14 @@ enum StateModule {
                 let keys = try database.store().locked { try $0.keys(prefix: prefix) }
                 return call.results(.table(Dictionary(uniqueKeysWithValues: keys.enumerated().map {
                     (LuaValue.integer(Int64($0.offset + 1)), LuaValue.text($0.element))
+                })))
+            }
+            lua.setFunction(-1, "entries", qualifiedName: "state.entries") { call in
+                let prefix = try call.optionalString(1, "prefix") ?? ""
+                let rows = try database.store().locked { try $0.entries(prefix: prefix) }
+                return call.results(.table(Dictionary(uniqueKeysWithValues: rows.enumerated().map {
+                    (LuaValue.integer(Int64($0.offset + 1)),
+                     LuaValue.record(["key": .text($0.element.key), "stored_at": .text($0.element.storedAt)]))
                 })))
             }
             lua.setFunction(-1, "path", qualifiedName: "state.path") { call in

@@ -114,6 +114,43 @@ public final class StateStore {
         }
     }
 
+    /// One stored row: its key (with its prefix: `v:` state.set, `once:`
+    /// state.once, `j:` the journal of a running once), value and the time
+    /// it was stored (ISO-8601, UTC).
+    public struct Entry: Sendable {
+        public let key: String
+        public let value: String
+        public let storedAt: String
+    }
+
+    /// The rows whose key starts with `prefix`, sorted by key.
+    public func entries(prefix: String = "") throws -> [Entry] {
+        try statement("""
+            SELECT key, value, updated_at FROM moonport_state
+            WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key
+            """) { stmt in
+            sqlite3_bind_text(stmt, 1, prefix, Int32(prefix.utf8.count), Self.transient)
+            var out: [Entry] = []
+            while true {
+                switch sqlite3_step(stmt) {
+                case SQLITE_ROW:
+                    func column(_ i: Int32) -> String { sqlite3_column_text(stmt, i).map { String(cString: $0) } ?? "" }
+                    out.append(Entry(key: column(0), value: column(1), storedAt: column(2)))
+                case SQLITE_DONE: return out
+                default: throw failure("list the keys")
+                }
+            }
+        }
+    }
+
+    /// Opens an existing database only: nil when there is no file at `path`
+    /// (so that looking at a database never creates one).
+    public static func openExisting(path: String) throws -> StateStore? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return try StateStore(path: path)
+    }
+
     // MARK: - SQLite
 
     /// SQLITE_TRANSIENT: SQLite copies the bound text.

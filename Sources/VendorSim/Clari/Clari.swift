@@ -2,55 +2,85 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOHTTP1
 
-/// Clari (vendors.md § Clari), under `/clari`: exports, jobs, limits, audit
-/// and opportunities under `/v4`; ingestion under `/v2`.
+/// Clari, under `/clari`, written from Clari's OpenAPI document
+/// (`001_5f3c65e90f1cda6d.txt`; every route cites the lines it implements):
+/// exports, jobs, limits, audit and opportunities under `/v4` (the server's
+/// `basePath`, 001_5f3c65e90f1cda6d.txt:62); ingestion under `/v2` (:1371).
 ///
-/// - Auth: `apikey` on every call; ingestion also `partnerkey`. Wrong or
-///   missing → 401 `{message: "Invalid authentication credentials"}`.
-/// - Errors: exports `{code, namespace, errorId, message, orgId}`; audit
-///   `{errors: [{code, message, target, status, details}]}`; ingestion
-///   `[{errorCode, errorSummary}]` (429: `TOO_MANY_REQUESTS`).
-/// - Export jobs: SCHEDULED (2 s) → STARTED (3 s) → DONE, scaled by the speed;
-///   `PATCH {"type":"CANCEL"}` → CANCELLED (400 once DONE). The forecast id
-///   `sim-fail` ends FAILED.
-/// - Limits: `concurrentLimit` jobs not yet finished, `monthlyQuota` jobs per
-///   run (a run is a "month"); over either → 400 `export_monthly_quota_reached`.
-///   `/v4/admin/limits`: `runningJobIds` = jobs not finished,
-///   `submittedJobIds` = every job submitted this month (oldest first).
-/// - Results (see ClariResults.swift): forecast JSON `[[header...], [row...], ...]`
-///   or CSV; `sim-rows-N` gives N data rows, `sim-bytes-N` about N bytes,
-///   streamed with `Range` support.
-/// - Ingestion: at most 100 records a request, `updatedAt >= createdAt` (epoch ms);
-///   bulk: multipart part `FileData`, at most 10 MB → job QUEUED (2 s) →
-///   IN_PROGRESS (3 s) → SUCCESS, or VALIDATION_FAILED when a record breaks a rule.
+/// - Auth: `apikey` on every call; ingestion also `partnerkey`. A wrong key:
+///   401 `{message: "Invalid authentication credentials"}` (:2142), for
+///   `/ingest/job` `{error: ...}` (:1949); a wrong partner key on ingestion:
+///   401 `[{errorCode: "INVALID_PARTNER_KEY", errorSummary: "Unauthorized PartnerKey"}]` (:1690).
+/// - Error bodies, per family (`ErrorStyle`): exports `{code, namespace:
+///   "exports", errorId, message, orgId}` (:2157), forecast the same with
+///   namespace `fcw` (:244), activity `{code, namespace: "activity", errorId,
+///   message, userId, orgId}` (:2098), audit `{errors: [{code, message,
+///   target, status, details}]}` (:954, :1183), ingestion `[{errorCode,
+///   errorSummary}]` (:1627), the ingestion job `{error}` (:1959), opportunity
+///   `[{statusCode, reaspnPhrase, description, details}]` (:1325).
+/// - Export jobs: SCHEDULED (2 s) → STARTED (3 s) → DONE, scaled by the speed
+///   (:386); `PATCH {"type":"CANCEL"}` → CANCELLED (still queued) or ABORTED
+///   (running); a finished job answers 400 `export_failed_to_cancel` (:569).
+///   The forecast id `sim-fail` ends FAILED.
+/// - Limits: `concurrentLimit` jobs not finished, `monthlyQuota` jobs in a
+///   rolling 30-day window (:832); over either → 400 `export_monthly_quota_reached` (:2119).
+/// - Results (ClariData): forecast JSON `[[header...], [row...], ...]` or CSV;
+///   `sim-rows-N` gives N data rows, `sim-bytes-N` about N bytes, streamed with `Range` support.
+/// - Ingestion: `/ingest/entity` at most 100 records (:1667), `updatedAt >= createdAt`;
+///   bulk: multipart part `FileData` (:1418) of at most 10 MB holding the same
+///   `[{sourceEntity, records}]` structure (:1370) → job 202 QUEUED / IN_PROGRESS,
+///   200 SUCCESS, 400 VALIDATION_ERROR, 500 FAILED (:1825–1996). The
+///   sourceEntity `sim-fail` makes the job end FAILED.
 final class ClariSim: VendorModule, @unchecked Sendable {
-    enum ErrorStyle: Sendable { case exports, audit, ingestion }
+    /// The readings this vendor offers where its document is silent (see `SimVariant`).
+    static let variants: [SimVariant] = [
+        SimVariant("clari.job", ["flat", "wrapped"],
+                   "GET /v4/export/jobs/{jobId}: 001_5f3c65e90f1cda6d.txt:409 shows the job flat (default); some clients see it wrapped as {\"job\": {...}}"),
+        SimVariant("clari.jobs_listing", ["bare", "wrapped"],
+                   "GET /v4/export/jobs: 001_5f3c65e90f1cda6d.txt:723 a bare JSON array (default), or wrapped as {\"jobs\": [...]}"),
+        SimVariant("clari.audit_page_cap", ["none", "50"],
+                   "GET /v4/audit/events: 001_5f3c65e90f1cda6d.txt:1024 `limit` 1..1000 may span several pages; whether a page can hold fewer than `limit`: none (default), or pages capped at 50 items (nextLink still given)"),
+        SimVariant("clari.bulk_errors", ["job", "submit"],
+                   "POST /v2/ingest/bulk/entity/{entity} with a file that is not [{sourceEntity, records}] (001_5f3c65e90f1cda6d.txt:1370): accepted, the job then answers 400 VALIDATION_ERROR (default; :1919 lists 'Payload is not an array', 'sourceEntity is missing dataSet'), or the upload itself answers 400 INVALID_INPUT_FORMAT (:1434)"),
+    ]
+
+    enum ErrorStyle: Sendable { case exports, forecast, activity, audit, ingestion, ingestJob, opportunity }
 
     let name = "clari"
     let prefix = "/clari"
     let context: SimContext
 
-    static let orgId = "org-sim-0001"
-    static let apiUserId = "u-1001"
+    /// 001_5f3c65e90f1cda6d.txt:2163 orgId is an int32; :418 userId an integer.
+    static let orgId = 101
+    static let apiUserId = 1001
     static let exportTypes = ["forecast", "quota", "forecast_updated", "adjustment", "crm_total", "crm_closed"]
+    /// 001_5f3c65e90f1cda6d.txt:290 CRM Totals and CRM Closed: not supported by the Export API.
+    static let unsupportedExportTypes = ["crm_total", "crm_closed"]
     static let activityTypes = ["MEETING", "EMAIL_SENT", "EMAIL_RECEIVED", "ATTACHMENT_SENT", "ATTACHMENT_RECEIVED"]
     static let sessionTypes = ["WEB", "IOS", "ANDROID"]
+    /// The entities enabled for this simulated partner integration (001_5f3c65e90f1cda6d.txt:1468).
+    static let ingestEntities = ["account", "opportunity"]
     static let maxIngestRecords = 100
     static let maxBulkFileBytes = 10 * 1024 * 1024
     /// Simulated seconds in SCHEDULED / QUEUED, then in STARTED / IN_PROGRESS.
     static let queuedSeconds = 2.0
     static let runningSeconds = 3.0
+    /// The quota window (001_5f3c65e90f1cda6d.txt:832: a rolling 30 day period), in simulated seconds.
+    static let quotaWindow = 30.0 * 86_400
+    static let auditPageCap = 50
 
     struct ExportJob {
         let id: String
-        /// `forecast`, `activity` or `audit`.
+        /// `FORECAST`, `ACTIVITY` or `AUDIT` (001_5f3c65e90f1cda6d.txt:436: upper case).
         let module: String
         let title: String
         let fileName: String
         let fileType: String
-        let parameters: [String: Any]
+        let currency: String?
         let created: Double
         var cancelledAt: Double?
+        /// CANCELLED (cancelled while SCHEDULED) or ABORTED (while STARTED), 001_5f3c65e90f1cda6d.txt:390.
+        var cancelWord: String?
         let failure: String?
         var downloads = 0
         let result: ClariResult
@@ -63,8 +93,10 @@ final class ClariSim: VendorModule, @unchecked Sendable {
         let isLastBatch: Bool
         let created: Double
         let recordCount: Int
-        /// nil: the file is valid (ends SUCCESS); else why it ends VALIDATION_FAILED.
-        let validationError: String?
+        /// Why it ends 400 VALIDATION_ERROR (the ingestion errors), if it does.
+        let validationErrors: [[String: String]]
+        /// Whether it ends 500 FAILED.
+        let fails: Bool
     }
 
     struct State {
@@ -86,38 +118,57 @@ final class ClariSim: VendorModule, @unchecked Sendable {
 
     static func seeded(_ seed: UInt64) -> State {
         var s = State(ids: IdGenerator(seed: seed, stream: "clari.ids"), data: ClariData(seed: seed))
+        // The partner schema: the picklist fields defined for each entity.
         s.picklists = [
             "opportunity": [
                 "stage": ("picklist", ["Prospecting", "Qualification", "Discovery", "Proposal", "Negotiation", "Closed Won", "Closed Lost"]),
                 "forecastCategory": ("picklist", ["Pipeline", "Best Case", "Commit", "Closed", "Omitted"]),
+                "region": ("multipicklist", []),
             ],
-            "account": ["segments": ("multipicklist", ["SMB", "Mid-Market", "Enterprise", "Public Sector"])],
+            "account": ["segments": ("multipicklist", ["SMB", "Mid-Market", "Enterprise", "Public Sector"]), "isACustomerOf": ("multipicklist", [])],
         ]
         return s
     }
 
     func reset() { lock.withLock { state = Self.seeded(context.seed) } }
 
+    private func variant(_ key: String) -> String { context.config.variant(key) }
+
     // MARK: Routes
 
     func routes() -> [Route] {
         [
-            endpoint(.POST, "/v4/export/forecast/{forecastId}", style: .exports) { r, p in self.exportForecast(r, p["forecastId"]) },
-            endpoint(.POST, "/v4/export/activity", style: .exports) { r, _ in self.exportActivity(r) },
-            endpoint(.POST, "/v4/export/audit/events", style: .exports) { r, _ in self.exportAudit(r) },
+            // 001_5f3c65e90f1cda6d.txt:76 POST /export/forecast/{forecastId}: 200 {jobId}; 400 fcw errors; timePeriod optional.
+            endpoint(.POST, "/v4/export/forecast/{forecastId}", style: .forecast) { r, p in self.exportForecast(r, p["forecastId"]) },
+            // 001_5f3c65e90f1cda6d.txt:1998 POST /export/activity: 202 {jobId}.
+            endpoint(.POST, "/v4/export/activity", style: .activity) { r, _ in self.exportActivity(r) },
+            // 001_5f3c65e90f1cda6d.txt:865 POST /export/audit/events: 202 {jobId}; 400 {errors}.
+            endpoint(.POST, "/v4/export/audit/events", style: .audit) { r, _ in self.exportAudit(r) },
+            // 001_5f3c65e90f1cda6d.txt:708 GET /export/jobs: a bare array of jobs.
             endpoint(.GET, "/v4/export/jobs", style: .exports) { _, _ in self.listJobs() },
+            // 001_5f3c65e90f1cda6d.txt:381 GET /export/jobs/{jobId}: the job, flat.
             endpoint(.GET, "/v4/export/jobs/{jobId}", style: .exports) { _, p in self.getJob(p["jobId"]) },
+            // 001_5f3c65e90f1cda6d.txt:524 PATCH /export/jobs/{jobId} {type: CANCEL}: 200 {status, successful}; 400 export_failed_to_cancel.
             endpoint(.PATCH, "/v4/export/jobs/{jobId}", style: .exports) { r, p in self.cancelJob(r, p["jobId"]) },
+            // 001_5f3c65e90f1cda6d.txt:597 GET /export/jobs/{jobId}/results: the file; 400 invalid_jobId before DONE.
             endpoint(.GET, "/v4/export/jobs/{jobId}/results", style: .exports) { r, p in self.results(r, p["jobId"]) },
+            // 001_5f3c65e90f1cda6d.txt:800 GET /admin/limits: {jobs: {...}}.
             endpoint(.GET, "/v4/admin/limits", style: .exports) { _, _ in self.limits() },
+            // 001_5f3c65e90f1cda6d.txt:1008 GET /audit/events: {nextLink, items, actors}; limit 1..1000.
             endpoint(.GET, "/v4/audit/events", style: .audit) { r, _ in self.auditEvents(r) },
-            endpoint(.GET, "/v4/opportunity", style: .exports) { r, _ in self.opportunities(r) },
+            // 001_5f3c65e90f1cda6d.txt:1229 GET /opportunity?oppId=...: [{id, crmScore, fields}]; 4XX [{statusCode, ...}].
+            endpoint(.GET, "/v4/opportunity", style: .opportunity) { r, _ in self.opportunities(r) },
+            // 001_5f3c65e90f1cda6d.txt:1502 POST /ingest/entity/{entity}: 200; 400 [{errorCode, errorSummary}].
             endpoint(.POST, "/v2/ingest/entity/{entity}", style: .ingestion) { r, p in self.ingest(r, p["entity"]) },
+            // 001_5f3c65e90f1cda6d.txt:1360 POST /ingest/bulk/entity/{entity}: multipart FileData → 202 {jobId}.
             endpoint(.POST, "/v2/ingest/bulk/entity/{entity}", style: .ingestion, maxBody: Self.maxBulkFileBytes + 1024 * 1024) { r, p in
                 self.ingestBulk(r, p["entity"])
             },
-            endpoint(.GET, "/v2/ingest/job/{jobId}", style: .ingestion) { _, p in self.ingestJob(p["jobId"]) },
+            // 001_5f3c65e90f1cda6d.txt:1793 GET /ingest/job/{jobId}: 202 running, 200 done, 400 VALIDATION_ERROR, 500 FAILED.
+            endpoint(.GET, "/v2/ingest/job/{jobId}", style: .ingestJob) { _, p in self.ingestJob(p["jobId"]) },
+            // 001_5f3c65e90f1cda6d.txt:2307 POST /ingest/schema/{entity}/field {fieldName, fieldType, values}.
             endpoint(.POST, "/v2/ingest/schema/{entity}/field", style: .ingestion) { r, p in self.addPicklist(r, p["entity"]) },
+            // 001_5f3c65e90f1cda6d.txt:2412 GET /ingest/schema/{entity}/field?fieldNames=A,B → {A: [values], B: [values]}.
             endpoint(.GET, "/v2/ingest/schema/{entity}/field", style: .ingestion) { r, p in self.getPicklist(r, p["entity"]) },
         ]
     }
@@ -125,31 +176,75 @@ final class ClariSim: VendorModule, @unchecked Sendable {
     // MARK: Auth, errors, rate limits
 
     func authenticate(_ request: SimRequest, style: ErrorStyle) -> SimResponse? {
-        var ok = request.header("apikey") == SimulatorCredentials.clariAPIKey
-        if style == .ingestion { ok = ok && request.header("partnerkey") == SimulatorCredentials.clariPartnerKey }
-        return ok ? nil : .json(401, ["message": "Invalid authentication credentials"])
+        let invalid = "Invalid authentication credentials"
+        if request.header("apikey") != SimulatorCredentials.clariAPIKey {
+            switch style {
+            case .ingestJob: return .json(401, ["error": invalid])  // 001_5f3c65e90f1cda6d.txt:1949
+            case .audit: return error(.audit, status: 401, code: "unauthorized", message: invalid)  // :1183 4XX
+            default: return .json(401, ["message": invalid])  // :2142
+            }
+        }
+        if style == .ingestion || style == .ingestJob, request.header("partnerkey") != SimulatorCredentials.clariPartnerKey {
+            if style == .ingestJob { return .json(401, ["error": invalid]) }
+            return .json(401, [["errorCode": "INVALID_PARTNER_KEY", "errorSummary": "Unauthorized PartnerKey"]])  // :1708
+        }
+        return nil
+    }
+
+    private static func reason(_ status: Int) -> String {
+        HTTPResponseStatus(statusCode: status).reasonPhrase
     }
 
     func error(_ style: ErrorStyle, status: Int, code: String, message: String) -> SimResponse {
+        let errorId = UUID().uuidString.lowercased()
         switch style {
-        case .exports:
-            return .json(status, ["code": code, "namespace": "exports", "errorId": UUID().uuidString.lowercased(),
+        case .exports, .forecast:
+            // 001_5f3c65e90f1cda6d.txt:2157 (exports) and :244 (namespace fcw).
+            let c = code == "internal_error" ? "internal_server_error" : code
+            return .json(status, ["code": c, "namespace": style == .forecast && status != 500 ? "fcw" : "exports", "errorId": errorId,
                                   "message": message, "orgId": Self.orgId])
+        case .activity:
+            // 001_5f3c65e90f1cda6d.txt:2098 {code, namespace: activity, errorId, message, userId, orgId}.
+            if status >= 500 {
+                return .json(status, ["code": "internal_server_error", "namespace": "exports", "errorId": errorId, "message": message, "orgId": Self.orgId])
+            }
+            return .json(status, ["code": code, "namespace": "activity", "errorId": errorId, "message": message,
+                                  "userId": String(Self.apiUserId), "orgId": String(Self.orgId)])
         case .audit:
-            return .json(status, ["errors": [["code": code, "message": message, "target": NSNull(), "status": status, "details": [Any]()]]])
+            return auditError(status: status, code: code, message: message, target: nil)
         case .ingestion:
-            return .json(status, [["errorCode": code.uppercased(), "errorSummary": message]])
+            // 001_5f3c65e90f1cda6d.txt:1627 / :1767 [{errorCode, errorSummary}].
+            let c = code == "internal_error" ? "INTERNAL_SERVER_ERROR" : code
+            return .json(status, [["errorCode": c, "errorSummary": message]])
+        case .ingestJob:
+            // 001_5f3c65e90f1cda6d.txt:1959 {error}.
+            return .json(status, ["error": message])
+        case .opportunity:
+            // 001_5f3c65e90f1cda6d.txt:1325 [{statusCode, reaspnPhrase, description, details}] (the seed's spelling).
+            return .json(status, [["statusCode": status, "reaspnPhrase": Self.reason(status), "description": code, "details": message]])
         }
     }
 
-    func auditError(status: Int, code: String, message: String, target: String) -> SimResponse {
-        .json(status, ["errors": [["code": code, "message": message, "target": target, "status": status, "details": [Any]()]]])
+    /// 001_5f3c65e90f1cda6d.txt:1183 {errors: [{code, message, target, status (3 characters), details}]}.
+    func auditError(status: Int, code: String, message: String, target: String?, details: String? = nil) -> SimResponse {
+        var e: [String: Any] = ["code": code, "message": message, "status": String(status)]
+        if let target { e["target"] = target }
+        if let details { e["details"] = details }
+        return .json(status, ["errors": [e]])
     }
 
     func tooManyRequests(_ style: ErrorStyle, _ budget: RateLimiter.Budget) -> SimResponse {
-        let message = "Rate limit of \(budget.limit) requests per minute exceeded; retry in \(budget.resetSeconds) s"
-        return error(style, status: 429, code: style == .ingestion ? "TOO_MANY_REQUESTS" : "too_many_requests", message: message)
-            .adding(headers: [("Retry-After", String(budget.resetSeconds))])
+        let retry = [("Retry-After", String(budget.resetSeconds))]
+        switch style {
+        case .ingestJob:
+            return error(style, status: 429, code: "", message: "API rate limit exceeded").adding(headers: retry)  // :1969
+        case .ingestion:
+            return error(style, status: 429, code: "TOO_MANY_REQUESTS",
+                         message: "Max concurrent async ingestion jobs limit reached for partner").adding(headers: retry)  // :1498
+        default:
+            let message = "Rate limit of \(budget.limit) requests per minute exceeded; retry in \(budget.resetSeconds) s"
+            return error(style, status: 429, code: "too_many_requests", message: message).adding(headers: retry)
+        }
     }
 
     func unrouted(_ request: SimRequest, status: Int) -> SimResponse {
@@ -160,11 +255,11 @@ final class ClariSim: VendorModule, @unchecked Sendable {
 
     // MARK: Export jobs
 
-    private enum Phase { case scheduled, started, done, failed, cancelled }
+    private enum Phase: Equatable { case scheduled, started, done, failed, cancelled(String) }
 
     private func phase(_ job: ExportJob, at now: Double) -> Phase {
+        if let c = job.cancelledAt, now >= c { return .cancelled(job.cancelWord ?? "CANCELLED") }
         let elapsed = (now - job.created) * context.clock.speed
-        if let c = job.cancelledAt, now >= c { return .cancelled }
         if elapsed < Self.queuedSeconds { return .scheduled }
         if elapsed < Self.queuedSeconds + Self.runningSeconds { return .started }
         return job.failure == nil ? .done : .failed
@@ -176,32 +271,33 @@ final class ClariSim: VendorModule, @unchecked Sendable {
         case .started: return "STARTED"
         case .done: return "DONE"
         case .failed: return "FAILED"
-        case .cancelled: return "CANCELLED"
+        case .cancelled(let word): return word
         }
     }
 
+    private static func millis(_ t: Double) -> Int64 { Int64((t * 1000).rounded(.down)) }
+
+    /// 001_5f3c65e90f1cda6d.txt:409 the job, flat: times are epoch milliseconds
+    /// (:432), ids integers (:418), module upper case (:436).
     private func jobJSON(_ job: ExportJob, now: Double) -> [String: Any] {
         let p = phase(job, at: now)
-        let startAt = job.created + context.clock.real(Self.queuedSeconds)
         let endAt = job.created + context.clock.real(Self.queuedSeconds + Self.runningSeconds)
         var j: [String: Any] = [
             "jobId": job.id, "userId": Self.apiUserId, "orgId": Self.orgId, "title": job.title, "module": job.module,
-            "createdTime": Dates.iso(job.created), "fileName": job.fileName, "fileType": job.fileType,
-            "status": statusWord(p), "downloads": job.downloads, "parameters": job.parameters,
-            "startTime": NSNull(), "endTime": NSNull(), "expiredTime": NSNull(),
+            "startTime": Self.millis(job.created), "endTime": NSNull(), "expiredTime": NSNull(), "version": 1,
+            "fileName": job.fileName, "fileType": job.fileType, "status": statusWord(p), "viewed": job.downloads > 0,
+            "cellsTruncated": false, "rowsTruncated": false, "downloads": job.downloads, "deliveryStatusMap": [String: Any](),
         ]
-        if p != .scheduled && !(p == .cancelled && (job.cancelledAt ?? 0) < startAt) { j["startTime"] = Dates.iso(startAt) }
+        if let c = job.currency { j["currency"] = c }
         switch p {
         case .done, .failed:
-            j["endTime"] = Dates.iso(endAt)
-            j["expiredTime"] = Dates.iso(endAt + 7 * 86_400)
+            j["endTime"] = Self.millis(endAt)
+            j["expiredTime"] = Self.millis(endAt + 30 * 86_400)
         case .cancelled:
-            j["endTime"] = Dates.iso(job.cancelledAt ?? now)
+            j["endTime"] = Self.millis(job.cancelledAt ?? now)
         default:
             break
         }
-        if let f = job.failure, p == .failed { j["failureReason"] = f }
-        if p == .done { j["fileSize"] = job.result.body.count }
         return j
     }
 
@@ -213,191 +309,262 @@ final class ClariSim: VendorModule, @unchecked Sendable {
         }
     }
 
-    /// Creates a job unless a limit is reached (the 400 of vendors.md).
+    /// Jobs counting against the quota: submitted in the last 30 (simulated) days (the caller holds the lock).
+    private func submittedIds(_ s: State, now: Double) -> [String] {
+        s.jobOrder.filter { (now - s.jobs[$0]!.created) * context.clock.speed < Self.quotaWindow }
+    }
+
+    /// Creates a job unless a limit is reached: 400 export_monthly_quota_reached
+    /// (001_5f3c65e90f1cda6d.txt:2119, namespace exports, with `source`).
     private func submit(
-        module: String, identity: String, title: String, fileName: String, fileType: String,
-        parameters: [String: Any], failure: String? = nil, status: Int,
-        result: @escaping (String) -> ClariResult
+        module: String, identity: String, title: String, fileName: String, fileType: String, currency: String?,
+        failure: String? = nil, status: Int, result: @escaping (String) -> ClariResult
     ) -> SimResponse {
         let limitC = context.config.clariConcurrentLimit, quota = context.config.clariMonthlyQuota
         let now = context.clock.now()
         let created: String? = lock.withLock {
             let running = runningIds(state, now: now).count
-            guard running < limitC, state.jobOrder.count < quota else { return nil }
-            let id = state.ids.uuid()
+            guard running < limitC, submittedIds(state, now: now).count < quota else { return nil }
+            let id = state.ids.objectId()
             state.jobs[id] = ExportJob(
                 id: id, module: module, title: title, fileName: fileName.replacingOccurrences(of: "{jobId}", with: id),
-                fileType: fileType, parameters: parameters, created: now, failure: failure, result: result(id))
+                fileType: fileType, currency: currency, created: now, failure: failure, result: result(id))
             state.jobOrder.append(id)
             return id
         }
         guard let id = created else {
-            return error(.exports, status: 400, code: "export_monthly_quota_reached",
-                         message: "The monthly quota limit of \(quota) or concurrent limit of \(limitC) has been reached.")
+            return .json(400, ["code": "export_monthly_quota_reached", "namespace": "exports", "errorId": UUID().uuidString.lowercased(),
+                               "message": "The monthly quota limit of \(quota) or concurrent limit of \(limitC) has been reached.",
+                               "orgId": Self.orgId, "source": "Export"])
         }
         context.stats.created(name, "export_jobs", identity: identity)
         return .json(status, ["jobId": id])
     }
 
-    private func exportBody(_ request: SimRequest) -> ([String: Any]?, SimResponse?) {
+    /// The JSON object body (empty body: no parameters), or the answer for a malformed one.
+    private func exportBody(_ request: SimRequest, _ style: ErrorStyle) -> ([String: Any]?, SimResponse?) {
         if request.body.isEmpty { return ([:], nil) }
         guard let body = request.jsonObject else {
-            return (nil, error(.exports, status: 400, code: "invalid_request", message: "The request body must be a JSON object"))
+            let text = String(decoding: request.body.prefix(200), as: UTF8.self)
+            let code = style == .activity ? "Bad request" : "bad_request"
+            if style == .audit {
+                return (nil, auditError(status: 400, code: "bad_request", message: "The request body was malformed", target: "body", details: text))
+            }
+            return (nil, error(style, status: 400, code: code, message: "The request body was malformed: \(text)"))  // :316
         }
         return (body, nil)
     }
 
+    /// The current calendar quarter as `YYYY_QN` (001_5f3c65e90f1cda6d.txt:171: timePeriod defaults to the current quarter).
+    static func currentQuarter(_ now: Double) -> String {
+        let day = Dates.day(now)
+        let year = day.prefix(4), month = Int(day.dropFirst(5).prefix(2)) ?? 1
+        return "\(year)_Q\((month - 1) / 3 + 1)"
+    }
+
     func exportForecast(_ request: SimRequest, _ forecastId: String) -> SimResponse {
-        let (parsed, bad) = exportBody(request)
-        guard let body = parsed else { return bad! }
+        let (parsed, malformed) = exportBody(request, .forecast)
+        guard var body = parsed else { return malformed! }
+        // The parameters may also come in the query (001_5f3c65e90f1cda6d.txt:100–150); the body wins.
+        for key in ["timePeriod", "scopeId", "currency", "exportFormat"] where body[key] == nil {
+            if let v = request.queryValue(key) { body[key] = v }
+        }
+        if body["includeHistorical"] == nil, let v = request.queryValue("includeHistorical") { body["includeHistorical"] = v == "true" }
+        if body["typesToExport"] == nil, !request.queryValues("typesToExport").isEmpty {
+            body["typesToExport"] = request.queryValues("typesToExport").flatMap { $0.split(separator: ",").map(String.init) }
+        }
+        func bad(_ message: String, code: String = "bad_request") -> SimResponse {
+            error(.forecast, status: 400, code: code, message: message)
+        }
         let data = lock.withLock { state.data }
         guard let source = data.forecastSource(forecastId) else {
-            return error(.exports, status: 404, code: "forecast_not_found", message: "Forecast \(forecastId) does not exist")
+            // 001_5f3c65e90f1cda6d.txt:256
+            return bad("Forecast \(forecastId) does not exist in the ForecastTemplate.", code: "no_such_forecast_config")
         }
-        guard let timePeriod = body.string("timePeriod"), ClariData.validTimePeriod(timePeriod) else {
-            return error(.exports, status: 400, code: "invalid_timePeriod",
-                         message: "timePeriod is required, in the form YYYY_QN (for example 2024_Q1)")
-        }
-        var types = ["forecast"]
-        if body["typesToExport"] != nil {
-            guard let t = body.strings("typesToExport"), !t.isEmpty else {
-                return error(.exports, status: 400, code: "invalid_typesToExport",
-                             message: "typesToExport must be a non-empty list of: \(Self.exportTypes.joined(separator: ", "))")
+        var timePeriod = Self.currentQuarter(context.clock.now())
+        if let t = body["timePeriod"], !(t is NSNull) {
+            guard let text = t as? String, ClariData.validTimePeriod(text) else {
+                return bad("The timePeriod parameter is invalid: it must be a fiscal quarter such as 2024_Q1")
             }
-            if let badType = t.first(where: { !Self.exportTypes.contains($0) }) {
-                return error(.exports, status: 400, code: "invalid_typesToExport",
-                             message: "Unknown value \"\(badType)\" in typesToExport; allowed: \(Self.exportTypes.joined(separator: ", "))")
+            timePeriod = text
+        }
+        // 001_5f3c65e90f1cda6d.txt:215 typesToExport defaults to forecast and forecast_updated.
+        var types = ["forecast", "forecast_updated"]
+        if let raw = body["typesToExport"], !(raw is NSNull) {
+            guard let t = body.strings("typesToExport"), !t.isEmpty else {
+                return bad("typesToExport must be a list of: \(Self.exportTypes.joined(separator: ", "))")
+            }
+            let invalid = t.filter { !Self.exportTypes.contains($0) }
+            if !invalid.isEmpty {
+                // 001_5f3c65e90f1cda6d.txt:350
+                return bad("The following typesToExport values are invalid: [\(invalid.map { "\"\($0)\"" }.joined(separator: ", "))]")
+            }
+            if t.contains(where: Self.unsupportedExportTypes.contains) {
+                // 001_5f3c65e90f1cda6d.txt:290
+                return bad("CRM Totals and CRM Closed are not supported typeToExport values for Export API. Please see Forecast API documentation if you’d like to retrieve CRM Totals or CRM Closed values.",
+                           code: "type_not_supported")
             }
             types = t
         }
         let format = body["exportFormat"] == nil ? "JSON" : (body.string("exportFormat") ?? "")
-        guard ["JSON", "CSV"].contains(format) else {
-            return error(.exports, status: 400, code: "invalid_exportFormat", message: "exportFormat must be JSON or CSV")
-        }
+        guard ["JSON", "CSV"].contains(format) else { return bad("exportFormat must be JSON or CSV") }
         let schedule = body["schedule"] == nil ? "NONE" : (body.string("schedule") ?? "")
-        guard ["NONE", "ONCE", "MAX"].contains(schedule) else {
-            return error(.exports, status: 400, code: "invalid_schedule", message: "schedule must be NONE, ONCE or MAX")
+        guard ["NONE", "ONCE", "MAX"].contains(schedule) else { return bad("schedule must be NONE, ONCE or MAX") }
+        var currency: String?
+        if let c = body["currency"], !(c is NSNull) {
+            guard let text = c as? String, text.count == 3, text.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
+                return bad("The currency parameter is invalid.")  // :333
+            }
+            currency = text
         }
-        let currency = body["currency"] == nil ? "USD" : (body.string("currency") ?? "")
-        guard currency.count == 3, currency.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
-            return error(.exports, status: 400, code: "invalid_currency", message: "currency must be an ISO 4217 code such as USD")
-        }
-        if body["includeHistorical"] != nil && body.bool("includeHistorical") == nil {
-            return error(.exports, status: 400, code: "invalid_includeHistorical", message: "includeHistorical must be a boolean")
-        }
-        if body["scopeId"] != nil && body.string("scopeId") == nil {
-            return error(.exports, status: 400, code: "invalid_scopeId", message: "scopeId must be a string")
-        }
+        if body["includeHistorical"] != nil && body.bool("includeHistorical") == nil { return bad("includeHistorical must be a boolean") }
+        if body["scopeId"] != nil && !(body["scopeId"] is NSNull) && body.string("scopeId") == nil { return bad("scopeId must be a string") }
         let historical = body.bool("includeHistorical") ?? false
         let ext = format == "CSV" ? "csv" : "json"
         let spec = ClariData.ForecastSpec(
-            forecastId: forecastId, timePeriod: timePeriod, types: types, currency: currency,
+            forecastId: forecastId, timePeriod: timePeriod, types: types, currency: currency ?? "USD",
             scopeId: body.string("scopeId") ?? "", includeHistorical: historical, csv: format == "CSV")
         return submit(
-            module: "forecast", identity: "forecast|\(forecastId)|" + JSON.encodeString(body),
-            title: "Forecast export \(forecastId) \(timePeriod)", fileName: "forecast_\(forecastId)_\(timePeriod)_{jobId}.\(ext)",
-            fileType: format, parameters: ["forecastId": forecastId, "body": body],
+            module: "FORECAST", identity: "forecast|\(forecastId)|" + JSON.encodeString(body),
+            title: ClariData.forecasts[forecastId] ?? "Forecast Export",
+            fileName: "clari_export_forecast_\(forecastId)_\(timePeriod)_{jobId}.\(ext)",
+            fileType: format, currency: currency ?? "USD",
             failure: source == .fail ? "The forecast could not be computed (simulated failure)" : nil, status: 200
         ) { _ in data.forecastResult(spec, source: source) }
     }
 
+    /// A date-time with a UTC offset (001_5f3c65e90f1cda6d.txt:2049: "Ensure to provide UTC offset").
+    private static func offsetDateTime(_ text: String?) -> Double? {
+        guard let text, Dates.parseDay(text) == nil else { return nil }
+        return Dates.parse(text)
+    }
+
     func exportActivity(_ request: SimRequest) -> SimResponse {
-        let (parsed, bad) = exportBody(request)
+        let (parsed, bad) = exportBody(request, .activity)
         guard let body = parsed else { return bad! }
-        guard let types = body.strings("activityTypes"), !types.isEmpty else {
-            return error(.exports, status: 400, code: "invalid_activityTypes",
-                         message: "activityTypes must be a non-empty list of: \(Self.activityTypes.joined(separator: ", "))")
+        func refuse(_ message: String) -> SimResponse { error(.activity, status: 400, code: "Bad request", message: message) }
+        // 001_5f3c65e90f1cda6d.txt:2023 activityTypes: default null (every type).
+        var types = Self.activityTypes
+        if let raw = body["activityTypes"], !(raw is NSNull) {
+            guard let t = body.strings("activityTypes") else {
+                return refuse("activityTypes must be a list of: \(Self.activityTypes.joined(separator: ", "))")
+            }
+            if let badType = t.first(where: { !Self.activityTypes.contains($0) }) {
+                return refuse("Unsupported activityType \(badType); supported: \(Self.activityTypes.joined(separator: ", "))")
+            }
+            if !t.isEmpty { types = t }
         }
-        if let badType = types.first(where: { !Self.activityTypes.contains($0) }) {
-            return error(.exports, status: 400, code: "invalid_activityTypes",
-                         message: "Unknown value \"\(badType)\" in activityTypes; allowed: \(Self.activityTypes.joined(separator: ", "))")
-        }
-        guard let startText = body.string("startDate"), let start = Dates.parse(startText),
-              let endText = body.string("endDate"), let end = Dates.parse(endText) else {
-            return error(.exports, status: 400, code: "invalid_date_range", message: "startDate and endDate are required dates (YYYY-MM-DD)")
+        guard let start = Self.offsetDateTime(body.string("startDate")), let end = Self.offsetDateTime(body.string("endDate")) else {
+            return refuse("startDate and endDate are required ISO-8601 date-times with a UTC offset, e.g. 2023-03-10T00:00:00Z")
         }
         guard start <= end, end - start <= 366 * 86_400 else {
-            return error(.exports, status: 400, code: "invalid_date_range", message: "startDate must not be after endDate, and the range at most a year")
+            return refuse("startDate must not be after endDate, and the range at most a year")
         }
         if body["exportFormat"] != nil && body.string("exportFormat") != "JSON" {
-            return error(.exports, status: 400, code: "invalid_exportFormat", message: "Activity exports support exportFormat JSON only")
+            return refuse("exportFormat must be JSON")  // :2071 enum [JSON]
         }
         let data = lock.withLock { state.data }
         return submit(
-            module: "activity", identity: "activity|" + JSON.encodeString(body), title: "Activity export \(startText) to \(endText)",
-            fileName: "activity_{jobId}.json", fileType: "JSON", parameters: body, status: 202
-        ) { _ in data.activityResult(types: types, start: start, end: end) }
+            module: "ACTIVITY", identity: "activity|" + JSON.encodeString(body), title: "Activity Export",
+            fileName: "clari_export_activity_{jobId}.json", fileType: "JSON", currency: nil, status: 202
+        ) { _ in data.activityResult(types: types, start: start, end: end + 86_400) }
     }
 
     func exportAudit(_ request: SimRequest) -> SimResponse {
-        let (parsed, bad) = exportBody(request)
+        let (parsed, bad) = exportBody(request, .audit)
         guard let body = parsed else { return bad! }
-        if let st = body["sessionType"], !(st is NSNull) {
-            guard let s = st as? String, Self.sessionTypes.contains(s) else {
-                return error(.exports, status: 400, code: "invalid_sessionType", message: "sessionType must be WEB, IOS or ANDROID")
-            }
-        }
-        for key in ["dateFrom", "dateTo"] where body[key] != nil && !(body[key] is NSNull) {
-            guard let t = body.string(key), Dates.parse(t) != nil else {
-                return error(.exports, status: 400, code: "invalid_\(key)", message: "\(key) must be an ISO-8601 date or date-time")
-            }
-        }
-        let filter = ClariData.AuditFilter(body: body)
+        if let refused = auditFilterError(body, integersAs: .json) { return refused }
+        let filter = ClariData.AuditFilter(body)
         let data = lock.withLock { state.data }
         return submit(
-            module: "audit", identity: "audit|" + JSON.encodeString(body), title: "Audit events export",
-            fileName: "audit_events_{jobId}.json", fileType: "JSON", parameters: body, status: 202
+            module: "AUDIT", identity: "audit|" + JSON.encodeString(body), title: "Audit Events Export",
+            fileName: "clari_export_audit_events_{jobId}.json", fileType: "JSON", currency: nil, status: 202
         ) { _ in data.auditResult(filter) }
+    }
+
+    enum IntegerSource { case json, query }
+
+    /// The audit filters' rules (001_5f3c65e90f1cda6d.txt:884–936 body, :1035–1080 query).
+    private func auditFilterError(_ values: [String: Any], integersAs source: IntegerSource) -> SimResponse? {
+        func refuse(_ target: String, _ message: String) -> SimResponse {
+            auditError(status: 400, code: "invalid_parameter", message: message, target: target)
+        }
+        for key in ["actorId", "impersonatingActorId"] {
+            guard let v = values[key], !(v is NSNull) else { continue }
+            let ok: Bool
+            switch source {
+            case .json: ok = (v as? NSNumber).map { !isBool($0) && $0.doubleValue == $0.doubleValue.rounded() } ?? false
+            case .query: ok = (v as? String).flatMap { Int64($0) } != nil
+            }
+            if !ok { return refuse(key, "\(key) must be an integer (int64)") }
+        }
+        if let v = values["sessionId"], !(v is NSNull) {
+            guard let s = v as? String, s.count <= 36 else { return refuse("sessionId", "sessionId must be a UUID") }
+        }
+        if let v = values["sessionType"], !(v is NSNull) {
+            guard let s = v as? String, Self.sessionTypes.contains(s) else { return refuse("sessionType", "sessionType must be WEB, IOS or ANDROID") }
+        }
+        for key in ["dateFrom", "dateTo"] {
+            guard let v = values[key], !(v is NSNull) else { continue }
+            guard let t = v as? String, Dates.parse(t) != nil else { return refuse(key, "\(key) must be an ISO-8601 date or date-time") }
+        }
+        if let v = values["event"], !(v is NSNull), !(v is String) { return refuse("event", "event must be a string") }
+        return nil
     }
 
     func listJobs() -> SimResponse {
         let now = context.clock.now()
         let jobs: [[String: Any]] = lock.withLock { state.jobOrder.reversed().map { jobJSON(state.jobs[$0]!, now: now) } }
-        return .json(200, ["jobs": jobs])
+        if variant("clari.jobs_listing") == "wrapped" { return .json(200, ["jobs": jobs]) }
+        return .json(200, jobs)
+    }
+
+    private func unknownJob(_ id: String) -> SimResponse {
+        error(.exports, status: 400, code: "invalid_jobId", message: "Cannot retrieve data for the requested jobId: job \(id) does not exist")
     }
 
     func getJob(_ id: String) -> SimResponse {
         let now = context.clock.now()
-        guard let j = lock.withLock({ state.jobs[id].map { jobJSON($0, now: now) } }) else {
-            return error(.exports, status: 404, code: "job_not_found", message: "Job \(id) does not exist")
-        }
-        return .json(200, ["job": j])
+        guard let j = lock.withLock({ state.jobs[id].map { jobJSON($0, now: now) } }) else { return unknownJob(id) }
+        if variant("clari.job") == "wrapped" { return .json(200, ["job": j]) }
+        return .json(200, j)
     }
 
     func cancelJob(_ request: SimRequest, _ id: String) -> SimResponse {
         guard let body = request.jsonObject, let type = body.string("type") else {
-            return error(.exports, status: 400, code: "invalid_request", message: "The body must be {\"type\": \"CANCEL\"}")
+            return error(.exports, status: 400, code: "bad_request", message: "The body must be {\"type\": \"CANCEL\"}")
         }
         guard type == "CANCEL" else {
-            return error(.exports, status: 400, code: "invalid_type", message: "Unsupported type \"\(type)\"; only CANCEL")
+            return error(.exports, status: 400, code: "bad_request", message: "Unsupported type \"\(type)\"; only CANCEL is supported")
         }
         let now = context.clock.now()
-        enum Outcome { case missing, refused(String), cancelled }
+        enum Outcome { case missing, finished, cancelled(String) }
         let outcome: Outcome = lock.withLock {
             guard var job = state.jobs[id] else { return .missing }
             let p = phase(job, at: now)
-            guard p == .scheduled || p == .started else { return .refused(statusWord(p)) }
+            guard p == .scheduled || p == .started else { return .finished }
             job.cancelledAt = now
+            job.cancelWord = p == .scheduled ? "CANCELLED" : "ABORTED"
             state.jobs[id] = job
-            return .cancelled
+            return .cancelled(job.cancelWord!)
         }
         switch outcome {
         case .missing:
-            return error(.exports, status: 404, code: "job_not_found", message: "Job \(id) does not exist")
-        case .refused(let word):
-            return error(.exports, status: 400, code: "invalid_job_state", message: "Job \(id) is \(word) and can no longer be cancelled")
-        case .cancelled:
-            return .json(200, ["status": "CANCELLED", "successful": true])
+            return unknownJob(id)
+        case .finished:
+            // 001_5f3c65e90f1cda6d.txt:579
+            return error(.exports, status: 400, code: "export_failed_to_cancel", message: "Cannot cancel the job because it already finished executing.")
+        case .cancelled(let word):
+            return .json(200, ["status": word, "successful": true])
         }
     }
 
     func results(_ request: SimRequest, _ id: String) -> SimResponse {
         let now = context.clock.now()
-        enum Outcome { case missing, notReady(String), ready(ExportJob) }
+        enum Outcome { case missing, notReady, ready(ExportJob) }
         let outcome: Outcome = lock.withLock {
             guard var job = state.jobs[id] else { return .missing }
-            let p = phase(job, at: now)
-            guard p == .done else { return .notReady(statusWord(p)) }
+            guard phase(job, at: now) == .done else { return .notReady }
             if request.method != .HEAD {
                 job.downloads += 1
                 state.jobs[id] = job
@@ -406,9 +573,10 @@ final class ClariSim: VendorModule, @unchecked Sendable {
         }
         switch outcome {
         case .missing:
-            return error(.exports, status: 404, code: "job_not_found", message: "Job \(id) does not exist")
-        case .notReady(let word):
-            return error(.exports, status: 400, code: "invalid_jobId", message: "Job \(id) has no results: its status is \(word)")
+            return unknownJob(id)
+        case .notReady:
+            // 001_5f3c65e90f1cda6d.txt:699
+            return error(.exports, status: 400, code: "invalid_jobId", message: "Cannot retrieve data for job because it has not finished executing.")
         case .ready(let job):
             return Ranges.respond(
                 to: request, body: job.result.body, contentType: job.result.contentType, etag: "\"clari-\(job.id)\"",
@@ -416,25 +584,27 @@ final class ClariSim: VendorModule, @unchecked Sendable {
         }
     }
 
+    /// 001_5f3c65e90f1cda6d.txt:815: runningJobIds is left out when no job is in progress (:838).
     func limits() -> SimResponse {
         let now = context.clock.now()
         let limitC = context.config.clariConcurrentLimit, quota = context.config.clariMonthlyQuota
-        let (running, submitted) = lock.withLock { (runningIds(state, now: now), state.jobOrder) }
-        return .json(200, ["jobs": [
-            "concurrentLimit": limitC, "monthlyQuota": quota,
-            "runningJobIds": running, "submittedJobIds": submitted,
+        let (running, submitted) = lock.withLock { (runningIds(state, now: now), submittedIds(state, now: now)) }
+        var jobs: [String: Any] = [
+            "concurrentLimit": limitC, "monthlyQuota": quota, "submittedJobIds": submitted,
             "availableConcurrentLimit": max(0, limitC - running.count),
             "availableMonthlyQuota": max(0, quota - submitted.count),
-        ] as [String: Any]])
+        ]
+        if !running.isEmpty { jobs["runningJobIds"] = running }
+        return .json(200, ["jobs": jobs])
     }
 
     // MARK: Audit and opportunities
 
     func auditEvents(_ request: SimRequest) -> SimResponse {
-        var limit = 100
+        var limit = 100  // 001_5f3c65e90f1cda6d.txt:1024 Defaults to 100
         if let t = request.queryValue("limit") {
             guard let n = Int(t), (1...1000).contains(n) else {
-                return auditError(status: 400, code: "invalid_parameter", message: "limit must be between 1 and 1000", target: "limit")
+                return auditError(status: 400, code: "invalid_parameter", message: "limit must be an integer between 1 and 1000", target: "limit")
             }
             limit = n
         }
@@ -445,18 +615,12 @@ final class ClariSim: VendorModule, @unchecked Sendable {
             }
             offset = n
         }
-        if let st = request.queryValue("sessionType"), !Self.sessionTypes.contains(st) {
-            return auditError(status: 400, code: "invalid_parameter", message: "sessionType must be WEB, IOS or ANDROID", target: "sessionType")
-        }
-        for key in ["dateFrom", "dateTo"] {
-            if let t = request.queryValue(key), Dates.parse(t) == nil {
-                return auditError(status: 400, code: "invalid_parameter", message: "\(key) must be an ISO-8601 date or date-time", target: key)
-            }
-        }
         var params: [String: Any] = [:]
         for (k, v) in request.query where k != "limit" && k != "cursor" { params[k] = v }
+        if let refused = auditFilterError(params, integersAs: .query) { return refused }
+        let pageSize = variant("clari.audit_page_cap") == "none" ? limit : min(limit, Self.auditPageCap)
         let data = lock.withLock { state.data }
-        let page = data.auditPage(ClariData.AuditFilter(body: params), offset: offset, limit: limit)
+        let page = data.auditPage(ClariData.AuditFilter(params), offset: offset, limit: pageSize)
         var out: [String: Any] = ["items": page.items, "actors": page.actors]
         if let next = page.nextOffset {
             var q = request.query.filter { $0.name != "cursor" && $0.name != "limit" }
@@ -470,10 +634,12 @@ final class ClariSim: VendorModule, @unchecked Sendable {
     func opportunities(_ request: SimRequest) -> SimResponse {
         let ids = request.queryValues("oppId")
         guard !ids.isEmpty else {
-            return error(.exports, status: 400, code: "invalid_request", message: "Give at least one oppId")
+            // 001_5f3c65e90f1cda6d.txt:1327 the seed's own example.
+            return error(.opportunity, status: 400, code: "invalid query parameter", message: "oppId is required")
         }
         guard ids.count <= 100 else {
-            return error(.exports, status: 400, code: "invalid_request", message: "At most 100 oppId values a request; got \(ids.count)")
+            // 001_5f3c65e90f1cda6d.txt:1255 maxItems: 100
+            return error(.opportunity, status: 400, code: "invalid query parameter", message: "at most 100 oppId values a request; got \(ids.count)")
         }
         let data = lock.withLock { state.data }
         return .json(200, ids.compactMap { data.opportunity($0) })
@@ -481,44 +647,72 @@ final class ClariSim: VendorModule, @unchecked Sendable {
 
     // MARK: Ingestion
 
-    /// Checks Clari's body `[{sourceEntity, records: [...]}]`; returns the record count or the errors.
-    static func validateIngest(_ value: Any?) -> (count: Int, errors: [[String: String]]) {
-        guard let batches = value as? [Any] else {
-            return (0, [["errorCode": "INVALID_REQUEST_BODY", "errorSummary": "The body must be a JSON array of {sourceEntity, records}"]])
-        }
-        var errors: [[String: String]] = []
-        var count = 0
-        for (b, item) in batches.enumerated() {
-            guard let batch = item as? [String: Any], batch.string("sourceEntity") != nil, let records = batch.array("records") else {
-                errors.append(["errorCode": "INVALID_REQUEST_BODY", "errorSummary": "Item \(b) must be {sourceEntity: string, records: [...]}"])
+    typealias IngestErrors = [[String: String]]
+
+    private static func invalid(_ summary: String) -> [String: String] { ["errorCode": "INVALID_INPUT_FORMAT", "errorSummary": summary] }
+
+    /// The structure `[{sourceEntity, records: [...]}]` (001_5f3c65e90f1cda6d.txt:1560): the
+    /// errors of :1659–1665 when it is not that; else the batches.
+    static func ingestStructure(_ value: Any?) -> ([[String: Any]], IngestErrors) {
+        guard let batches = value as? [Any] else { return ([], [invalid("Payload is not an array")]) }
+        var out: [[String: Any]] = []
+        var errors: IngestErrors = []
+        for item in batches {
+            guard let batch = item as? [String: Any], batch.string("sourceEntity") != nil else {
+                errors.append(invalid("sourceEntity is missing dataSet"))
                 continue
             }
-            for (i, r) in records.enumerated() {
+            guard batch.array("records") != nil else {
+                errors.append(invalid("records is missing for dataSet"))
+                continue
+            }
+            out.append(batch)
+        }
+        return (out, errors)
+    }
+
+    /// The record rules (001_5f3c65e90f1cda6d.txt:1591 id, createdAt, updatedAt required;
+    /// :1657 updatedAt >= createdAt; :1679 duplicates); returns the record count and errors.
+    static func validateRecords(_ batches: [[String: Any]]) -> (count: Int, errors: IngestErrors) {
+        var errors: IngestErrors = []
+        var count = 0
+        for batch in batches {
+            var seen = Set<String>()
+            for r in batch.array("records") ?? [] {
                 count += 1
                 guard let record = r as? [String: Any] else {
-                    errors.append(["errorCode": "INVALID_RECORD", "errorSummary": "Item \(b), record \(i) is not an object"])
+                    errors.append(invalid("Failed validation for data at path: / record is not of type 'object'"))
                     continue
                 }
                 let id = record["id"]
-                guard id is String || (id as? NSNumber).map({ !isBool($0) }) == true else {
-                    errors.append(["errorCode": "INVALID_RECORD", "errorSummary": "Item \(b), record \(i): id is required"])
+                guard let key = (id as? String) ?? (id as? NSNumber).flatMap({ isBool($0) ? nil : $0.stringValue }) else {
+                    errors.append(invalid("Primary key field is missing"))
                     continue
                 }
-                guard let created = record.double("createdAt"), let updated = record.double("updatedAt") else {
-                    errors.append(["errorCode": "INVALID_RECORD",
-                                   "errorSummary": "Item \(b), record \(i) (id \(id!)): createdAt and updatedAt are required epoch milliseconds"])
-                    continue
+                if !seen.insert(key).inserted { errors.append(invalid("Duplicate record with value for primary key field")) }
+                var times: [Double] = []
+                for field in ["createdAt", "updatedAt"] {
+                    guard let v = record[field], !(v is NSNull) else {
+                        errors.append(invalid("Field is missing"))
+                        continue
+                    }
+                    guard let n = v as? NSNumber, !isBool(n) else {
+                        errors.append(invalid("Failed validation for data at path: /\(field) \(v) is not of type 'number'"))
+                        continue
+                    }
+                    times.append(n.doubleValue)
                 }
-                if updated < created {
-                    errors.append(["errorCode": "INVALID_RECORD",
-                                   "errorSummary": "Item \(b), record \(i) (id \(id!)): updatedAt \(String(format: "%.0f", updated)) is before createdAt \(String(format: "%.0f", created))"])
+                if times.count == 2, times[1] < times[0] {
+                    errors.append(invalid("Failed validation for data at path: / updatedAt should be greater than or equal to createdAt"))
                 }
             }
         }
         return (count, errors)
     }
 
-    private func ingestOptions(_ request: SimRequest) -> (mode: String, last: Bool)? {
+    /// mode and isLastBatch (001_5f3c65e90f1cda6d.txt:1396, :1462), and the entity (:1468).
+    private func ingestChecks(_ request: SimRequest, _ entity: String) -> (mode: String, last: Bool)? {
+        guard Self.ingestEntities.contains(entity) else { return nil }
         let mode = request.queryValue("mode") ?? "incremental"
         guard ["initial", "incremental"].contains(mode) else { return nil }
         let lastText = request.queryValue("isLastBatch") ?? "false"
@@ -526,60 +720,46 @@ final class ClariSim: VendorModule, @unchecked Sendable {
         return (mode, lastText == "true")
     }
 
-    private static func validEntity(_ e: String) -> Bool {
-        !e.isEmpty && e.count <= 64 && e.first!.isLetter && e.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
+    private func ingestRefusal(_ request: SimRequest, _ entity: String) -> SimResponse {
+        if !Self.ingestEntities.contains(entity) {
+            return .json(400, [Self.invalid("Entity is not valid/enabled for integration. Please try again with a valid/enabled entity")])
+        }
+        return .json(400, [Self.invalid("Mode value is invalid. Please try again with a valid mode value, possible values are [initial, increment]")])
     }
 
     func ingest(_ request: SimRequest, _ entity: String) -> SimResponse {
-        guard Self.validEntity(entity) else {
-            return error(.ingestion, status: 400, code: "INVALID_ENTITY", message: "Unknown entity \"\(entity)\"")
-        }
-        guard ingestOptions(request) != nil else {
-            return error(.ingestion, status: 400, code: "INVALID_PARAMETER", message: "mode must be initial or incremental, isLastBatch true or false")
-        }
-        let (count, errors) = Self.validateIngest(request.json)
-        if count > Self.maxIngestRecords {
-            return error(.ingestion, status: 400, code: "RECORD_LIMIT_EXCEEDED",
-                         message: "A request may carry at most \(Self.maxIngestRecords) records; this one has \(count)")
-        }
+        guard ingestChecks(request, entity) != nil else { return ingestRefusal(request, entity) }
+        let (batches, structure) = Self.ingestStructure(request.json)
+        guard structure.isEmpty else { return .json(400, structure) }
+        let (count, errors) = Self.validateRecords(batches)
+        if count > Self.maxIngestRecords { return .json(400, [Self.invalid("The number of records limit to 100")]) }  // :1667
         guard errors.isEmpty else { return .json(400, errors) }
         context.stats.count(name, "ingest_requests")
         context.stats.count(name, "records_received", count)
-        return .json(200, ["status": "SUCCESS", "recordCount": count, "entity": entity])
+        return .empty(200)  // :1625 "Data is uploaded" (no body documented)
     }
 
     func ingestBulk(_ request: SimRequest, _ entity: String) -> SimResponse {
-        guard Self.validEntity(entity) else {
-            return error(.ingestion, status: 400, code: "INVALID_ENTITY", message: "Unknown entity \"\(entity)\"")
+        guard let options = ingestChecks(request, entity) else { return ingestRefusal(request, entity) }
+        // 001_5f3c65e90f1cda6d.txt:1460
+        let notJSON = [["errorCode": "INVALID_FILE_FORMAT", "errorSummary": "Allowed file format is JSON only. Please try again with right format."]]
+        let tooLarge = [["errorCode": "INVALID_FILE_FORMAT", "errorSummary": "The file is larger than 10MB; upload a single JSON file of at most 10MB"]]
+        if request.bodyTooLarge { return .json(400, tooLarge) }
+        guard let type = request.header("Content-Type"), let boundary = Multipart.boundary(type),
+              let part = Multipart.parts(request.body, boundary: boundary).first(where: { $0.name == "FileData" }) else {
+            return .json(400, notJSON)
         }
-        guard let options = ingestOptions(request) else {
-            return error(.ingestion, status: 400, code: "INVALID_PARAMETER", message: "mode must be initial or incremental, isLastBatch true or false")
-        }
-        let tooLarge = "FileData may be at most 10 MB (\(Self.maxBulkFileBytes) bytes)"
-        if request.bodyTooLarge {
-            return error(.ingestion, status: 400, code: "FILE_TOO_LARGE", message: tooLarge)
-        }
-        guard let type = request.header("Content-Type"), let boundary = Multipart.boundary(type) else {
-            return error(.ingestion, status: 400, code: "INVALID_REQUEST_BODY", message: "Expected multipart/form-data with a FileData part")
-        }
-        guard let part = Multipart.parts(request.body, boundary: boundary).first(where: { $0.name == "FileData" }) else {
-            return error(.ingestion, status: 400, code: "INVALID_REQUEST_BODY", message: "The multipart part FileData (data.json) is missing")
-        }
-        guard part.body.count <= Self.maxBulkFileBytes else {
-            return error(.ingestion, status: 400, code: "FILE_TOO_LARGE", message: tooLarge)
-        }
-        // The file holds Clari's ingestion body, or a plain array of records.
-        var value = JSON.decode(part.body)
-        if let list = value as? [Any], list.first.map({ ($0 as? [String: Any])?["records"] == nil }) ?? false {
-            value = [["sourceEntity": entity, "records": list]]
-        }
-        let (count, errors) = value == nil ? (0, [["errorSummary": "data.json is not valid JSON"]]) : Self.validateIngest(value)
-        let failure = errors.isEmpty ? nil : errors.prefix(5).compactMap { $0["errorSummary"] }.joined(separator: "; ")
+        guard part.body.count <= Self.maxBulkFileBytes else { return .json(400, tooLarge) }
+        guard let value = JSON.decode(part.body) else { return .json(400, notJSON) }
+        let (batches, structure) = Self.ingestStructure(value)
+        if !structure.isEmpty && variant("clari.bulk_errors") == "submit" { return .json(400, structure) }
+        let (count, recordErrors) = Self.validateRecords(batches)
+        let fails = batches.contains { $0.string("sourceEntity") == "sim-fail" }
         let now = context.clock.now()
         let id: String = lock.withLock {
-            let id = state.ids.uuid()
-            state.ingestJobs[id] = IngestJob(id: id, entity: entity, mode: options.mode, isLastBatch: options.last,
-                                             created: now, recordCount: count, validationError: failure)
+            let id = state.ids.objectId()
+            state.ingestJobs[id] = IngestJob(id: id, entity: entity, mode: options.mode, isLastBatch: options.last, created: now,
+                                             recordCount: count, validationErrors: structure + recordErrors, fails: fails)
             return id
         }
         context.stats.created(name, "ingestion_jobs", identity: entity + "|" + Stats.digest(part.body))
@@ -589,58 +769,77 @@ final class ClariSim: VendorModule, @unchecked Sendable {
 
     func ingestJob(_ id: String) -> SimResponse {
         guard let job = lock.withLock({ state.ingestJobs[id] }) else {
-            return error(.ingestion, status: 404, code: "JOB_NOT_FOUND", message: "Job \(id) does not exist")
+            return error(.ingestJob, status: 404, code: "", message: "Bulk ingestion job not found. Please provide correct jobId.")  // :1968
         }
         let now = context.clock.now()
         let elapsed = (now - job.created) * context.clock.speed
-        let status: String, message: String
+        let startAt = job.created + context.clock.real(Self.queuedSeconds)
+        let endAt = job.created + context.clock.real(Self.queuedSeconds + Self.runningSeconds)
+        var m: [String: Any] = [
+            "jobId": job.id, "orgId": Self.orgId, "userId": Self.apiUserId, "module": "DATA_INGESTION",
+            "submittedTime": Self.millis(job.created), "startTime": NSNull(), "endTime": NSNull(),
+            "title": "Data Ingestion", "fileName": "data.json",
+        ]
+        let status: Int
         if elapsed < Self.queuedSeconds {
-            (status, message) = ("QUEUED", "Waiting to be processed")
+            (status, m["status"], m["message"]) = (202, "QUEUED", "Bulk ingestion job is in queue")
         } else if elapsed < Self.queuedSeconds + Self.runningSeconds {
-            (status, message) = ("IN_PROGRESS", "Processing \(job.recordCount) records")
-        } else if let f = job.validationError {
-            (status, message) = ("VALIDATION_FAILED", f)
+            (status, m["status"], m["message"]) = (202, "IN_PROGRESS", "Bulk ingestion job is in progress")  // :1900
+            m["startTime"] = Self.millis(startAt)
         } else {
-            (status, message) = ("SUCCESS", "Ingested \(job.recordCount) records")
+            m["startTime"] = Self.millis(startAt)
+            m["endTime"] = Self.millis(endAt)
+            if !job.validationErrors.isEmpty {
+                (status, m["status"], m["message"]) = (400, "VALIDATION_ERROR", job.validationErrors)  // :1919
+            } else if job.fails {
+                (status, m["status"], m["message"]) = (500, "FAILED", "Bulk ingestion job failed. Please retry ingestion.")  // :1996
+            } else {
+                (status, m["status"], m["message"]) = (200, "SUCCESS", "Ingestion successfully completed.")  // :1881
+            }
         }
-        return .json(200, ["message": [
-            "jobId": job.id, "status": status, "message": message, "entity": job.entity, "mode": job.mode,
-            "isLastBatch": job.isLastBatch, "recordCount": job.recordCount, "createdAt": Dates.iso(job.created),
-        ] as [String: Any]])
+        return .json(status, ["message": m])
     }
 
     func addPicklist(_ request: SimRequest, _ entity: String) -> SimResponse {
-        guard let body = request.jsonObject, let field = body.string("fieldName"), !field.isEmpty else {
-            return error(.ingestion, status: 400, code: "INVALID_REQUEST_BODY", message: "fieldName is required")
+        // 001_5f3c65e90f1cda6d.txt:2395–2405 the error summaries.
+        func refuse(_ summary: String) -> SimResponse { .json(400, [Self.invalid(summary)]) }
+        let schema = lock.withLock { state.picklists[entity] }
+        guard let fields = schema else { return refuse("Oops! Partner Schema is not defined.") }
+        guard let body = request.jsonObject else { return refuse("One or more error in validating field details. fieldName cannot be empty or null") }
+        guard let field = body.string("fieldName"), !field.isEmpty else {
+            return refuse("One or more error in validating field details. fieldName cannot be empty or null")
         }
-        guard let type = body.string("fieldType"), ["picklist", "multipicklist"].contains(type) else {
-            return error(.ingestion, status: 400, code: "INVALID_FIELD_TYPE", message: "fieldType must be picklist or multipicklist")
+        guard let type = body.string("fieldType"), !type.isEmpty else {
+            return refuse("One or more error in validating field details. fieldType cannot be empty or null")
         }
+        guard ["picklist", "multipicklist"].contains(type) else {
+            return refuse("FieldType is not supported. Supported FieldTypes are [picklist, multipicklist]")
+        }
+        guard fields[field] != nil else { return refuse("Oops! \(field) is not defined in schema.") }
         guard let values = body.strings("values"), !values.isEmpty else {
-            return error(.ingestion, status: 400, code: "INVALID_REQUEST_BODY", message: "values must be a non-empty list of strings")
+            return refuse("One or more error in validating field details. Please provide picklist options.")
         }
-        let merged: [String] = lock.withLock {
+        lock.withLock {
             var current = state.picklists[entity]?[field] ?? (type, [])
             for v in values where !current.values.contains(v) { current.values.append(v) }
             current.type = type
             state.picklists[entity, default: [:]][field] = current
-            return current.values
         }
         context.stats.count(name, "picklist_values", values.count)
-        return .json(200, ["entity": entity, "fieldName": field, "fieldType": type, "values": merged])
+        return .json(200, ["message": "picklist options have been updated successfully."])  // :2370
     }
 
+    /// `fieldNames` (comma separated, optional: every field) → `{field: [values]}`; a
+    /// name the schema does not define is left out (the seed documents no error).
     func getPicklist(_ request: SimRequest, _ entity: String) -> SimResponse {
         let fields = lock.withLock { state.picklists[entity] ?? [:] }
-        if let wanted = request.queryValue("fieldName") {
-            guard let f = fields[wanted] else {
-                return error(.ingestion, status: 404, code: "FIELD_NOT_FOUND", message: "No picklist field \(wanted) on \(entity)")
-            }
-            return .json(200, ["entity": entity, "fieldName": wanted, "fieldType": f.type, "values": f.values])
+        var wanted = Array(fields.keys)
+        if let names = request.queryValue("fieldNames") {
+            wanted = names.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
-        return .json(200, fields.keys.sorted().map { k in
-            ["entity": entity, "fieldName": k, "fieldType": fields[k]!.type, "values": fields[k]!.values] as [String: Any]
-        })
+        var out: [String: Any] = [:]
+        for name in wanted { if let f = fields[name] { out[name] = f.values } }
+        return .json(200, out)
     }
 }
 

@@ -9,31 +9,37 @@ struct ClariResult: Sendable {
 /// Clari's seeded demo data (users, forecasts, audit events, opportunities)
 /// and the export files made from it. Everything is derived from the seed.
 final class ClariData: Sendable {
-    struct User: Sendable { let id: String, name: String, email: String }
+    /// A Clari user: `userId` is an integer (001_5f3c65e90f1cda6d.txt:418), shown as a
+    /// string in audit events and actors (001_5f3c65e90f1cda6d.txt:1115, 1176).
+    struct User: Sendable { let id: Int, name: String, email: String }
 
     struct AuditEvent: Sendable {
-        let id: String
+        let correlationID: String
         let event: String
-        let actorId: String
-        let impersonatingActorId: String?
+        let actorId: Int
+        let impersonatingActorId: Int?
         let sessionId: String
         let sessionType: String
+        let ipAddress: String
         let timestamp: Double
         let targetType: String
         let targetId: String
 
+        /// 001_5f3c65e90f1cda6d.txt:1101 Audit Event Response Object.
         var json: [String: Any] {
             [
-                "id": id, "event": event, "actorId": actorId, "impersonatingActorId": impersonatingActorId ?? NSNull(),
-                "sessionId": sessionId, "sessionType": sessionType, "timestamp": Dates.iso(timestamp),
-                "target": ["type": targetType, "id": targetId],
+                "correlationID": correlationID, "actorId": String(actorId),
+                "impersonatingActorId": impersonatingActorId.map { String($0) as Any } ?? NSNull(),
+                "actorType": "USER", "sessionId": sessionId, "ipAddress": ipAddress, "sessionType": sessionType,
+                "event": event, "eventParameters": ["targetType": targetType, "targetId": targetId],
+                "eventTimestamp": Dates.iso(timestamp),
             ]
         }
     }
 
     struct Opportunity: Sendable {
         let id: String, name: String, account: String, stage: String, amount: Double, closeDate: String
-        let ownerId: String, category: String, score: Int
+        let ownerId: Int, category: String, score: Int
     }
 
     let seed: UInt64
@@ -51,7 +57,7 @@ final class ClariData: Sendable {
         self.seed = seed
         var rng = SplitMix64(seed: seed, stream: "clari.data")
         let people = DemoData.people(12, rng: &rng)
-        users = people.enumerated().map { i, p in User(id: "u-\(1001 + i)", name: p.name, email: "\(p.email)@example.com") }
+        users = people.enumerated().map { i, p in User(id: 1001 + i, name: p.name, email: "\(p.email)@example.com") }
 
         // 250 audit events over the 30 days before today (several pages at the default limit of 100).
         let events = ["user.login", "user.logout", "forecast.submitted", "forecast.adjusted", "export.created",
@@ -65,11 +71,13 @@ final class ClariData: Sendable {
             let impersonated = rng.int(1...20) == 1
             let event = rng.pick(events)
             let typeRoll = rng.int(1...10)
+            let session = String(format: "%08x-%04x-4%03x-a%03x-%012llx", UInt32(truncatingIfNeeded: rng.next()),
+                                 rng.int(0...0xffff), rng.int(0...0xfff), rng.int(0...0xfff), rng.next() & 0xffff_ffff_ffff)
             audit.append(AuditEvent(
-                id: String(format: "evt-%06d", i + 1), event: event, actorId: "u-\(1001 + actor)",
-                impersonatingActorId: impersonated ? "u-1001" : nil,
-                sessionId: String(format: "sess-%08x", UInt32(truncatingIfNeeded: rng.next())),
-                sessionType: typeRoll <= 7 ? "WEB" : (typeRoll <= 9 ? "IOS" : "ANDROID"), timestamp: t,
+                correlationID: String(format: "corr-%06d", i + 1), event: event, actorId: 1001 + actor,
+                impersonatingActorId: impersonated ? 1001 : nil, sessionId: session,
+                sessionType: typeRoll <= 7 ? "WEB" : (typeRoll <= 9 ? "IOS" : "ANDROID"),
+                ipAddress: "10.0.\(rng.int(0...255)).\(rng.int(1...254))", timestamp: t,
                 targetType: event.split(separator: ".").first.map(String.init) ?? "user",
                 targetId: String(format: "%@-%04d", event.split(separator: ".").first.map(String.init) ?? "obj", rng.int(1...9999))))
         }
@@ -85,7 +93,7 @@ final class ClariData: Sendable {
             opps.append(Opportunity(
                 id: "0065g00000" + suffix, name: "\(account) - \(rng.pick(DemoData.deals))", account: account,
                 stage: rng.pick(stages), amount: Double(rng.int(5...500) * 1000), closeDate: Dates.day(end + Double(rng.int(-60...120)) * 86_400),
-                ownerId: "u-\(1001 + rng.int(0...11))", category: rng.pick(categories), score: rng.int(3...98)))
+                ownerId: 1001 + rng.int(0...11), category: rng.pick(categories), score: rng.int(3...98)))
         }
         opportunities = opps
         opportunityIndex = Dictionary(uniqueKeysWithValues: opps.enumerated().map { ($1.id, $0) })
@@ -169,7 +177,7 @@ final class ClariData: Sendable {
                     for type in spec.types {
                         let amount = DemoData.amount(seed, "\(id)|\(spec.timePeriod)|\(user.id)|\(snapshot)|\(type)",
                                                      range: type == "quota" ? 400_000...900_000 : 20_000...650_000)
-                        let cells = [user.id, user.name, user.email, id, spec.timePeriod, snapshot, type]
+                        let cells = [String(user.id), user.name, user.email, id, spec.timePeriod, snapshot, type]
                             .map { Self.cell($0, csv: spec.csv) } + [String(format: "%.2f", amount)]
                             + [spec.currency, spec.scopeId].map { Self.cell($0, csv: spec.csv) }
                         let line = spec.csv ? cells.joined(separator: ",") + "\n" : ",\n[" + cells.joined(separator: ",") + "]"
@@ -209,27 +217,36 @@ final class ClariData: Sendable {
     // MARK: Activity
 
     /// Activities for every day of the range, derived from (seed, day, user):
-    /// the same range always gives the same activities.
+    /// the same range always gives the same activities. The record is
+    /// 001_5f3c65e90f1cda6d.txt:2188 (activityId, activityType, subject, date in
+    /// epoch milliseconds, activityOwnerId, activityOrganiserId, accounts,
+    /// opportunities, participants).
     func activityResult(types: [String], start: Double, end: Double) -> ClariResult {
         var items: [[String: Any]] = []
         var day = (start / 86_400).rounded(.down) * 86_400
         let subjects = ["Quarterly business review", "Pricing follow-up", "Security questionnaire", "Renewal terms",
                         "Kick-off", "Proposal", "Intro call", "Contract redlines"]
-        while day <= end {
+        while day < end {
             for user in users {
                 var rng = SplitMix64(seed: seed, stream: "clari.activity.\(Int(day)).\(user.id)")
                 for n in 0..<rng.int(0...4) {
                     let type = rng.pick(ClariSim.activityTypes)
                     let opp = rng.pick(opportunities)
                     let t = day + Double(rng.int(8 * 3600...18 * 3600))
-                    guard types.contains(type), t >= start, t <= end + 86_399 else { continue }
-                    var item: [String: Any] = [
-                        "activityId": "act-\(Int(day) / 86_400)-\(user.id)-\(n)", "type": type, "timestamp": Dates.iso(t),
-                        "userId": user.id, "userEmail": user.email, "opportunityId": opp.id, "accountName": opp.account,
-                        "subject": rng.pick(subjects),
-                    ]
-                    if type == "MEETING" { item["durationMinutes"] = rng.pick([15, 30, 45, 60]) }
-                    items.append(item)
+                    let other = rng.pick(users)
+                    guard types.contains(type), t >= start, t < end else { continue }
+                    let sfdc = { (id: Int) in String(format: "0053x%010dQKK", id) }
+                    items.append([
+                        "activityId": String(format: "%08x%08x%04d", UInt32(Int(day) / 86_400), UInt32(user.id), n),
+                        "activityType": type, "subject": rng.pick(subjects), "date": Int64(t * 1000),
+                        "activityOwnerId": sfdc(user.id), "activityOrganiserId": sfdc(user.id),
+                        "accounts": [["accountId": "0014x" + opp.id.suffix(13), "accountName": opp.account, "accountOwnerId": sfdc(opp.ownerId)]],
+                        "opportunities": [["opportunityId": opp.id, "opportunityName": opp.name, "opportunityOwnerId": sfdc(opp.ownerId)]],
+                        "participants": [
+                            ["name": user.name, "email": user.email, "sfdcUserId": sfdc(user.id), "isInternal": true],
+                            ["name": other.name, "email": other.email, "sfdcUserId": sfdc(other.id), "isInternal": true],
+                        ],
+                    ])
                 }
             }
             day += 86_400
@@ -239,18 +256,25 @@ final class ClariData: Sendable {
 
     // MARK: Audit
 
+    /// The filters of 001_5f3c65e90f1cda6d.txt:884 (export body) and :1035 (query):
+    /// actor ids are int64, the rest strings.
     struct AuditFilter: Sendable {
-        var actorId, impersonatingActorId, sessionId, sessionType, event: String?
+        var actorId, impersonatingActorId: Int?
+        var sessionId, sessionType, event: String?
         var from, to: Double?
 
-        init(body: [String: Any]) {
-            actorId = body.string("actorId")
-            impersonatingActorId = body.string("impersonatingActorId")
-            sessionId = body.string("sessionId")
-            sessionType = body.string("sessionType")
-            event = body.string("event")
-            from = body.string("dateFrom").flatMap(Dates.parse)
-            to = body.string("dateTo").flatMap(Dates.parse)
+        init(_ values: [String: Any]) {
+            func int(_ key: String) -> Int? {
+                if let n = values[key] as? NSNumber, !isBool(n) { return n.intValue }
+                return (values[key] as? String).flatMap { Int($0) }
+            }
+            actorId = int("actorId")
+            impersonatingActorId = int("impersonatingActorId")
+            sessionId = values.string("sessionId")
+            sessionType = values.string("sessionType")
+            event = values.string("event")
+            from = values.string("dateFrom").flatMap(Dates.parse)
+            to = values.string("dateTo").flatMap(Dates.parse)
         }
 
         func matches(_ e: AuditEvent) -> Bool {
@@ -265,13 +289,14 @@ final class ClariData: Sendable {
         }
     }
 
+    /// 001_5f3c65e90f1cda6d.txt:1164 Actor Object: actorType, actorId, name, email.
     private func actors(for events: [AuditEvent]) -> [[String: Any]] {
-        var ids = Set<String>()
+        var ids = Set<Int>()
         for e in events {
             ids.insert(e.actorId)
             if let i = e.impersonatingActorId { ids.insert(i) }
         }
-        return users.filter { ids.contains($0.id) }.map { ["id": $0.id, "name": $0.name, "email": $0.email] }
+        return users.filter { ids.contains($0.id) }.map { ["actorType": "USER", "actorId": String($0.id), "name": $0.name, "email": $0.email] }
     }
 
     func auditResult(_ filter: AuditFilter) -> ClariResult {
@@ -289,18 +314,23 @@ final class ClariData: Sendable {
 
     // MARK: Opportunities
 
+    /// 001_5f3c65e90f1cda6d.txt:1269 Opportunity Export Object: id, crmScore
+    /// {message, score}, fields [{id, alias, imageUrl, trendHistory, trend, value, originalValue}].
     func opportunity(_ id: String) -> [String: Any]? {
         guard let i = opportunityIndex[id] else { return nil }
         let o = opportunities[i]
         let message = o.score >= 70 ? "Strong engagement in the last 14 days" : (o.score >= 40 ? "Engagement is steady" : "No recent activity with the buyer")
+        func field(_ id: String, _ alias: String, _ value: Any) -> [String: Any] {
+            ["id": "opportunity." + id, "alias": alias, "imageUrl": "", "trendHistory": [Any](), "trend": "", "value": value, "originalValue": value]
+        }
         return [
             "id": o.id,
             "crmScore": ["message": message, "score": o.score],
             "fields": [
-                ["name": "Name", "value": o.name], ["name": "AccountName", "value": o.account],
-                ["name": "StageName", "value": o.stage], ["name": "Amount", "value": o.amount],
-                ["name": "CloseDate", "value": o.closeDate], ["name": "OwnerId", "value": o.ownerId],
-                ["name": "ForecastCategory", "value": o.category],
+                field("name", "Name", o.name), field("accountName", "Account Name", o.account),
+                field("stage", "Stage", o.stage), field("amount", "Amount", o.amount),
+                field("closeDate", "Close Date", o.closeDate), field("ownerId", "Owner", String(o.ownerId)),
+                field("forecastCategory", "Forecast Category", o.category),
             ],
         ]
     }

@@ -33,6 +33,16 @@ function testing.contains(text, needle, what)
   end
 end
 
+--- The simulator's reading of a variant where the vendor's document is
+--- silent (`moonport sim --list-variants`), or nil for its default reading.
+--- Tests run once per reading: use it only where an expectation must differ.
+function testing.variant(key)
+  for k, v in (os.getenv("MOONPORT_SIM_VARIANT") or ""):gmatch("([^,=]+)=([^,]+)") do
+    if k == key then return v end
+  end
+  return nil
+end
+
 -- The simulator behind --sandbox (MOONPORT_SIM_URL): its counters and faults.
 local function sim(method, path, body)
   local http, json = require "http", require "json"

@@ -49,7 +49,11 @@ t.test("goals.list: every goal over every page", function()
   local n = 0
   for _ in quantive.goals.list{filter = {sessionId = current.id}, limit = 3} do n = n + 1 end
   t.equal(n, 9, "goals of the current session")
-  t.equal(requests() - before, 3, "three full pages, then totalCount says it is over")
+  if t.variant("quantive.total") == "absent" then
+    t.equal(requests() - before, 4, "three full pages, then an empty one says it is over")
+  else
+    t.equal(requests() - before, 3, "three full pages, then totalCount says it is over")
+  end
 end)
 
 t.test("goals.list: filter as a table or a string, sort, fields", function()
@@ -79,6 +83,96 @@ t.test("goals.list: filter as a table or a string, sort, fields", function()
     t.equal(table.concat(keys, ","), "id,name,sessionId")
   end
   for g in quantive.goals.list{fields = "name"} do t.equal(g.ownerId, nil) end
+end)
+
+t.test("goals.list{tags=}: Quantive's filter by tag (?tags=Test Tag)", function()
+  local tag = "Test Tag " .. uniq
+  local g = quantive.goals.create{name = goal_name("tagged"), sessionId = current.id, tags = {{title = tag}}}
+  local other = quantive.goals.create{name = goal_name("tagged 2"), sessionId = current.id, tags = {"other " .. uniq}}
+  local found = {}
+  for x in quantive.goals.list{tags = tag} do found[#found + 1] = x end
+  t.equal(#found, 1)
+  t.equal(found[1].id, g.id)
+  local both = 0
+  for _ in quantive.goals.list{tags = {tag, {title = "other " .. uniq}}} do both = both + 1 end
+  t.equal(both, 2, "several tags: goals with any of them")
+  t.equal(#quantive.export("goals", {tags = tag}):result(), 1, "export by tag")
+  invalid(function() quantive.goals.list{tags = 5} end, "option 'tags' must be a list")
+  invalid(function() quantive.goals.list{tags = {{name = "x"}}} end, "option 'tags'[1].title is required")
+  quantive.goals.delete(g.id)
+  quantive.goals.delete(other.id)
+end)
+
+t.test("a listing longer than what the service serves a request (a cap, skip ignored, no total) is listed whole", function()
+  local planned
+  for _, s in ipairs(sessions) do if s.status == "planned" then planned = s end end
+  local bulk, goals = "bulk " .. uniq, {}
+  for i = 1, 110 do goals[i] = {name = goal_name("bulk " .. i), sessionId = planned.id, tags = {bulk}} end
+  local jobs = quantive.submit("goals", nil, goals)
+  t.equal(#jobs, 110)
+  local function count(it)
+    local n, seen = 0, {}
+    for g in it do
+      t.equal(seen[g.id], nil, "goal " .. tostring(g.id) .. " listed twice")
+      seen[g.id] = true
+      n = n + 1
+    end
+    return n
+  end
+  t.equal(count(quantive.goals.list{}), 122, "every goal, pages of 100 asked")
+  t.equal(count(quantive.goals.list{tags = bulk}), 110)
+  t.equal(count(quantive.goals.list{limit = 1000}), 122)
+  t.equal(count(quantive.goals.list{limit = 30, sort = "name"}), 122)
+  local job = quantive.export("goals", {})
+  t.equal(job:download(tmp("bulk.ndjson")).rows, 122, "the export has every goal")
+  os.remove(tmp("bulk.ndjson"))
+  t.equal(#job:result(), 122)
+  for _, j in ipairs(jobs) do quantive.goals.delete(j.id) end
+  t.equal(count(quantive.goals.list{}), 12)
+end)
+
+t.test("paging against answers that cannot be had whole, or capped without a total (stubbed answers)", function()
+  local all = {}
+  for i = 1, 158 do all[i] = {id = string.format("g%03d", i), name = "goal " .. i} end
+  local asked = 0
+  local function stub(serve)
+    local c = quantive.client{}
+    c.call = function(_, method, path, opts)
+      t.equal(method .. " " .. path, "GET /v1/goals")
+      asked = asked + 1
+      return serve(opts.query.skip, opts.query.limit)
+    end
+    return c
+  end
+  -- Skip ignored, at most 50 a request, totalCount 158: it cannot be listed whole, and says so.
+  local c = stub(function(_, limit)
+    local items = {}
+    for i = 1, math.min(50, limit) do items[i] = all[i] end
+    return {items = items, totalCount = 158}
+  end)
+  local got = 0
+  local err = t.raises(function() for _ in c.goals.list{} do got = got + 1 end end)
+  t.equal(err.kind, "validation")
+  t.contains(err.message, "only 50 of the 158 goals")
+  t.equal(got, 50)
+  -- Skip honoured, at most 50 a request, no totalCount: every goal, then an empty page.
+  asked = 0
+  c = stub(function(skip, limit)
+    local items = {}
+    for i = skip + 1, math.min(skip + math.min(50, limit), #all) do items[#items + 1] = all[i] end
+    return {items = items}
+  end)
+  got = 0
+  for g in c.goals.list{} do got = got + 1; t.equal(g.id, all[got].id) end
+  t.equal(got, 158)
+  t.equal(asked, 4, "four pages, the last shorter than those before")
+  -- A bare list instead of {items}: read too; something else is a validation error.
+  c = stub(function(skip) return skip == 0 and {all[1], all[2]} or {} end)
+  got = 0
+  for _ in c.goals.list{} do got = got + 1 end
+  t.equal(got, 2)
+  c = stub(function() return {items = "none"} end)
+  t.equal(t.raises(function() for _ in c.goals.list{} do end end).kind, "validation")
 end)
 
 t.test("goals.list: arguments are checked before anything is sent", function()
@@ -196,6 +290,46 @@ t.test("goals.create: a cut-off answer is adopted too", function()
   t.equal(after.faults.truncate - before.faults.truncate, 1)
   t.equal(after.created.quantive.goals - before.created.quantive.goals, 1, "created once")
   t.equal(after.duplicates.total, 0)
+  quantive.goals.delete(g.id)
+end)
+
+t.test("goals.create: the lookup checks name and session itself (filter and sort are not in Quantive's documentation)", function()
+  -- Another client made a goal just before (not ours, within the clock skew).
+  local q = quantive.default_client()
+  local theirs = q:call("POST", "/v1/goals", {json = {name = goal_name("theirs"), sessionId = current.id}})
+  -- A service that ignores filter and sort: the lookup sees every goal, oldest first.
+  local original = quantive.Client.call
+  quantive.Client.call = function(self, method, path, opts)
+    if method == "GET" and path == "/v1/goals" and opts and opts.query then
+      local query = {}
+      for k, v in pairs(opts.query) do if k ~= "filter" and k ~= "sort" then query[k] = v end end
+      opts = {query = query}
+    end
+    return original(self, method, path, opts)
+  end
+  local before = t.sim_stats()
+  local fired = t.lose_next(quantive.Client, "POST", "/v1/goals")
+  local ok, g = pcall(quantive.goals.create, {name = goal_name("ours"), sessionId = current.id})
+  quantive.Client.call = original
+  t.equal(fired(), true)
+  t.equal(ok, true, tostring(g))
+  t.equal(g.name, goal_name("ours"), "adopted our goal, not theirs")
+  t.equal(g.id ~= theirs.id, true)
+  t.equal(t.sim_stats().created.quantive.goals - before.created.quantive.goals, 1, "created once")
+  quantive.goals.delete(g.id)
+  quantive.goals.delete(theirs.id)
+end)
+
+t.test("goals.update: a PATCH whose answer was lost is sent again (the same changes), and the change holds", function()
+  local g = quantive.goals.create{name = goal_name("patch lost"), sessionId = current.id}
+  local before = t.sim_stats()
+  local fired = t.lose_next(quantive.Client, "PATCH", "/v1/goals/")
+  local u = quantive.goals.update(g.id, {description = "changed while the answer was lost"})
+  t.equal(fired(), true)
+  t.equal(u.description, "changed while the answer was lost")
+  t.equal(quantive.goals.get(g.id).description, "changed while the answer was lost")
+  local after = t.sim_stats()
+  t.equal(after.faults.lost - before.faults.lost, 1)
   quantive.goals.delete(g.id)
 end)
 
@@ -369,7 +503,9 @@ end)
 t.test("401 with a wrong token, 403 with a wrong account", function()
   local secret = "wrong-token-" .. uniq
   local c = quantive.client{api_token = secret}
-  local err = t.raises(function() for _ in c.goals.list{} do end end)
+  local q = quantive.default_client()
+  local err = t.raises(q.request, q, "GET", "/v1/goals", {auth = {bearer = secret,
+    headers = {["gtmhub-accountId"] = os.getenv("QUANTIVE_ACCOUNT_ID")}}})
   t.equal(err.kind, "auth")
   t.equal(err.status, 401)
   t.equal(err.vendor, "quantive")
@@ -377,10 +513,8 @@ t.test("401 with a wrong token, 403 with a wrong account", function()
   t.contains(err.message, "check QUANTIVE_API_TOKEN and QUANTIVE_ACCOUNT_ID")
   assert(not tostring(err):find(secret, 1, true), "the token is not in the error")
   assert(not tostring(c):find(secret, 1, true), "the token is not in tostring(client)")
-  err = t.raises(c.sessions, c)
-  t.equal(err.status, 401)
-  local acct = quantive.client{account_id = "someone-else"}
-  err = t.raises(acct.goals.get, "abc")
+  err = t.raises(q.request, q, "GET", "/v1/goals/abc", {auth = {bearer = os.getenv("QUANTIVE_API_TOKEN"),
+    headers = {["gtmhub-accountId"] = "someone-else"}}})
   t.equal(err.kind, "auth")
   t.equal(err.status, 403)
   t.contains(err.message, "Forbidden")
@@ -446,15 +580,15 @@ t.test("region picks the base URL; other values are refused", function()
     local ok, err = pcall(quantive.client, {region = "mars"})
     print("bad=" .. err.kind .. " " .. err.message)
   ]])
-  t.contains(out, "eu=https://app.quantive.com/results/api")
-  t.contains(out, "us=https://app.us.quantive.com/results/api")
-  t.contains(out, "US=https://app.us.quantive.com/results/api")
+  t.contains(out, "eu=https://app.gtmhub.com/api")
+  t.contains(out, "us=https://app.us.gtmhub.com/api")
+  t.contains(out, "US=https://app.us.gtmhub.com/api")
   t.contains(out, "bad=validation")
   t.contains(out, "region must be \"eu\" or \"us\"")
   out = run_plain("-u QUANTIVE_BASE_URL QUANTIVE_REGION=us", [[
     print("env=" .. require("quantive").client():base_url())
   ]])
-  t.contains(out, "env=https://app.us.quantive.com/results/api")
+  t.contains(out, "env=https://app.us.gtmhub.com/api")
   out = run_plain("-u QUANTIVE_BASE_URL QUANTIVE_REGION=apac", [[
     local ok, err = pcall(require("quantive").sessions)
     print("envbad=" .. err.kind .. " " .. err.message)
