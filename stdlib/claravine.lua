@@ -202,7 +202,8 @@ local function listing(value, what, key)
     elseif type(item) == "table" and item[1] == nil then
       local id = item.uuid or item.transactionUuid or item.datasetUuid or item.id
       if id == nil or type(id) == "table" then
-        V.raise("claravine", "validation", string.format("%s: item %d has no uuid", what, i), {details = item})
+        V.raise("claravine", "validation", string.format("%s answered a list whose item %d has no uuid where one was "
+          .. "expected", what, i), {details = item})
       end
       local copy = {}
       for k, v in pairs(item) do copy[k] = v end
@@ -210,7 +211,9 @@ local function listing(value, what, key)
       if type(copy.name) == "string" then named = true end
       out[i] = copy
     else
-      V.raise("claravine", "validation", string.format("%s: item %d is %s, neither a uuid nor an object", what, i, type(item)))
+      V.raise("claravine", "validation", string.format("%s answered a list whose item %d is %s where a uuid (a string) or "
+        .. "an object was expected; the API may have changed, or something other than Claravine answered", what, i,
+        type(item) == "table" and "a list" or ("a " .. type(item))))
     end
   end
   return json.array(out), named

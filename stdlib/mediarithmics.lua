@@ -688,7 +688,9 @@ end
 --- Sends documents to an import (also `mediarithmics.submit`): the data is
 --- cut into parts of at most mediarithmics.max_part_bytes (100 MB), each
 --- sent as one execution, exactly once (a part whose answer was lost is
---- found among the import's executions and adopted), and each a Job of
+--- found among the import's executions and adopted; when they cannot tell,
+--- an error says it may have been created and nothing is sent again), and
+--- each a Job of
 --- kind "documents". data: the path of an NDJSON or CSV file (streamed, never
 --- read whole), a list, or an iterator function returning items: for an
 --- NDJSON import, records (tables, encoded as JSON, or strings of one JSON
@@ -698,7 +700,8 @@ end
 --- opts.format (or the file's extension) must match it.
 --- Raises kind = "validation" for a bad argument or option, a format that
 --- does not match the import, or a record bigger than a part (a list is
---- checked whole before anything is sent).
+--- checked whole before anything is sent). A SUCCEEDED execution that
+--- rejected lines sets job.rejected = {count=, error_file_uri=} when polled.
 ---   local jobs = mediarithmics.submit("documents", import, "visits.ndjson")
 ---@param kind "documents"
 ---@param import {id: string|integer, datamart_id: string|integer, mime_type?: string}  an import, as document_import returns it

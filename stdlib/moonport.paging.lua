@@ -54,6 +54,7 @@ function P.items(spec)
       if key ~= nil and key == previous_key then
         -- The service gave the same page again: it ignores the offset. What it
         -- gave before is all there is to have this way.
+        done, page = true, nil
         return nil
       end
       previous_key = key

@@ -138,23 +138,23 @@ final class CredentialsTests: XCTestCase {
 
             """)
         let r = try run(Self.printClari)
-        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.status, 3, "an unreadable credentials file is an auth failure")
         // Column 36: the end of the line, where the string should have been closed.
         XCTAssertTrue(r.stderr.hasPrefix("moonport: (command line):2: \(file.path): invalid TOML at line 3, column 36 "
             + "(the text is not shown: the file holds secrets)\n"), r.stderr)
         XCTAssertFalse(r.stderr.contains("unterminated"), r.stderr)
         XCTAssertFalse(r.stderr.contains("fine-partner"), r.stderr)
         let kind = try run("print(select(2, pcall(require('moonport.credentials').lookup, 'clari')).kind)")
-        XCTAssertEqual(kind.stdout, "validation\n", kind.stderr)
+        XCTAssertEqual(kind.stdout, "auth\n", kind.stderr)
     }
 
-    func testAnArrayFieldIsAValidationErrorNamingTheField() throws {
+    func testAnArrayFieldIsAnAuthErrorNamingTheField() throws {
         try writeFile("[acme.claravine]\napi_key = \"acme-claravine-5555\"\nscopes = [\"a\", \"b\"]\n")
         let r = try run("""
             local ok, e = pcall(require("moonport.credentials").lookup, "claravine")
             print(ok, e.kind, e.message)
             """, options: ["--profile", "acme"])
-        XCTAssertEqual(r.stdout, "false\tvalidation\t\(file.path): 'acme.claravine.scopes' must be a string, not array\n",
+        XCTAssertEqual(r.stdout, "false\tauth\t\(file.path): 'acme.claravine.scopes' must be a string, not array\n",
                        r.stderr)
     }
 

@@ -74,23 +74,24 @@ struct CredentialsFile: Sendable {
             document = try TOMLTable(string: text)
         } catch {
             let position = (error as? TOMLParseError).map { " at line \($0.source.begin.line), column \($0.source.begin.column)" }
-            throw LuaError.validation(
+            // An unreadable credentials file is a credentials problem (exit 3).
+            throw LuaError(.auth,
                 "\(path): invalid TOML\(position ?? "") (the text is not shown: the file holds secrets)")
         }
         var profiles: [String: [String: [String: String]]] = [:]
         for (profile, profileValue) in document {
             guard let profileTable = profileValue.table else {
-                throw LuaError.validation("\(path): '\(profile)' is not a profile table ([PROFILE.VENDOR] tables hold the fields)")
+                throw LuaError(.auth, "\(path): '\(profile)' is not a profile table ([PROFILE.VENDOR] tables hold the fields)")
             }
             var vendors: [String: [String: String]] = [:]
             for (vendor, vendorValue) in profileTable {
                 guard let vendorTable = vendorValue.table else {
-                    throw LuaError.validation("\(path): '\(profile).\(vendor)' is not a vendor table ([\(profile).VENDOR] tables hold the fields)")
+                    throw LuaError(.auth, "\(path): '\(profile).\(vendor)' is not a vendor table ([\(profile).VENDOR] tables hold the fields)")
                 }
                 var fields: [String: String] = [:]
                 for (field, value) in vendorTable {
                     guard let text = Self.text(of: value) else {
-                        throw LuaError.validation("\(path): '\(profile).\(vendor).\(field)' must be a string, not \(value.type)")
+                        throw LuaError(.auth, "\(path): '\(profile).\(vendor).\(field)' must be a string, not \(value.type)")
                     }
                     // Keys, secrets and tokens are masked wherever they appear; a
                     // base_url, region or account id is not (logs must show where

@@ -12,8 +12,10 @@ import Darwin
 /// WAL journal with `synchronous = FULL`, so a value that `set` returned
 /// for survives a crash (or a SIGKILL) of the process. Several moonport
 /// processes may share a database: writes wait up to 10 s for a lock.
-public final class StateStore {
+public final class StateStore: StateBackend {
     public let path: String
+    public var location: String { path }
+    private lazy var claims = FileClaims(path: path + "-claims")
     private var db: OpaquePointer?
 
     public init(path: String) throws {
@@ -100,7 +102,7 @@ public final class StateStore {
     }
 
     /// The keys that start with `prefix`, sorted.
-    public func keys(prefix: String = "") throws -> [String] {
+    public func keys(prefix: String) throws -> [String] {
         try statement("SELECT key FROM moonport_state WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key") { stmt in
             sqlite3_bind_text(stmt, 1, prefix, Int32(prefix.utf8.count), Self.transient)
             var out: [String] = []
@@ -114,17 +116,10 @@ public final class StateStore {
         }
     }
 
-    /// One stored row: its key (with its prefix: `v:` state.set, `once:`
-    /// state.once, `j:` the journal of a running once), value and the time
-    /// it was stored (ISO-8601, UTC).
-    public struct Entry: Sendable {
-        public let key: String
-        public let value: String
-        public let storedAt: String
-    }
+    public typealias Entry = StateEntry
 
     /// The rows whose key starts with `prefix`, sorted by key.
-    public func entries(prefix: String = "") throws -> [Entry] {
+    public func entries(prefix: String) throws -> [Entry] {
         try statement("""
             SELECT key, value, updated_at FROM moonport_state
             WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key
@@ -142,6 +137,24 @@ public final class StateStore {
             }
         }
     }
+
+    /// Stores `value` under `key` and forgets the keys under `clearing`, in one transaction.
+    public func complete(_ key: String, _ value: String, clearing: String) throws {
+        try exec("BEGIN IMMEDIATE")
+        do {
+            try set(key, value)
+            try deletePrefix(clearing)
+            try exec("COMMIT")
+        } catch {
+            try? exec("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// A record lock in `<path>-claims` (see FileClaims).
+    public func tryClaim(_ name: String) throws -> Bool { try claims.tryClaim(name) }
+
+    public func release(_ name: String) throws { try claims.release(name) }
 
     /// Opens an existing database only: nil when there is no file at `path`
     /// (so that looking at a database never creates one).
