@@ -28,21 +28,24 @@
 --- or wrapped in an object, each item is returned as a table with `uuid`
 --- (and `name`, `status`, `createdAt` when Claravine gives them).
 ---
---- Exactly once: before a part whose answer was lost is sent again, the
---- dataset's transactions are searched. Where the listing carries names, a
---- transaction of the part's name created since the attempt began is
---- adopted. Where it gives bare uuids, the transactions that appeared
---- since just before the attempt are read back and one holding exactly
---- the part's fields and rows is adopted; when that cannot be told (the
---- new transaction Failed, or its data cannot be read), nothing is sent
---- again and the error says the transaction "may have been created",
---- naming it. Invalid data fails a transaction silently on Claravine's
+--- Exactly once: the dataset's transactions are listed before each part is
+--- sent, and before a part whose answer was lost is sent again they are
+--- searched; a transaction listed before is never adopted. Where the
+--- listing carries names, the one new transaction of the part's name is
+--- adopted. Where it gives bare uuids, the new transactions are read back
+--- and one holding exactly the part's fields and rows is adopted; when that
+--- cannot be told (a new transaction Failed, its data cannot be read, or
+--- it holds as many rows with other values), nothing is sent again and the
+--- error says the transaction "may have been created", naming it. Invalid data fails a transaction silently on Claravine's
 --- side: its status is the only signal, so poll the Jobs.
 local V = require "moonport.vendor"
 local json = require "json"
 local task = require "task"
 local moonport = require "moonport"
 local log = require "log"
+local dates = require "dates"
+local batch = require "batch"
+local http = require "http"
 
 --- A Claravine client, made by `claravine.client{api_key=, api_secret=,
 --- key_header=, secret_header=, base_url=, timeout=}` (key_header and
@@ -120,9 +123,11 @@ local function read_status(c, dataset, id)
     raw = {status = raw}
   end
   if type(raw) ~= "table" or type(raw.status) ~= "string" then
+    -- The body may echo what was sent: masked like any vendor error body.
+    local body = http.redact(tostring(res.body or ""))
     V.raise("claravine", "validation", string.format("GET %s answered %s where a status (Pending, Complete or Failed) "
       .. "was expected; the API may have changed, or something other than Claravine answered", path,
-      #tostring(res.body or "") > 200 and (tostring(res.body):sub(1, 200) .. "...") or ("'" .. tostring(res.body) .. "'")),
+      #body > 200 and (body:sub(1, 200) .. "...") or ("'" .. body .. "'")),
       {status = res.status})
   end
   return raw, res.headers
@@ -151,15 +156,14 @@ local function fetch_data(c, job)
 end
 
 function transaction_job.download(c, job, path)
+  -- The output is opened first (a path that cannot be written fails before
+  -- the download); its temporary file is removed by a rerun if this run is killed.
+  local out <close> = path:match("%.json$") and moonport.file_writer(path) or nil
   local body = fetch_data(c, job)
   local fields, rows = body.fields or {}, body.rows or {}
-  if path:match("%.json$") then
-    local text = json.encode({fields = fields, rows = rows})
-    V.atomic_write("claravine", path, function(tmp)
-      local f = assert(io.open(tmp, "wb"))
-      f:write(text)
-      assert(f:close())
-    end)
+  if out then
+    out:write(json.encode({fields = fields, rows = rows}))
+    out:close()
   elseif path:match("%.csv$") then
     local csv = require "csv"
     csv.write(path, rows, {header = fields})
@@ -201,7 +205,9 @@ local function listing(value, what, key)
       out[i] = {uuid = item}
     elseif type(item) == "table" and item[1] == nil then
       local id = item.uuid or item.transactionUuid or item.datasetUuid or item.id
-      if id == nil or type(id) == "table" then
+      -- A uuid is a string (an integer id is read as its text); null, a
+      -- list or an object is no uuid.
+      if (type(id) ~= "string" or id == "") and math.type(id) ~= "integer" then
         V.raise("claravine", "validation", string.format("%s answered a list whose item %d has no uuid where one was "
           .. "expected", what, i), {details = item})
       end
@@ -213,7 +219,7 @@ local function listing(value, what, key)
     else
       V.raise("claravine", "validation", string.format("%s answered a list whose item %d is %s where a uuid (a string) or "
         .. "an object was expected; the API may have changed, or something other than Claravine answered", what, i,
-        type(item) == "table" and "a list" or ("a " .. type(item))))
+        type(item) == "table" and "a list" or item == json.null and "null" or ("a " .. type(item))))
     end
   end
   return json.array(out), named
@@ -290,10 +296,6 @@ local function day(t) return os.date("!%Y-%m-%d", math.floor(t)) end
 -- The dates a lookup lists: the day before the attempt to the day after.
 local function window(t) return {start_date = day(t - 86400), end_date = day(t + 86400)} end
 
--- Per client and dataset: true once a listing was seen to carry names (the
--- lookup then needs no snapshot before each part).
-local named_listing = setmetatable({}, {__mode = "k"})
-
 -- A value as text, to compare what was sent with what Claravine gives back
 -- (null, nothing and "" are the same; 2 and 2.0 and "2" are the same).
 local function text(v)
@@ -302,8 +304,12 @@ local function text(v)
   return tostring(v)
 end
 
--- Whether the transaction's data is exactly `fields` and `rows`: "same",
--- "other", or nil and why when it cannot be read.
+-- Whether the transaction's data is exactly `fields` and `rows`: "same";
+-- "other" when it holds another number of rows (another submission); or
+-- nil and why when it cannot be told: its data cannot be read, or it holds
+-- as many rows but other fields or values (Claravine's field and template
+-- governance may have changed what was sent: its documentation does not
+-- say that the data reads back as sent).
 local function compare_data(c, dataset, uuid, fields, rows)
   local deadline = moonport.now() + claravine.confirm_timeout
   local pause = 0.25
@@ -317,36 +323,33 @@ local function compare_data(c, dataset, uuid, fields, rows)
   end
   local ok, data = pcall(fetch_data, c, {id = uuid, ref = {dataset = dataset}})
   if not ok then return nil, "its data could not be read (" .. (type(data) == "table" and data.message or tostring(data)) .. ")" end
-  if #data.fields ~= #fields or #data.rows ~= #rows then return "other" end
+  if #data.rows ~= #rows then return "other" end
+  local differs = string.format("it holds %d rows, as many as the part, but not the same fields and values "
+    .. "(Claravine may have changed them)", #rows)
+  if #data.fields ~= #fields then return nil, differs end
   local at = {}
   for i, f in ipairs(data.fields) do at[tostring(f)] = i end
   local map = {}
   for i, f in ipairs(fields) do
-    if at[f] == nil then return "other" end
+    if at[f] == nil then return nil, differs end
     map[i] = at[f]
   end
   for r, sent in ipairs(rows) do
     local got = data.rows[r]
-    if type(got) ~= "table" then return "other" end
+    if type(got) ~= "table" then return nil, differs end
     for i = 1, #fields do
-      if text(sent[i]) ~= text(got[map[i]]) then return "other" end
+      if text(sent[i]) ~= text(got[map[i]]) then return nil, differs end
     end
   end
   return "same"
 end
 
---- The snapshot taken before a part is sent: the uuids the listing gives
---- now (nil when the listing carries names: the name finds the part).
+--- The snapshot taken before a part is sent: the uuids the dataset's
+--- listing gives now, over the dates the lookup will list. The lookup never
+--- adopts one of them: it existed before the part was sent.
 local function snapshot(c, dataset)
-  local known = named_listing[c]
-  if known and known[dataset] then return nil end
   local range = window(moonport.now())
-  local list, named = list_transactions(c, dataset, range)
-  if named then
-    named_listing[c] = known or {}
-    named_listing[c][dataset] = true
-    return nil
-  end
+  local list = list_transactions(c, dataset, range)
   local uuids = {}
   for i, t in ipairs(list) do uuids[i] = t.uuid end
   return {uuids = uuids, start_date = range.start_date, end_date = range.end_date}
@@ -358,28 +361,50 @@ end
 local function find_transaction(c, dataset, part, snap, since)
   local range = snap and {start_date = snap.start_date, end_date = snap.end_date} or window(since)
   local list, named = list_transactions(c, dataset, range)
+  local check = string.format("look in the dataset %s for a transaction named '%s'", dataset, part.name)
+  local before
+  if snap and snap.uuids then
+    before = {}
+    for _, u in ipairs(snap.uuids) do before[u] = true end
+  end
   if named then
-    -- The listing carries names: the part's name, created since the attempt
-    -- began (two minutes for the vendor's clock).
+    -- The listing carries names: a transaction of the part's name that was
+    -- not listed before the part was sent. Without that list (a run that
+    -- stopped before it was kept), one created since the attempt began (two
+    -- minutes for the vendor's clock); one whose creation time is not given
+    -- cannot be told from an older one of that name.
+    local mine, unknown = {}, {}
     for _, t in ipairs(list) do
-      local created = V.parse_time(t.createdAt)
-      if t.name == part.name and not claimed[t.uuid] and (created == nil or created >= since - 120) then
-        return t.uuid
+      if t.name == part.name and not claimed[t.uuid] and not (before and before[t.uuid]) then
+        if before then
+          mine[#mine + 1] = t.uuid
+        else
+          local created = dates.read(t.createdAt)
+          if created == nil then unknown[#unknown + 1] = t.uuid
+          elseif created >= since - 120 then mine[#mine + 1] = t.uuid end
+        end
       end
     end
-    return nil
+    if #mine == 1 and #unknown == 0 then return mine[1] end
+    if #mine == 0 and #unknown == 0 then return nil end
+    if #mine > 1 then
+      return nil, string.format("%s: the transactions %s all bear that name and appeared since it was sent", check,
+        table.concat(mine, ", "))
+    end
+    return nil, string.format("%s: the listing gives no creation time and no list of the transactions was taken "
+      .. "before it was sent, so %s cannot be told from an older transaction of that name", check,
+      table.concat(unknown, ", "))
   end
   if #list == 0 then return nil end
-  local check = string.format("look in the dataset %s for a transaction named '%s'", dataset, part.name)
-  if snap == nil or snap.uuids == nil then
+  if before == nil then
     return nil, check .. " (Claravine's listing gives only uuids, and none was taken before it was sent)"
   end
-  local before = {}
-  for _, u in ipairs(snap.uuids) do before[u] = true end
   local same, unsure = {}, {}
   for _, t in ipairs(list) do
     if not before[t.uuid] and not claimed[t.uuid] then
       local verdict, why = compare_data(c, dataset, t.uuid, part.fields, part.rows)
+      -- Another part of this process may have claimed it while it was Pending.
+      if claimed[t.uuid] then verdict = "other" end
       if verdict == "same" then same[#same + 1] = t.uuid
       elseif verdict == nil then unsure[#unsure + 1] = t.uuid .. ": " .. why end
     end
@@ -424,9 +449,9 @@ end
 local function row_source(w, fields, rows)
   local cleanup = function() end
   if type(rows) == "string" then
-    local csv = require "csv"
     local total = V.count_csv_rows(rows)
-    local it, header = V.items(w, rows, {format = "csv", header_row = true})
+    local it = batch._source(w.fname, "data.rows", rows, {format = "csv", header = false})
+    local header = it()
     if fields == nil then fields = header
     else
       -- Columns of the file in the order of `fields`.
@@ -448,7 +473,7 @@ local function row_source(w, fields, rows)
     return fields, it, total, cleanup
   end
   if fields == nil then V.raise("claravine", "validation", w.fname .. ": data.fields is required (a list of field names)") end
-  local it, _, total = V.items(w, rows)
+  local it, total = batch._source(w.fname, "data.rows", rows), type(rows) == "table" and #rows or nil
   if total == nil then
     -- An iterator: spool it, so the number of parts is known before the first is named.
     local ndjson = require "ndjson"
@@ -498,8 +523,9 @@ end
 --- gives the fields (when `fields` is given too, those columns are sent, in
 --- that order). data.fields is required unless rows is a CSV path.
 --- Parts are sent by up to opts.concurrency tasks (claravine.default_concurrency,
---- 4). A part whose answer was lost is looked up (by its name, or where
---- the listing gives bare uuids by its rows) and adopted, never sent twice;
+--- 4). A part whose answer was lost is looked up among the transactions
+--- not listed before it was sent (by its name, or where the listing gives
+--- bare uuids by its rows) and adopted, never sent twice;
 --- when that cannot be told, kind = "network" (or the lost answer's kind)
 --- says the transaction "may have been created" and names it.
 --- Raises kind = "validation" for a bad argument or option (before anything

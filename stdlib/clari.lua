@@ -18,14 +18,19 @@
 --- for a slot (/v4/admin/limits) and goes on; a spent export quota (Clari
 --- counts exports over a rolling 30-day window) raises at once (kind =
 --- "rate_limited") with the numbers. A lost answer to an export is resolved
---- through submittedJobIds of /v4/admin/limits, read before and after: the
---- job it created is adopted, never submitted twice; when Clari's jobs cannot
---- tell which one it was, it raises saying the export may have been created.
+--- through submittedJobIds of /v4/admin/limits, read before and after, and
+--- your own jobs (GET /v4/export/jobs; another user's export is never
+--- adopted): the job it created is adopted, never submitted twice; when
+--- Clari's jobs cannot tell which one it was, it raises saying the export
+--- may have been created.
 local V = require "moonport.vendor"
 local json = require "json"
 local task = require "task"
 local log = require "log"
 local moonport = require "moonport"
+local dates = require "dates"
+local batch = require "batch"
+local http = require "http"
 
 -- A list of ingestion errors [{errorCode, errorSummary}] (or a plain message)
 -- as one line: the first five summaries, and how many more there are.
@@ -177,7 +182,11 @@ function export_job.download(c, job, path)
     if ok and type(value) == "table" then
       if type(value.activities) == "table" then rows = #value.activities
       elseif type(value.items) == "table" then rows = #value.items
-      elseif job.kind == "forecast" then rows = math.max(0, #value - 1)  -- a header row, then data rows
+      elseif job.kind == "forecast" then
+        -- [[header...], [row...], ...]: a header row, then data rows. Clari's
+        -- documented example is one flat list of cells, whose rows cannot be
+        -- told apart: no count then.
+        if value[1] == nil then rows = 0 elseif type(value[1]) == "table" then rows = #value - 1 end
       else rows = #value end
     end
   end
@@ -207,6 +216,11 @@ local function limits(c)
   return jobs == nil and {} or V.object("clari", jobs, what .. " (its jobs)")
 end
 
+-- A count of /v4/admin/limits: a number, or nil (absent, json.null, not a number).
+local function count_of(v) return type(v) == "number" and v or (type(v) == "string" and tonumber(v)) or nil end
+-- How many ids a list of /v4/admin/limits holds, as text ("?" when it is not a list).
+local function length_of(list) return type(list) == "table" and tostring(#list) or "?" end
+
 local function ids_of(list)
   local out = {}
   for i, id in ipairs(type(list) == "table" and list or {}) do out[i] = tostring(id) end
@@ -228,7 +242,8 @@ local function send_export(c, path, body, started)
       inflight[token] = nil
       if not okj then error(decoded, 0) end
       if id == nil then
-        V.raise("clari", "validation", "POST " .. path .. " answered without a jobId: " .. res.body:sub(1, 200), {status = res.status})
+        V.raise("clari", "validation", "POST " .. path .. " answered without a jobId: "
+          .. http.redact(tostring(res.body or "")):sub(1, 200), {status = res.status})
       end
       return tostring(id)
     end
@@ -237,20 +252,21 @@ local function send_export(c, path, body, started)
     local err = clari.response_error(res, "POST", path)
     if err.code ~= "export_monthly_quota_reached" then error(err, 0) end
     local l = limits(c)
-    if (l.availableMonthlyQuota or 1) <= 0 then
+    local quota_left = count_of(l.availableMonthlyQuota)
+    if quota_left ~= nil and quota_left <= 0 then
       V.raise("clari", "rate_limited", string.format("the export quota is spent: %s of %s exports used in the last 30 days; "
         .. "nothing was started (Clari counts exports over a rolling 30-day window: the quota frees up as exports "
-        .. "older than 30 days leave it; clari.limits() shows it)", tostring(#(l.submittedJobIds or {})),
+        .. "older than 30 days leave it; clari.limits() shows it)", length_of(l.submittedJobIds),
         tostring(l.monthlyQuota)), {status = 400, code = err.code, details = err.details, retryable = false})
     end
     local elapsed = moonport.now() - started
     if elapsed > V.default_timeout then
       V.raise("clari", "timeout", string.format("waited %s for a free export slot (concurrent limit %s); giving up",
-        V.human_duration(elapsed), tostring(l.concurrentLimit)), {retryable = true})
+        moonport.duration(elapsed), tostring(l.concurrentLimit)), {retryable = true})
     end
     slot_waits = slot_waits + 1
     if slot_waits == 1 then
-      log.info("clari: %s of %s export slots are in use; waiting for one to free up", tostring(#(l.runningJobIds or {})),
+      log.info("clari: %s of %s export slots are in use; waiting for one to free up", length_of(l.runningJobIds),
         tostring(l.concurrentLimit))
     end
     V.sleep_shown("clari: waiting for a free export slot", wait * (0.75 + math.random() / 2), {vendor = "clari", since = elapsed})
@@ -273,41 +289,88 @@ local function module_kind(m)
   return nil
 end
 
+-- A value Clari may send as json.null, an empty string or a listing's
+-- "VALUE," spelling: its text, or nil when it carries nothing.
+local function present(v)
+  if type(v) ~= "string" and type(v) ~= "number" then return nil end
+  local text = tostring(v):gsub("^%s+", ""):gsub("[,%s]+$", "")
+  return text ~= "" and text or nil
+end
+
+-- The ids of the caller's own export jobs (GET /v4/export/jobs lists the jobs
+-- the API key's user started, never another user's).
+local function own_job_ids(c)
+  local what = "GET /v4/export/jobs"
+  local out = {}
+  for i, item in ipairs(V.list("clari", c:call("GET", "/v4/export/jobs"), what, {"jobs", "items"})) do
+    local id = present(unwrap(item).jobId)
+    if id == nil then V.raise("clari", "validation", what .. " (item " .. i .. ") has no jobId") end
+    out[id] = true
+  end
+  return out
+end
+
 --- The job a lost export request created. Clari's jobs do not show the
---- request's parameters, so the lookup is: the ids new in submittedJobIds
---- since the snapshot, not claimed by this process, of the same kind
---- (module), file type and currency. One such job: it is ours. None (and no
---- job of an unknown module): nothing was created. Several, or a job whose
---- module is not known: it cannot be told, and nothing is sent again.
+--- request's parameters, so the lookup is: the ids new in the organisation's
+--- submittedJobIds since the snapshot that are also among the caller's own
+--- jobs (GET /v4/export/jobs: another user's export is never adopted; a job
+--- Clari will not show, 403, is not ours either), not claimed by this
+--- process, started within the time the request could have been handled, of
+--- the same kind (module), file type and currency. One such job: it is ours.
+--- None, and no near miss: nothing was created. Several, a job of the same
+--- kind differing only in file type or currency, or a job whose module is not
+--- known: it cannot be told, and nothing is sent again.
 local function find_export(c, kind, format, currency, snapshot, started_at)
   -- Exports this process is sending now claim their jobs when their answers come.
   local waited = moonport.now()
   while next(inflight) ~= nil and moonport.now() - waited < 60 do task.sleep(0.1) end
   local before = {}
   for _, id in ipairs(snapshot or {}) do before[tostring(id)] = true end
-  local matches, unknown = {}, {}
-  for _, id in ipairs(ids_of(limits(c).submittedJobIds)) do
-    if not before[id] and not claimed[id] then
+  -- The request was sent after started_at (less Clari's clock skew) and, when
+  -- this runs right after the lost answer, before now; a rerun's lookup
+  -- allows the longest the request could have waited for a free slot.
+  local earliest, latest
+  if started_at ~= nil then
+    earliest = started_at - 300
+    latest = math.min(moonport.now(), started_at + V.default_timeout + 600) + 300
+  end
+  local submitted = ids_of(limits(c).submittedJobIds)
+  local own = own_job_ids(c)
+  local matches, near, unknown = {}, {}, {}
+  for _, raw_id in ipairs(submitted) do
+    local id = present(raw_id) or raw_id
+    if not before[raw_id] and not before[id] and not claimed[id] and own[id] then
       local path = "/v4/export/jobs/" .. id
-      local j = export_job_of(c:call("GET", path), "GET " .. path)
-      local k = module_kind(j.module)
-      local t = V.parse_time(j.startTime)
-      local older = t ~= nil and started_at ~= nil and t < started_at - 300
-      if k == nil and not older then
-        unknown[#unknown + 1] = id .. " (module " .. tostring(j.module) .. ")"
-      elseif k == kind and not older
-        and (j.fileType == nil or letters(j.fileType) == format)
-        and (currency == nil or j.currency == nil or letters(j.currency) == currency:upper()) then
-        matches[#matches + 1] = id
+      local ok, res = pcall(c.call, c, "GET", path)
+      if not ok and not (type(res) == "table" and res.status == 403) then error(res, 0) end
+      if ok then
+        local j = export_job_of(res, "GET " .. path)
+        local k = module_kind(present(j.module))
+        local t = present(j.startTime) and dates.read(tonumber(present(j.startTime)) or present(j.startTime)) or nil
+        local outside = t ~= nil and earliest ~= nil and (t < earliest or t > latest)
+        local file_type, job_currency = present(j.fileType), present(j.currency)
+        if outside then
+          -- started before this request could have been sent, or after it was answered
+        elseif k == nil then
+          unknown[#unknown + 1] = id .. " (module " .. tostring(j.module) .. ")"
+        elseif k == kind then
+          if (file_type == nil or letters(file_type) == format)
+            and (currency == nil or job_currency == nil or letters(job_currency) == letters(currency)) then
+            matches[#matches + 1] = id
+          else
+            near[#near + 1] = id .. " (" .. tostring(file_type) .. ", " .. tostring(job_currency) .. ")"
+          end
+        end
       end
     end
   end
   if #matches == 1 and #unknown == 0 then return matches[1] end
-  if #matches == 0 and #unknown == 0 then return nil end
+  if #matches == 0 and #unknown == 0 and #near == 0 then return nil end
   local all = {}
-  for _, id in ipairs(matches) do all[#all + 1] = id end
-  for _, id in ipairs(unknown) do all[#all + 1] = id end
-  return nil, string.format("Clari lists %d new export job(s) that could be it (%s); look at them with clari.jobs() "
+  for _, list in ipairs{matches, near, unknown} do
+    for _, id in ipairs(list) do all[#all + 1] = id end
+  end
+  return nil, string.format("Clari lists %d new export job(s) of yours that could be it (%s); look at them with clari.jobs() "
     .. "(GET /v4/export/jobs) and cancel or use the one you want before you run it again", #all, table.concat(all, ", "))
 end
 
@@ -367,9 +430,9 @@ end
 -- offset ("2024-01-31T00:00:00Z", "...+05:30"), as Clari's activity export asks.
 local function offset_date_time(w, name, v)
   V.check(w, "field '" .. name .. "'", v, "string")
-  if v:match("^%d%d%d%d%-%d%d%-%d%d$") and V.parse_time(v) then return v .. "T00:00:00Z" end
+  if v:match("^%d%d%d%d%-%d%d%-%d%d$") and dates.read(v) then return v .. "T00:00:00Z" end
   local zone = v:match("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d[%.%d]*(.*)$")
-  if zone and (zone == "Z" or zone:match("^[+-]%d%d:%d%d$")) and V.parse_time(v) then return v end
+  if zone and (zone == "Z" or zone:match("^[+-]%d%d:%d%d$")) and dates.read(v) then return v end
   V.raise("clari", "validation", string.format("clari.export: field '%s' must be a date (2024-03-10) or a date-time "
     .. "with a UTC offset (2024-03-10T00:00:00Z, 2024-03-10T00:00:00-08:00), got '%s'", name, v))
 end
@@ -592,7 +655,8 @@ end
 --- Writes the (sourceEntity, record) pairs next_item() gives as data.json
 --- files of at most clari.max_bulk_bytes, each with Clari's ingestion
 --- structure [{"sourceEntity": ..., "records": [...]}, ...]; calls
---- each(path, n) for every file (n records) as soon as it is complete.
+--- each(path, n, last) for every file (n records; last: no file follows) as
+--- soon as it is complete.
 local function bulk_files(w, next_item, each)
   local limit = clari.max_bulk_bytes
   local tmp = os.tmpname()
@@ -602,11 +666,11 @@ local function bulk_files(w, next_item, each)
     f:write("[")
     size, n, current = 1, 0, nil
   end
-  local function close_and_send()
+  local function close_and_send(last)
     f:write(current ~= nil and "]}]" or "]")
     f:close()
     f = nil  -- closed: nothing below touches it again, whatever each() raises
-    each(tmp, n)
+    each(tmp, n, last)
   end
   local ok, e = pcall(function()
     open()
@@ -619,14 +683,14 @@ local function bulk_files(w, next_item, each)
       end
       local sep = current == nil and opening or (current ~= source and ("]}," .. opening) or ",")
       if size + #sep + #text + 3 > limit then
-        close_and_send()
+        close_and_send(false)
         open()
         sep = opening
       end
       f:write(sep, text)
       size, n, current = size + #sep + #text, n + 1, source
     end
-    if n > 0 then close_and_send() else f:close(); f = nil end
+    if n > 0 then close_and_send(true) else f:close(); f = nil end
   end)
   if f then pcall(f.close, f) end
   os.remove(tmp)
@@ -665,7 +729,7 @@ local function ingest_bulk(c, entity, data, opts)
         .. "Clari files them under, e.g. {source_entity = \"crm\"}), or give data as {{sourceEntity = ..., records = {...}}}")
     end
     V.check(w, "option 'source_entity'", source, "string")
-    local it = V.items(w, data, {format = type(data) == "string" and "ndjson" or nil})
+    local it = batch._source(w.fname, "argument #3 (data)", data, {format = type(data) == "string" and "ndjson" or nil})
     local i = 0
     next_item = function()
       local record = it()
@@ -679,13 +743,17 @@ local function ingest_bulk(c, entity, data, opts)
   end
   local jobs = {}
   local path = "/v2/ingest/bulk/entity/" .. entity
-  bulk_files(w, next_item, function(tmp, n)
+  bulk_files(w, next_item, function(tmp, n, last)
     -- Sent as each file is made (it is removed after): one job per file.
-    local res = c:request("POST", path, {query = query, need = "ingestion", safe_to_repeat = true,
+    -- isLastBatch marks the last batch of initial data: only the last file
+    -- carries it (Clari refuses initial mode after it).
+    local q = {mode = query.mode, isLastBatch = last and query.isLastBatch or "false"}
+    local res = c:request("POST", path, {query = q, need = "ingestion", safe_to_repeat = true,
       multipart = {{name = "FileData", file = tmp, filename = "data.json", content_type = "application/json"}}})
     local decoded = V.object("clari", c:json(res), "POST " .. path)
     if decoded.jobId == nil then
-      V.raise("clari", "validation", "POST " .. path .. " answered without a jobId: " .. res.body:sub(1, 200), {status = res.status})
+      V.raise("clari", "validation", "POST " .. path .. " answered without a jobId: " .. http.redact(tostring(res.body or "")):sub(1, 200),
+        {status = res.status})
     end
     jobs[#jobs + 1] = c:job("ingest_bulk", tostring(decoded.jobId), {entity = entity, records = n})
   end)
@@ -767,6 +835,32 @@ function Client:limits() return limits(self) end
 --- anything is sent), or a page that is not Clari's {items, actors, nextLink}.
 ---@param filters? {actor_id?: integer, impersonating_actor_id?: integer, session_id?: string, session_type?: "WEB"|"IOS"|"ANDROID", date_from?: string, date_to?: string, event?: string, limit?: integer}
 ---@return fun():table|nil iterator  each call: the next event (nil at the end) and its page's actors
+-- The scheme, host and port of a URL ("https://api.clari.com:443"), or nil.
+local function origin_of(url)
+  local scheme, host = tostring(url):match("^(%a[%w+.-]*)://([^/?#]+)")
+  if not scheme then return nil end
+  scheme, host = scheme:lower(), host:lower():gsub("^.*@", "")
+  if not host:find(":%d+$") then host = host .. (scheme == "https" and ":443" or scheme == "http" and ":80" or "") end
+  return scheme .. "://" .. host
+end
+
+-- The URL of a page's nextLink: a relative link is read against the base URL;
+-- an absolute one must have the base URL's scheme, host and port, or the API
+-- key (sent with every page) could go to another server or in clear text.
+local function next_link_url(c, link, path)
+  local base = c:base_url()
+  if not link:match("^%a[%w+.-]*://") then
+    if link:sub(1, 1) == "?" then return base .. path .. link end
+    if link:sub(1, 1) == "/" then return origin_of(base) .. link end
+    return base .. "/" .. link
+  end
+  if origin_of(link) ~= origin_of(base) then
+    V.raise("clari", "validation", string.format("GET %s answered a nextLink on another server (%s, not %s); it is not followed, "
+      .. "so that the API key is not sent there", path, tostring(origin_of(link) or link:sub(1, 80)), tostring(origin_of(base))))
+  end
+  return link
+end
+
 function Client:audit_events(filters)
   local w = where("audit_events")
   if filters ~= nil then V.check(w, "argument #1 (filters)", filters, "table") end
@@ -791,7 +885,7 @@ function Client:audit_events(filters)
       local res
       if next_url then
         seen[next_url] = true
-        res = c:request("GET", path, {url = next_url})
+        res = c:request("GET", path, {url = next_link_url(c, next_url, path)})
       else
         res = c:request("GET", path, {query = query})
       end

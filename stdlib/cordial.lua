@@ -42,8 +42,12 @@
 --- so are noted; if the answer is lost, the one job with the export's name
 --- that is not among them, started after the attempt began (120 s of clock
 --- skew allowed) or not started yet, and not claimed by this process is
---- adopted. When Cordial's job list cannot tell (no names in it, no such
---- listing, several candidates) nothing is sent again: the error says the
+--- adopted. "No job of that name" counts as "not made" only once the job
+--- list has been seen, in this run, to list one of this run's exports under
+--- its name (Cordial's documentation does not describe the list). When
+--- Cordial's job list cannot tell (no names in it, no such listing, one
+--- that cannot be read whole, one not yet seen to list this run's exports
+--- by name, several candidates) nothing is sent again: the error says the
 --- export may have been created and to look for it on the Jobs page of
 --- Cordial's UI. Export names should be unique per export.
 local V = require "moonport.vendor"
@@ -51,6 +55,7 @@ local P = require "moonport.paging"
 local json = require "json"
 local http = require "http"
 local log = require "log"
+local dates = require "dates"
 
 --- A Cordial client, made by `cordial.client{api_key=, base_url=, timeout=}`;
 --- its methods are the module's functions.
@@ -101,7 +106,7 @@ local function user_date(s)
   if not mo or tonumber(mo) < 1 or tonumber(mo) > 12 or tonumber(d) < 1 or tonumber(d) > 31 then return nil end
   local h, mi, sec = rest:match("^[T ](%d%d):(%d%d):?(%d?%d?)")
   if h and (tonumber(h) > 23 or tonumber(mi) > 59 or (tonumber(sec) or 0) > 60) then return nil end
-  return V.parse_time(s)
+  return (dates.read(s))
 end
 
 ---------------------------------------------------------------------------
@@ -219,6 +224,26 @@ local function s3_key(d, file)
   return p .. "/" .. file, file
 end
 
+--- The S3 keys an export's file may have, the likeliest first (each with
+--- the file's name): Cordial's documentation calls an S3 path "path to
+--- folder and file" and shows both "/folder/contactsExport.csv" and
+--- "folder", so the path may be the folder (Cordial adds the file's name)
+--- or the file itself.
+local function s3_keys(d, file)
+  local out, seen = {}, {}
+  local function add(key, base)
+    if key ~= nil and key ~= "" and not seen[key] then seen[key] = true; out[#out + 1] = {key = key, file = base} end
+  end
+  add(s3_key(d, file))
+  local p = tostring(d.path or ""):gsub("^/+", "")
+  local last = p:match("([^/]+)$")
+  if p:sub(-1) ~= "/" and last then
+    add(p, last)
+    add(p .. "/" .. file, file)
+  end
+  return out
+end
+
 --- Where an export's file went, shown to the user: s3://bucket/key,
 --- sftp://server:port/path/file, gcs://bucket/path/file (no secrets).
 local function location(d, file)
@@ -257,7 +282,7 @@ local function name_of(j)
 end
 local function started_of(j)
   local times = type(j.times) == "table" and j.times or {}
-  return V.parse_time(times.start or j.startedAt or j.started_at or j.createdAt or j.created_at or j.created)
+  return (dates.read(times.start or j.startedAt or j.started_at or j.createdAt or j.created_at or j.created))
 end
 
 -- Cordial's status word, matched without regard to case (DONE is Done).
@@ -376,8 +401,15 @@ function export_job.download(c, job, path)
     V.raise("cordial", "usage", string.format("the export was delivered to %s; moonport can only read back "
       .. "s3 destinations", location(d, file)))
   end
-  local key, base = s3_key(d, file)
-  return download_s3(c, job, d, key, base, path)
+  -- The path may name the folder or the file: a key that is not there (404) gives way to the next.
+  local keys = s3_keys(d, file)
+  for i, k in ipairs(keys) do
+    local ok, r = pcall(download_s3, c, job, d, k.key, k.file, path)
+    if ok then return r end
+    if not (type(r) == "table" and r.status == 404 and i < #keys) then error(r, 0) end
+    log.debug("cordial: s3://%s/%s is not there (404); trying s3://%s/%s", tostring(d.aws_bucket), k.key,
+      tostring(d.aws_bucket), keys[i + 1].key)
+  end
 end
 
 cordial._def.jobs.audience_trends = export_job
@@ -404,20 +436,25 @@ local function jobs_page(c, query)
 end
 
 --- Every job of the listing for `query` (every page, whatever page size the
---- service serves), as decoded tables.
-local function jobs_all(c, query, per)
-  return P.all{size = per or 100, fetch = function(_, page, size)
+--- service serves), as decoded tables. A listing that cannot be read whole
+--- (Cordial ignores page) raises kind = "validation"; with `flag` it ends
+--- and the reason is the second value instead.
+local function jobs_all(c, query, per, flag)
+  local list, walk = P.all{size = per or 100, vendor = "cordial", what = "GET /v2/jobs",
+    incomplete = flag and "flag" or nil, fetch = function(_, page, size)
     local q = {}
     for k, v in pairs(query) do q[k] = v end
     q.page, q.per_page = page, size
     return jobs_page(c, q)
   end}
+  return list, walk.incomplete
 end
 
---- Every job named `name`: the listing filtered by jobName (and by name
---- here too, in case the service ignores the filter).
+--- Every job named `name`: the listing filtered by jobName (the caller
+--- checks the name too, in case the service ignores the filter), and why
+--- it could not be read whole, if so.
 local function jobs_named(c, name)
-  return jobs_all(c, {jobName = name})
+  return jobs_all(c, {jobName = name}, nil, true)
 end
 
 local function as_job(c, raw, ref)
@@ -492,8 +529,34 @@ end
 -- Exports
 ---------------------------------------------------------------------------
 
--- Job ids this process has created or adopted.
+-- Job ids this process has created or adopted -> the export's name.
 local claimed = {}
+
+-- Per client: true once Cordial's job list, asked for a name, was seen to
+-- list a job this process created under that name. Only then does "no job
+-- of that name" mean that none was made: the jobs resource and its fields
+-- are not in Cordial's documentation.
+local listing_proven = setmetatable({}, {__mode = "k"})
+
+--- Whether Cordial's job list finds this process's exports by name: seen
+--- before, or shown now by listing one export this process made.
+local function prove_listing(c)
+  if listing_proven[c] then return true end
+  local tried = 0
+  for id, name in pairs(claimed) do
+    if type(name) == "string" then
+      tried = tried + 1
+      local ok, list = pcall(jobs_named, c, name)
+      if ok then
+        for _, j in ipairs(list) do
+          if id_of(j) == id and name_of(j) == name then listing_proven[c] = true; return true end
+        end
+      end
+      if tried >= 2 then break end
+    end
+  end
+  return false
+end
 
 local function check_name(w, name)
   V.check(w, "field 'name'", name, "string")
@@ -515,7 +578,7 @@ end
 --- Returns the id; nil when surely none was made; nil, UNSURE when the
 --- listing cannot tell.
 local function find_export(c, name, snapshot, t0)
-  local ok, list = pcall(jobs_named, c, name)
+  local ok, list, short = pcall(jobs_named, c, name)
   if not ok then
     local e = list
     -- A listing the service does not have, or refuses, cannot tell.
@@ -542,7 +605,13 @@ local function find_export(c, name, snapshot, t0)
       end
     end
   end
-  if #candidates == 1 and (have_snapshot or candidates[1].started) then return candidates[1].id end
+  if #candidates == 1 and (have_snapshot or candidates[1].started) and not short then
+    listing_proven[c] = true
+    return candidates[1].id
+  end
+  if short then
+    return nil, "Cordial's job list could not be read whole (" .. short .. "); " .. check_jobs_page(name)
+  end
   if #candidates > 1 then
     return nil, string.format("Cordial lists %d new jobs named '%s'; %s", #candidates, name, check_jobs_page(name))
   end
@@ -551,6 +620,12 @@ local function find_export(c, name, snapshot, t0)
   end
   if nameless > 0 then
     return nil, string.format("Cordial's job list gives %d job(s) without a name or an id; %s", nameless, check_jobs_page(name))
+  end
+  -- No job of that name: that it was not made is sure only once the list
+  -- was seen to find this process's own exports by their name.
+  if not prove_listing(c) then
+    return nil, "Cordial's job list lists no job of that name, but it has not been seen to list an export of this "
+      .. "run by its name, so that cannot be trusted; " .. check_jobs_page(name)
   end
   return nil
 end
@@ -561,7 +636,8 @@ local function start_export(c, kind, path, body, ref)
     key = "export " .. kind .. " " .. body.name,
     before = function()
       -- The listing is not part of the export: a failure here only makes a lost answer harder to resolve.
-      local ok, list = pcall(jobs_named, c, body.name)
+      local ok, list, short = pcall(jobs_named, c, body.name)
+      if ok and short then ok, list = false, short end
       if not ok then
         log.debug("cordial: could not list the jobs named '%s' before exporting (%s)", body.name,
           type(list) == "table" and tostring(list.message) or tostring(list))
@@ -583,7 +659,7 @@ local function start_export(c, kind, path, body, ref)
     end,
     find = function(snapshot, t0) return find_export(c, body.name, snapshot, t0) end,
   }
-  claimed[id] = true
+  claimed[id] = body.name
   ref.name = body.name
   return c:job(kind, id, ref)
 end

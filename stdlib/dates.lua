@@ -180,6 +180,18 @@ function dates.parse(v)
   return (time_arg("dates.parse", "argument #1", v))
 end
 
+--- What dates.parse reads, without raising: the seconds since 1970, or nil
+--- and why when `v` cannot be read (for a vendor's field that may be absent
+--- or in a shape of its own).
+---   dates.read("2024-01-31T12:00:00+01:00")  --> 1706698800
+---   dates.read("yesterday")                  --> nil, "expected a date like ..."
+---@param v any   the value to read
+---@return number|nil t   seconds since 1970-01-01T00:00:00Z, or nil
+---@return string|nil why  what is wrong, when t is nil
+function dates.read(v)
+  return read(v)
+end
+
 --- The current time: seconds since 1970 (UTC, fractional), from moonport.now().
 ---@return number   seconds since 1970-01-01T00:00:00Z
 function dates.now()

@@ -33,17 +33,19 @@
 --- warning is logged naming the count and the error file.
 ---
 --- Exactly once: an upload whose answer was lost is looked for among the
---- import's executions (newest first) created after the attempt began (less
+--- import's executions (in whatever order they are listed) created after the attempt began (less
 --- `clock_skew` seconds) with the part's number of lines (for a CSV part,
 --- with or without the header line: mediarithmics' documentation does not
 --- say), not yet claimed by this process; it is adopted instead of being
 --- sent again. When the listing cannot tell (an execution without its
---- number of lines, or several that fit), nothing is sent again: the error
+--- number of lines, several that fit, or a listing that cannot be read
+--- whole), nothing is sent again: the error
 --- says the part may have been sent and which executions to check.
 local V = require "moonport.vendor"
 local P = require "moonport.paging"
 local json = require "json"
 local log = require "log"
+local moonport = require "moonport"
 
 --- A mediarithmics client, made by `mediarithmics.client{api_token=,
 --- base_url=, timeout=}`; its methods are the module's functions.
@@ -113,9 +115,12 @@ local function executions_path(dm, import) return imports_path(dm) .. "/" .. imp
 
 --- Every item of a paged listing (first_result / max_results), in order,
 --- whatever page size the service serves; each(item) returning true stops
---- early.
-local function each_page(c, path, each)
-  local items = P.items{size = mediarithmics.page_size, fetch = function(first, _, size)
+--- early. A listing that cannot be read whole (the service ignores
+--- first_result) raises kind = "validation"; with `flag`, it ends and the
+--- reason is returned instead (a lookup then cannot be sure of an absence).
+local function each_page(c, path, each, flag)
+  local items, walk = P.items{size = mediarithmics.page_size, vendor = "mediarithmics", what = "GET " .. path,
+    incomplete = flag and "flag" or nil, fetch = function(first, _, size)
     -- {status: "ok", data: [...], total}: the envelope, then a list of objects.
     local body = V.object("mediarithmics", c:call("GET", path, {query = {first_result = first, max_results = size}}), "GET " .. path)
     if body.data == nil then
@@ -124,8 +129,20 @@ local function each_page(c, path, each)
     return V.list("mediarithmics", body.data, "GET " .. path .. " (its data)"), body.total
   end}
   for item in items do
-    if each(item) then return end
+    if each(item) then return nil end
   end
+  return walk.incomplete
+end
+
+--- The `data` of an answer {status: "ok", data: {...}}: raises kind =
+--- "validation" when it is not there (a null body, a list, ...).
+local function data_of(decoded, what)
+  local d = type(decoded) == "table" and decoded.data or nil
+  if type(d) ~= "table" then
+    V.raise("mediarithmics", "validation", what .. " answered without the expected data object"
+      .. (decoded == json.null and " (its body is null)" or ""))
+  end
+  return d
 end
 
 --- An import as the plain table scripts see (and state stores).
@@ -153,16 +170,17 @@ function Client:document_imports(datamart)
 end
 
 -- The import named `name` in the datamart (the first one of the right type
--- and mime type when several share the name), or nil.
+-- and mime type when several share the name), or nil; the first import of
+-- that name; and, when none fits, why the listing could not be read whole.
 local function find_import(c, dm, name, document_type, mime_type)
   local same_name, best
-  each_page(c, imports_path(dm), function(d)
+  local short = each_page(c, imports_path(dm), function(d)
     if d.name == name then
       same_name = same_name or d
       if d.document_type == document_type and d.mime_type == mime_type then best = d; return true end
     end
-  end)
-  return best and import_of(best) or nil, same_name
+  end, true)
+  return best and import_of(best) or nil, same_name, not best and short or nil
 end
 
 --- The document import named `spec.name` in the datamart: found by its
@@ -188,8 +206,13 @@ function Client:document_import(spec)
   if document_type == "USER_ACTIVITY" and mime_type ~= "APPLICATION_X_NDJSON" then
     V.raise("mediarithmics", "validation", w.fname .. ": USER_ACTIVITY documents are NDJSON only (mime_type = \"APPLICATION_X_NDJSON\")")
   end
-  local found, same_name = find_import(self, dm, name, document_type, mime_type)
+  local found, same_name, short = find_import(self, dm, name, document_type, mime_type)
   if found then return found end
+  if short then
+    -- An import of that name may be among those that could not be listed.
+    V.raise("mediarithmics", "validation", string.format("%s: cannot tell whether datamart %s already has an import "
+      .. "named '%s' (%s), so none was created; give the import as {id=, datamart_id=} instead", w.fname, dm, name, short))
+  end
   if same_name then
     V.raise("mediarithmics", "validation", string.format(
       "%s: datamart %s already has an import named '%s', of document_type %s and mime_type %s (asked: %s, %s); "
@@ -205,13 +228,18 @@ function Client:document_import(spec)
     send = function()
       local decoded = c:call("POST", path, {json = body})
       local d = type(decoded) == "table" and decoded.data or nil
-      if type(d) ~= "table" or d.id == nil then
+      if type(d) ~= "table" or d.id == nil or d.id == json.null then
         V.raise("mediarithmics", "validation", "POST " .. path .. " answered without data.id")
       end
       log.info("mediarithmics: created document import %s '%s' in datamart %s", tostring(d.id), name, dm)
       return import_of(d)
     end,
-    find = function() return (find_import(c, dm, name, document_type, mime_type)) end,
+    find = function()
+      local got, _, unsure = find_import(c, dm, name, document_type, mime_type)
+      if got or not unsure then return got end
+      return nil, string.format("look in datamart %s for a document import named '%s' before you run this again "
+        .. "(mediarithmics' listing could not be read whole: %s)", dm, name, unsure)
+    end,
   }
 end
 
@@ -288,7 +316,9 @@ local function exec_path(job) return executions_path(job.ref.datamart, job.ref.i
 
 function exec_job.refresh(c, job)
   local res = c:request("GET", exec_path(job))
-  return c:json(res), res.headers
+  local raw = c:json(res)
+  data_of(raw, "GET " .. exec_path(job))
+  return raw, res.headers
 end
 
 -- The execution's status word read now (nil, error when it cannot be read).
@@ -341,16 +371,14 @@ end
 
 --- The execution's final record (data), as JSON.
 function exec_job.download(c, job, path)
+  -- The output is opened first (a path that cannot be written fails before
+  -- the download); its temporary file is removed by a rerun if this run is killed.
+  local out <close> = moonport.file_writer(path)
   local decoded = c:call("GET", exec_path(job))
+  local d = data_of(decoded, "GET " .. exec_path(job))
   V.apply_status(job, decoded)
-  local text = json.encode(decoded.data, {pretty = true, sort_keys = true}) .. "\n"
-  V.atomic_write("mediarithmics", path, function(tmp)
-    local f, why = io.open(tmp, "wb")
-    if not f then V.raise("mediarithmics", "usage", "could not write " .. path .. ": " .. tostring(why)) end
-    f:write(text)
-    f:close()
-  end)
-  return {path = path, bytes = #text, rows = 1}
+  out:write(json.encode(d, {pretty = true, sort_keys = true}) .. "\n")
+  return {path = path, bytes = out:close(), rows = 1}
 end
 
 --- data.result: {total_success, total_failure, error_file_uri}.
@@ -358,6 +386,7 @@ function exec_job.result(c, job)
   local raw = job.raw
   if not (type(raw) == "table" and type(raw.data) == "table" and mediarithmics.statuses[raw.data.status] == V.DONE) then
     raw = c:call("GET", exec_path(job))
+    data_of(raw, "GET " .. exec_path(job))
     V.apply_status(job, raw)
   end
   return raw.data.result
@@ -365,12 +394,57 @@ end
 
 mediarithmics._def.jobs.documents = exec_job
 
+--- The executions of an import created since `since` (all when nil), newest
+--- first, at most `limit`, as decoded tables; and, with `flag`, why the
+--- listing could not be read whole (else that raises). mediarithmics'
+--- documentation does not say in which order it lists executions: older
+--- ones are skipped, not taken as the end, and paging stops early (at the
+--- first older one, or at `limit`) only once the listing has shown itself
+--- newest first.
+local function list_executions(c, imp, since, limit, flag)
+  local out, order = {}, 0
+  local newest_first, last_created = nil, nil
+  local short = each_page(c, executions_path(imp.datamart_id, imp.id), function(d)
+    if type(d) ~= "table" then
+      V.raise("mediarithmics", "validation", "GET " .. executions_path(imp.datamart_id, imp.id)
+        .. " listed an execution that is not an object")
+    end
+    local created = seconds_of(d.creation_date)
+    if created ~= nil then
+      if last_created ~= nil then
+        if created > last_created then newest_first = false
+        elseif newest_first == nil and created < last_created then newest_first = true end
+      end
+      last_created = created
+    end
+    if since and created and created < since then
+      return newest_first == true
+    end
+    order = order + 1
+    out[#out + 1] = {d = d, created = created, order = order}
+    if limit and #out >= limit and newest_first == true then return true end
+  end, flag)
+  -- Newest first whatever the service's order (undated ones last, as listed).
+  table.sort(out, function(a, b)
+    if a.created and b.created and a.created ~= b.created then return a.created > b.created end
+    if (a.created ~= nil) ~= (b.created ~= nil) then return a.created ~= nil end
+    return a.order < b.order
+  end)
+  local list = {}
+  for i, e in ipairs(out) do
+    if limit and i > limit then break end
+    list[i] = e.d
+  end
+  return list, short
+end
+
 --- The executions of an import, newest first, as Jobs (kind "documents",
 --- raw = {status = "ok", data = execution}). Also
 --- `mediarithmics.executions(import, opts)`.
---- Raises kind = "validation" for a bad import or option.
+--- Raises kind = "validation" for a bad import or option, or a listing
+--- that cannot be read whole (mediarithmics ignores first_result).
 ---@param import {id: string|integer, datamart_id: string|integer, mime_type?: string}  an import, as document_import returns it
----@param opts? {since?: number, limit?: integer}  since: only the executions created since then (seconds since 1970; paging stops there); limit: at most that many
+---@param opts? {since?: number, limit?: integer}  since: only the executions created since then (seconds since 1970); limit: at most that many (the newest)
 ---@return moonport.Job[] jobs
 function Client:executions(import, opts)
   local w = where("executions")
@@ -381,13 +455,10 @@ function Client:executions(import, opts)
   local since = V.check(w, "option 'since'", opts.since, "number", true)
   local limit = V.check(w, "option 'limit'", opts.limit, "integer", true)
   local out = {}
-  each_page(self, executions_path(imp.datamart_id, imp.id), function(d)
-    local created = seconds_of(d.creation_date)
-    if since and created and created < since then return true end
-    out[#out + 1] = self:job("documents", tostring(d.id), {datamart = imp.datamart_id, import = imp.id},
+  for i, d in ipairs((list_executions(self, imp, since, limit))) do
+    out[i] = self:job("documents", tostring(d.id), {datamart = imp.datamart_id, import = imp.id},
       {status = "ok", data = d})
-    if limit and #out >= limit then return true end
-  end)
+  end
   return json.array(out)
 end
 
@@ -587,11 +658,11 @@ end
 --- surely none was made; nil, UNSURE when the listing cannot tell.
 local function find_execution(c, imp, t0, index, lines, bytes, csv)
   local since = t0 - mediarithmics.clock_skew
-  local list = c:executions(imp, {since = since})
+  local list, short = list_executions(c, imp, since, nil, true)
   local fits, unknown = {}, 0
   for i = #list, 1, -1 do  -- the oldest first: the one closest to the attempt
-    local j = list[i]
-    local d = j.raw.data
+    local d = list[i]
+    local j = {id = tostring(d.id), raw = {status = "ok", data = d}}
     if not claimed[claim_key(imp.id, d)] then
       local p = type(d.parameters) == "table" and d.parameters or {}
       local n = tonumber(p.number_of_lines)
@@ -603,8 +674,14 @@ local function find_execution(c, imp, t0, index, lines, bytes, csv)
       end
     end
   end
-  if #fits == 1 and unknown == 0 then return fits[1] end
-  if #fits == 0 and unknown == 0 then return nil end
+  if #fits == 1 and unknown == 0 and not short then return fits[1] end
+  if #fits == 0 and unknown == 0 and not short then return nil end
+  if short and unknown == 0 and #fits <= 1 then
+    return nil, string.format("mediarithmics' listing of the executions of import %s (datamart %s) could not be read "
+      .. "whole (%s); check its executions created since %s for one of %d line(s)%s before you send part %d again",
+      imp.id, imp.datamart_id, short, os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(since)), lines,
+      #fits == 1 and (" (execution " .. fits[1].id .. " fits)") or "", index)
+  end
   return nil, string.format("%s of import %s (datamart %s) created since %s fit a part of %d line(s)%s; check them "
     .. "(mediarithmics.executions(import, {since = %d})) and the data they hold before you send part %d again",
     #fits > 1 and (#fits .. " executions") or (unknown .. " execution(s) without a number of lines"), imp.id,
@@ -760,8 +837,9 @@ function Client:submit(kind, import, data, opts)
   end
   if imp.mime_type == nil then
     -- A hand-made import table: ask the vendor for its mime_type.
-    local d = self:call("GET", imports_path(imp.datamart_id) .. "/" .. imp.id).data
-    imp.mime_type = type(d) == "table" and d.mime_type or nil
+    local get = imports_path(imp.datamart_id) .. "/" .. imp.id
+    local d = data_of(self:call("GET", get), "GET " .. get)
+    imp.mime_type = d.mime_type
     if not mime_types[imp.mime_type or false] then
       V.raise("mediarithmics", "validation", string.format("%s: import %s has the mime_type %s, which moonport does not know",
         w.fname, imp.id, tostring(imp.mime_type)))

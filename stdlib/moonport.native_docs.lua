@@ -70,6 +70,14 @@ local NDJSONReader = {}
 ---@field abort fun(self: ndjson.Writer)  drops what was written; path is left as it was
 local NDJSONWriter = {}
 
+--- A file being written atomically (moonport.file_writer). `<close>` writes
+--- it when the block ends normally and drops it when the block ends by an error.
+---@class moonport.FileWriter
+---@field write fun(self: moonport.FileWriter, text: string)  appends text; anything but a string raises kind = "validation"
+---@field close fun(self: moonport.FileWriter): integer  writes the file (fsynced, renamed over path); the bytes written
+---@field abort fun(self: moonport.FileWriter)  drops what was written; path is left as it was
+local FileWriter = {}
+
 ---------------------------------------------------------------------------
 -- json
 ---------------------------------------------------------------------------
@@ -182,6 +190,27 @@ function moonport.now() end
 --- terminal. Secrets seen so far are masked.
 ---@param text string  the progress text, or "" to clear the line
 function moonport.progress(text) end
+
+--- A duration for people, as the progress line writes it: "42 s",
+--- "3 min 05 s", "1 h 02 min" (whole seconds, rounded down; below 0 is 0 s).
+---   log.info("waited %s", moonport.duration(elapsed))
+---@param seconds number  the duration
+---@return string text
+function moonport.duration(seconds) end
+
+--- Opens `path` for writing text atomically: the pieces go to a temporary
+--- file beside it (`PATH.tmp-PID-N`), and w:close() fsyncs it and renames it
+--- over path, so path is either as it was or complete. w:abort(), an error
+--- inside a `<close>` block, or the writer being collected removes the
+--- temporary file; one that a killed run left is removed by the next write
+--- of the same path. The same writer as csv.writer and ndjson.writer.
+---   local w <close> = moonport.file_writer("out.json")
+---   w:write(json.encode(value))
+---   w:close()
+--- Raises kind = "validation" (with `file`) when the file cannot be created.
+---@param path string  the file to write
+---@return moonport.FileWriter writer
+function moonport.file_writer(path) end
 
 --- The version of moonport (it is also in the User-Agent of every request).
 ---@type string
@@ -361,7 +390,8 @@ function http.head(url, opts) end
 ---------------------------------------------------------------------------
 
 --- The path of the state database (--state PATH; .moonport/state.sqlite
---- under the current directory by default). The file is created only when
+--- under the current directory by default), or with --state postgres://...
+--- the URL without its user and password. The file is created only when
 --- state is first used.
 ---@return string path
 function state.path() end

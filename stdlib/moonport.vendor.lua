@@ -805,13 +805,6 @@ state.register_class("moonport.Job", Job, {
 V.max_interval = 60
 V.default_timeout = 4 * 3600
 
-local function human(seconds)
-  if seconds < 60 then return string.format("%d s", math.floor(seconds)) end
-  if seconds < 3600 then return string.format("%d min %02d s", seconds // 60, math.floor(seconds % 60)) end
-  return string.format("%d h %02d min", seconds // 3600, (seconds % 3600) // 60)
-end
-V.human_duration = human
-
 -- A refresh that fails this many times in a row (after the HTTP retries) ends the poll.
 local refresh_failures_allowed = 5
 
@@ -896,7 +889,7 @@ function V.poll(client, M, jobs, opts)
         if not terminal[j.status] and #names < 5 then names[#names + 1] = tostring(j.id) .. " " .. tostring(j.vendor_status) end
       end
       V.raise(vendor, "timeout", string.format("%d of %d job(s) still not finished after %s (%s%s); poll again to keep waiting",
-        left, #list, human(elapsed), table.concat(names, ", "), left > #names and ", ..." or ""), {retryable = true})
+        left, #list, moonport.duration(elapsed), table.concat(names, ", "), left > #names and ", ..." or ""), {retryable = true})
     end
     local sleep = math.max(wait, retry_after)
     sleep = math.min(sleep, math.max(0.05, timeout - elapsed))
@@ -938,23 +931,6 @@ end
 -- Downloads
 ---------------------------------------------------------------------------
 
---- Writes path through a temporary file beside it: write(tmp) writes the
---- file, then it is renamed over path. A failure removes the temporary file
---- and leaves path as it was.
-function V.atomic_write(vendor, path, write)
-  local tmp = string.format("%s.moonport-%d-%06d.tmp", path, math.floor(moonport.now() * 1000), math.random(0, 999999))
-  local ok, e = pcall(write, tmp)
-  if not ok then
-    os.remove(tmp)
-    error(e, 0)
-  end
-  local renamed, why = os.rename(tmp, path)
-  if not renamed then
-    os.remove(tmp)
-    V.raise(vendor, "usage", "could not write " .. path .. ": " .. tostring(why))
-  end
-end
-
 --- Size of a file in bytes.
 function V.file_size(path)
   local f = io.open(path, "rb")
@@ -979,37 +955,6 @@ function V.count_lines(path)
   return n
 end
 
---- Seconds since 1970 of an ISO-8601 date-time ("2024-01-31T12:00:00.5Z",
---- "+02:00" offsets, or a bare date as midnight UTC), or of epoch
---- milliseconds/seconds given as a number; nil when it cannot be read.
-function V.parse_time(v)
-  if type(v) == "number" then return v > 1e11 and v / 1000 or v end
-  if type(v) ~= "string" then return nil end
-  local y, mo, d, rest = v:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)(.*)$")
-  if not y then return nil end
-  local h, mi, sec, frac, zone = 0, 0, 0, nil, nil
-  if rest ~= "" then
-    h, mi, sec, frac, zone = rest:match("^[T ](%d%d):(%d%d):?(%d?%d?)(%.?%d*)(.*)$")
-    if not h then return nil end
-    sec = tonumber(sec) or 0
-  end
-  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
-  -- Days from civil (Howard Hinnant's algorithm).
-  local yy = mo <= 2 and y - 1 or y
-  local era = (yy >= 0 and yy or yy - 399) // 400
-  local yoe = yy - era * 400
-  local doy = (153 * (mo + (mo > 2 and -3 or 9)) + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-  local days = era * 146097 + doe - 719468
-  local t = days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + sec + (tonumber("0" .. (frac or "")) or 0)
-  if zone and zone ~= "" and zone ~= "Z" then
-    local sign, zh, zm = zone:match("^([+-])(%d%d):?(%d%d)$")
-    if not sign then return nil end
-    local offset = tonumber(zh) * 3600 + tonumber(zm) * 60
-    t = sign == "+" and t - offset or t + offset
-  end
-  return t
-end
 
 ---------------------------------------------------------------------------
 -- Exactly-once creation
@@ -1121,43 +1066,6 @@ function V.create(spec)
   end
   V.raise(spec.vendor, last.kind, string.format("could not create the %s after %d attempts; the last: %s",
     spec.what, V.create_attempts, last.message), {status = last.status, retryable = true})
-end
-
----------------------------------------------------------------------------
--- Inputs: rows and records from a list, an iterator or a file
----------------------------------------------------------------------------
-
---- An iterator over the items of `data`: a list, an iterator function, or
---- a path (format by opts.format or the extension: .csv rows as arrays with
---- the header returned separately when header_row is set, .ndjson/.jsonl values).
---- Returns next, header (for CSV with header_row), count (when cheaply known).
-function V.items(where, data, opts)
-  opts = opts or {}
-  if type(data) == "table" then
-    local i, n = 0, #data
-    return function() i = i + 1; if i <= n then return data[i] end end, nil, n
-  elseif type(data) == "function" then
-    return data, nil, nil
-  elseif type(data) == "string" then
-    local f = io.open(data, "rb")
-    if not f then V.raise(where.vendor, "validation", string.format("%s: cannot read '%s'", where.fname, data)) end
-    f:close()
-    local format = opts.format or (data:match("%.csv$") and "csv") or ((data:match("%.ndjson$") or data:match("%.jsonl$")) and "ndjson")
-    if format == "csv" then
-      local csv = require "csv"
-      local it = csv.read(data, {header = opts.csv_header ~= nil and opts.csv_header or false})
-      local header
-      if opts.header_row then header = it() end
-      return it, header, nil
-    elseif format == "ndjson" then
-      local ndjson = require "ndjson"
-      return ndjson.read(data), nil, nil
-    end
-    V.raise(where.vendor, "validation", string.format("%s: cannot tell the format of '%s'; give format = \"csv\" or \"ndjson\"",
-      where.fname, data))
-  end
-  V.raise(where.vendor, "validation", string.format("%s: data must be a list, an iterator function or a file path, got %s",
-    where.fname, type_name(data)))
 end
 
 return V

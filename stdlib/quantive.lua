@@ -36,10 +36,12 @@
 --- listing early; one that ignores skip is asked once for the most it
 --- serves, and a listing it cannot give whole raises instead of ending short.
 ---
---- Exactly once: a goal whose creating request lost its answer is looked up
---- (same name and sessionId, created since the attempt began, allowing 120 s
---- of clock skew, not already claimed by this process) and adopted, never
---- created twice. PATCH is repeated safely (the same changes again are
+--- Exactly once: the goals of the same name and sessionId are listed before
+--- a goal is created; when the answer is lost, a goal of that name and
+--- session that was not listed then (nor claimed by this process) is
+--- adopted, never created twice. When that cannot be told (the goals could
+--- not all be listed, or two new ones appeared), nothing is sent again and
+--- the error says the goal "may have been created", naming it. PATCH is repeated safely (the same changes again are
 --- harmless). A DELETE whose first answer was lost and whose retry finds the
 --- goal gone counts as done.
 local V = require "moonport.vendor"
@@ -47,9 +49,12 @@ local json = require "json"
 local csv = require "csv"
 local ndjson = require "ndjson"
 local log = require "log"
+local moonport = require "moonport"
 local P = require "moonport.paging"
 
--- Quantive's documented hosts: the US data center, and the other one.
+-- Quantive's hosts: the US data center's (Quantive's documentation), and the
+-- other data center's (not in Quantive's documentation, which names only the
+-- US URL and says to check for '.us.gtmhub' in your address: assumed).
 local bases = {
   eu = "https://app.gtmhub.com/api",
   us = "https://app.us.gtmhub.com/api",
@@ -101,7 +106,8 @@ quantive.page_size = 100
 ---@type integer
 quantive.max_page_size = 1000
 --- How far behind ours the vendor's clock may be (seconds), when the goal a
---- lost create made is looked up by its creation time.
+--- lost create made is looked up by its creation time (only when no list of
+--- the goals could be taken before it was sent).
 ---@type number
 quantive.clock_skew = 120
 
@@ -112,7 +118,8 @@ local function seg(s)
   return (tostring(s):gsub("[^%w%-%._~]", function(ch) return string.format("%%%02X", ch:byte()) end))
 end
 
-local parse_time = V.parse_time
+local dates = require "dates"
+local batch = require "batch"
 
 ---------------------------------------------------------------------------
 -- Options shared by list and export
@@ -176,8 +183,10 @@ end
 --- end it). When Quantive answers a later page from the first goal again
 --- (it ignores skip), the goals are asked for once more with the largest
 --- page, and a listing that still cannot be had whole raises kind =
---- "validation" rather than ending short. Nothing is sent before the first call.
-local function iterate_goals(c, query, page_size)
+--- "validation" rather than ending short. With `report` (a table), such a
+--- listing ends instead, and report.incomplete says why (a lookup must not
+--- take an absence from it as sure). Nothing is sent before the first call.
+local function iterate_goals(c, query, page_size, report)
   local first_id, whole = nil, false
   local function get(skip, limit)
     local q = {skip = skip, limit = limit}
@@ -202,17 +211,30 @@ local function iterate_goals(c, query, page_size)
     for i = offset + 1, #all do rest[#rest + 1] = all[i] end
     local have = offset + #rest
     if all_total ~= nil and have < all_total then
-      V.raise("quantive", "validation", string.format("GET /v1/goals: Quantive ignored skip and serves at most %d goals "
-        .. "a request, so only %d of the %d goals that match could be listed; narrow the listing (tags=, filter=) "
-        .. "so that fewer goals match", #all, have, all_total))
+      local why = string.format("GET /v1/goals: Quantive ignored skip and serves at most %d goals a request, so only "
+        .. "%d of the %d goals that match could be listed", #all, have, all_total)
+      if report then report.incomplete = why
+      else V.raise("quantive", "validation", why .. "; narrow the listing (tags=, filter=) so that fewer goals match") end
     end
     if all_total == nil and #all >= quantive.max_page_size then
-      log.warn("quantive: GET /v1/goals ignored skip and gave %d goals, the most a request asks for; there may be "
-        .. "more that cannot be listed this way (narrow the listing with tags= or filter=)", #all)
+      local why = string.format("GET /v1/goals ignored skip and gave %d goals, the most a request asks for, and no "
+        .. "total; there may be more that cannot be listed this way", #all)
+      if report then report.incomplete = why
+      else log.warn("quantive: %s (narrow the listing with tags= or filter=)", why) end
     end
     return rest, all_total
   end
-  return P.items{size = page_size, fetch = fetch}
+  local it, walk = P.items{size = page_size, fetch = fetch, vendor = "quantive", what = "GET /v1/goals",
+    incomplete = report and "flag" or nil}
+  if report == nil then return it end
+  -- The shared pager's own findings (a page repeated where skip was ignored).
+  return function()
+    local g = it()
+    if g == nil and type(walk) == "table" then
+      report.incomplete = report.incomplete or walk.incomplete or walk.unsure
+    end
+    return g
+  end
 end
 
 local function collect(it)
@@ -293,19 +315,67 @@ local function goal_body(goal)
   return json.object(body)
 end
 
---- The goal a lost create made: same name and sessionId, created at or
---- after t0 (less the clock skew), not claimed by this process.
-local function find_goal(c, body, t0)
-  local it = iterate_goals(c, {filter = json.encode({name = body.name, sessionId = body.sessionId}),
-    sort = "-dateCreated"}, quantive.page_size)
-  for g in it do
-    local id = g.id ~= nil and tostring(g.id) or nil
-    local created = parse_time(g.dateCreated or g.createdAt)
-    -- filter is not in Quantive's documentation: the name and session are checked here too.
-    if id and not claimed[id] and g.name == body.name and g.sessionId == body.sessionId
-      and (created == nil or created >= t0 - quantive.clock_skew) then
-      return g
+-- The goals of body's name and session (filter is not in Quantive's
+-- documentation: the name and session are checked here too), with their ids.
+local function same_goals(c, body, report)
+  local out = {}
+  for g in iterate_goals(c, {filter = json.encode({name = body.name, sessionId = body.sessionId}),
+    sort = "-dateCreated"}, quantive.page_size, report) do
+    if type(g) == "table" and (type(g.id) == "string" or math.type(g.id) == "integer")
+      and g.name == body.name and g.sessionId == body.sessionId then
+      out[#out + 1] = g
     end
+  end
+  return out
+end
+
+--- The snapshot taken before a goal is created: the ids of the goals of its
+--- name and session that exist already (`complete` false when the listing
+--- could not be had whole). The lookup never adopts one of them.
+local function goals_before(c, body)
+  local report = {}
+  local ids = {}
+  for i, g in ipairs(same_goals(c, body, report)) do ids[i] = tostring(g.id) end
+  return {ids = ids, complete = report.incomplete == nil}
+end
+
+--- The goal a lost create made: of the same name and sessionId, not claimed
+--- by this process, and not there before it was sent (`snap`, taken then).
+--- Where the snapshot is missing or partial, a goal not in it must have been
+--- created at or after t0 (less the clock skew); one that gives no creation
+--- time cannot be told from an older one. Returns the goal, or nil (surely
+--- not created), or nil and what to check.
+local function find_goal(c, body, snap, t0)
+  local before = {}
+  for _, id in ipairs(type(snap) == "table" and snap.ids or {}) do before[id] = true end
+  local whole = type(snap) == "table" and snap.complete == true
+  local report = {}
+  local mine, unknown = {}, {}
+  for _, g in ipairs(same_goals(c, body, report)) do
+    local id = tostring(g.id)
+    if not claimed[id] and not before[id] then
+      if whole then
+        mine[#mine + 1] = g
+      else
+        local created = dates.read(g.dateCreated or g.createdAt)
+        if created == nil then unknown[#unknown + 1] = id
+        elseif created >= t0 - quantive.clock_skew then mine[#mine + 1] = g end
+      end
+    end
+  end
+  local check = string.format("look in the session %s for goals named '%s'", body.sessionId, body.name)
+  if #mine == 1 and #unknown == 0 then return mine[1] end
+  if #mine > 1 then
+    local ids = {}
+    for i, g in ipairs(mine) do ids[i] = tostring(g.id) end
+    return nil, string.format("%s: the goals %s all appeared since it was sent", check, table.concat(ids, ", "))
+  end
+  if #unknown > 0 then
+    return nil, string.format("%s: the goals %s give no creation time and were not listed before it was sent, so "
+      .. "they cannot be told from older goals of that name", check, table.concat(unknown, ", "))
+  end
+  if report.incomplete then
+    return nil, string.format("%s: the goals could not all be listed (%s)", check, report.incomplete)
   end
   return nil
 end
@@ -323,7 +393,8 @@ local function create_goal(c, w, goal, label)
       end
       return g
     end,
-    find = function(_, t0) return find_goal(c, body, t0) end,
+    before = function() return goals_before(c, body) end,
+    find = function(snap, t0) return find_goal(c, body, snap, t0) end,
   }
   claimed[tostring(created.id)] = true
   return created
@@ -405,10 +476,11 @@ local function bind_goals(get_client)
   ---@param id string|integer  the goal's id
   ---@return table goal  the goal, Quantive's field names
   t.get = bind(goals_get)
-  --- Creates a goal (POST /v1/goals), exactly once: when the answer is
-  --- lost, the goal is looked up (same name and sessionId, created since
-  --- the attempt began, allowing quantive.clock_skew) and adopted instead of
-  --- being created again. The goal uses Quantive's field names: name and
+  --- Creates a goal (POST /v1/goals), exactly once: the goals of the same
+  --- name and sessionId are listed first; when the answer is lost, a new
+  --- one (not listed then) is adopted instead of being created again, and
+  --- when that cannot be told the error (kind of the lost answer) says the
+  --- goal "may have been created" and nothing is sent again. The goal uses Quantive's field names: name and
   --- sessionId are required; ownerId and description (strings) and tags (a
   --- list of {title=} or of strings) are checked; other fields pass
   --- through. The same as client:goals_create(goal).
@@ -510,16 +582,6 @@ end
 
 local done_raw = {status = "DONE"}
 
-local function write_json(path, list)
-  V.atomic_write("quantive", path, function(tmp)
-    local f, why = io.open(tmp, "wb")
-    if not f then V.raise("quantive", "usage", "could not write " .. path .. ": " .. tostring(why)) end
-    local ok, e = pcall(function() f:write(json.encode(list)) end)
-    f:close()
-    if not ok then error(e, 0) end
-  end)
-end
-
 -- CSV columns: the union of the goals' fields, in first-seen order (id and
 -- name first; a goal's new fields in name order); nested values as JSON.
 local function write_csv(path, goals)
@@ -570,6 +632,9 @@ function export_job.download(c, job, path)
     V.raise("quantive", "validation", string.format("job:download: cannot tell the format from '%s': "
       .. "give a path ending in .csv, .ndjson, .jsonl or .json", path))
   end
+  -- A .json file is opened first (a path that cannot be written fails before
+  -- the listing); its temporary file is removed by a rerun if this run is killed.
+  local out <close> = format == "json" and moonport.file_writer(path) or nil
   local it = iterate_goals(c, export_query(job), quantive.max_page_size)
   local rows
   if format == "ndjson" then
@@ -577,7 +642,12 @@ function export_job.download(c, job, path)
   else
     local goals = collect(it)
     rows = #goals
-    if format == "csv" then write_csv(path, goals) else write_json(path, goals) end
+    if format == "csv" then
+      write_csv(path, goals)
+    else
+      out:write(json.encode(goals))
+      out:close()
+    end
   end
   return {path = path, bytes = V.file_size(path), rows = rows}
 end
@@ -646,7 +716,7 @@ function Client:submit(kind, target, data, opts)
     V.check(w, "argument #3 (goals)", data, "list")
   end
   local items = {}
-  for item in V.items(w, data) do items[#items + 1] = item end
+  for item in batch._source(w.fname, "argument #3 (goals)", data) do items[#items + 1] = item end
   for i, goal in ipairs(items) do check_goal(w, goal, "goals[" .. i .. "]", true) end
   local jobs = {}
   for i, goal in ipairs(items) do

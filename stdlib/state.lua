@@ -1,6 +1,7 @@
---- state: what a run has done, kept in a SQLite database (--state PATH,
---- default .moonport/state.sqlite), so that a rerun after a crash resumes
---- instead of starting over.
+--- state: what a run has done, kept in a state store (--state PATH, a
+--- SQLite database, default .moonport/state.sqlite; or --state
+--- postgres://USER@HOST/DB, shared by workers on many machines), so that a
+--- rerun after a crash resumes instead of starting over, on any worker.
 ---
 ---   local job = state.once("export forecast 2024_Q1", function()
 ---     return clari.export("forecast", {...})   -- runs only the first time
@@ -11,13 +12,47 @@
 --- a value is durable (fsynced) when the call returns. Tables whose metatable
 --- is registered with state.register_class(name, {dump=, load=}) are stored
 --- through `dump` and come back through `load` (vendor Jobs come back alive).
+---
+--- Keys are namespaced: a script's keys are its own unless another script
+--- uses the same namespace. The namespace is --namespace NAME (or
+--- $MOONPORT_NAMESPACE), else the script's file name without its folder and
+--- `.lua` (`nightly_export` for /jobs/nightly_export.lua, wherever it runs
+--- from), else (-e, stdin, the REPL) the unnamed namespace.
 local native = require "moonport.state"
 local json = require "json"
 local moonport = require "moonport"
 local task = require "moonport.task"
 local context = require "moonport.context"
+local log = require "log"
 
 local state = {}
+
+-- The namespace of this run (see the header), found at first use.
+local namespace_of_run
+local function namespace()
+  if namespace_of_run == nil then
+    local ns = native.namespace() or os.getenv("MOONPORT_NAMESPACE")
+    if ns == nil then
+      local script = type(rawget(_G, "arg")) == "table" and rawget(_G, "arg")[0] or nil
+      ns = type(script) == "string" and script ~= "-" and (script:match("([^/\\]+)$") or ""):gsub("%.lua$", "") or ""
+    end
+    namespace_of_run = ns
+  end
+  return namespace_of_run
+end
+
+-- The stored key of `rest` ("v:" .. key, "once:" .. key, ...): the
+-- namespace and "\30" before it, except in the unnamed namespace.
+local function K(rest)
+  local ns = namespace()
+  return ns == "" and rest or (ns .. "\30" .. rest)
+end
+local function strip(stored) return stored:sub(#K("") + 1) end
+
+--- The namespace of this run's keys ("" for the unnamed one): --namespace
+--- NAME, $MOONPORT_NAMESPACE, else the script's file name without `.lua`.
+---@return string namespace
+function state.namespace() return namespace() end
 
 local function fail(fname, message)
   error(moonport.error("validation", "state." .. fname .. ": " .. message, nil, 3), 0)
@@ -102,7 +137,7 @@ end
 ---@return any value  the stored value, or nil
 function state.get(key)
   check_key("get", key)
-  local text = native.get("v:" .. key)
+  local text = native.get(K("v:" .. key))
   if text == nil then return nil end
   return load(json.decode(text), {key = key, kind = "set", path = native.path()})
 end
@@ -119,9 +154,9 @@ end
 function state.set(key, value)
   check_key("set", key)
   if value == nil then
-    native.delete("v:" .. key)
+    native.delete(K("v:" .. key))
   else
-    native.set("v:" .. key, encode("set", value))
+    native.set(K("v:" .. key), encode("set", value))
   end
 end
 
@@ -131,7 +166,7 @@ end
 ---@return boolean existed
 function state.delete(key)
   check_key("delete", key)
-  return native.delete("v:" .. key)
+  return native.delete(K("v:" .. key))
 end
 
 --- The keys stored with state.set (only those that start with `prefix`,
@@ -141,8 +176,8 @@ end
 ---@return string[] keys
 function state.keys(prefix)
   if prefix ~= nil and type(prefix) ~= "string" then fail("keys", "argument #1 (prefix) must be a string") end
-  local out = native.keys("v:" .. (prefix or ""))
-  for i, k in ipairs(out) do out[i] = k:sub(3) end
+  local out = native.keys(K("v:" .. (prefix or "")))
+  for i, k in ipairs(out) do out[i] = strip(k):sub(3) end
   return out
 end
 
@@ -159,11 +194,11 @@ end
 function state.list(prefix)
   if prefix ~= nil and type(prefix) ~= "string" then fail("list", "argument #1 (prefix) must be a string") end
   local out = {}
-  for _, e in ipairs(native.entries("v:" .. (prefix or ""))) do
-    out[#out + 1] = {key = e.key:sub(3), kind = "set", stored_at = e.stored_at}
+  for _, e in ipairs(native.entries(K("v:" .. (prefix or "")))) do
+    out[#out + 1] = {key = strip(e.key):sub(3), kind = "set", stored_at = e.stored_at}
   end
-  for _, e in ipairs(native.entries("once:" .. (prefix or ""))) do
-    out[#out + 1] = {key = e.key:sub(6), kind = "once", stored_at = e.stored_at}
+  for _, e in ipairs(native.entries(K("once:" .. (prefix or "")))) do
+    out[#out + 1] = {key = strip(e.key):sub(6), kind = "once", stored_at = e.stored_at}
   end
   table.sort(out, function(a, b)
     if a.key ~= b.key then return a.key < b.key end
@@ -180,7 +215,11 @@ local running = {}
 --- If fn raises, nothing is stored and the next call runs it again; what
 --- vendor bindings created inside fn (and the tasks it spawns) before a
 --- crash is journaled, and adopted on the rerun instead of being sent
---- again. A second call with the same key while the first runs waits for it.
+--- again. A second call with the same key while the first runs waits for it,
+--- in this run or in another run sharing the state store (another process,
+--- or a worker on another machine with --state postgres://...), and gets
+--- its results; a run that dies while performing a step releases it, and the
+--- next one to reach it performs it (adopting what the dead one created).
 --- Raises kind = "validation" for a bad key or fn, "usage" when fn asks for
 --- its own key, and fn's error; kind = "validation" when the results cannot
 --- be stored as JSON.
@@ -193,30 +232,53 @@ local running = {}
 function state.once(key, fn)
   check_key("once", key)
   if type(fn) ~= "function" then fail("once", "argument #2 (fn) must be a function, got " .. type(fn)) end
-  local id = "once:" .. key
+  local id = K("once:" .. key)
   local me = coroutine.running()
   if running[key] == me then
     error(moonport.error("usage", "state.once: '" .. key .. "' was asked for again from inside its own fn "
       .. "(it would wait for itself for ever)", nil, 2), 0)
   end
   while running[key] do task.sleep(0.02) end
-  local text = native.get(id)
-  if text ~= nil then
+  local function stored()
+    local text = native.get(id)
+    if text == nil then return nil end
     local stored = load(json.decode(text), {key = key, kind = "once", path = native.path()})
     for i = 1, stored.n do
       if stored.values[i] == json.null then stored.values[i] = nil end
     end
-    return table.unpack(stored.values, 1, stored.n)
+    return stored
   end
+  local done = stored()
+  if done then return table.unpack(done.values, 1, done.n) end
+  -- Claim the step among every run sharing the store (a lock tied to this
+  -- process: it ends if the process dies); while another run performs it,
+  -- wait for its results.
   running[key] = me
-  local done <close> = setmetatable({}, {__close = function() running[key] = nil end})
+  local claim = "once\0" .. id
+  local release <close> = setmetatable({}, {__close = function()
+    running[key] = nil
+    native.release(claim)
+  end})
+  local delay, waited = 0.02, 0
+  while not native.claim(claim) do
+    done = stored()
+    if done then return table.unpack(done.values, 1, done.n) end
+    if waited == 0 then
+      log.info("state.once %q: another run is performing this step; waiting for it", key)
+    end
+    task.sleep(delay)
+    waited = waited + delay
+    delay = math.min(delay * 1.5, 0.5)
+  end
+  -- It may have finished between the look and the claim.
+  done = stored()
+  if done then return table.unpack(done.values, 1, done.n) end
   -- What vendor bindings create inside fn (and the tasks it spawns) is
   -- journaled under this key: a rerun after a crash adopts it.
   local results = table.pack(context.with({once = key, counts = {}}, fn))
   local values = {}
   for i = 1, results.n do values[i] = results[i] == nil and json.null or results[i] end
-  native.set(id, encode("once", {n = results.n, values = json.array(values)}))
-  native.delete_prefix(state._journal_prefix(key))
+  native.complete(id, encode("once", {n = results.n, values = json.array(values)}), state._journal_prefix(key))
   return table.unpack(results, 1, results.n)
 end
 
@@ -228,12 +290,12 @@ end
 function state.forget(key)
   check_key("forget", key)
   native.delete_prefix(state._journal_prefix(key))
-  return native.delete("once:" .. key)
+  return native.delete(K("once:" .. key))
 end
 
 -- The journal of state.once: what a binding was creating inside fn
--- (moonport.vendor writes it). "j:" .. once key .. "\31" .. what.
-function state._journal_prefix(key) return "j:" .. key .. "\31" end
+-- (moonport.vendor writes it). "j:" .. once key .. "\31" .. what, in the namespace.
+function state._journal_prefix(key) return K("j:" .. key .. "\31") end
 
 --- The journal entry `what` of the running once (nil outside state.once,
 --- or when nothing was recorded). Internal: for moonport.vendor.

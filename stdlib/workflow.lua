@@ -272,12 +272,13 @@ function Workflow:summary()
   }
 end
 
+-- Under a minute with a fraction (a step is often quick); from a minute on,
+-- as moonport's progress line writes it ("3 min 05 s", "1 h 02 min").
 local function human(seconds)
   if seconds == nil then return "-" end
   if seconds < 10 then return string.format("%.2f s", seconds) end
   if seconds < 60 then return string.format("%.1f s", seconds) end
-  if seconds < 3600 then return string.format("%d min %02d s", seconds // 60, math.floor(seconds % 60)) end
-  return string.format("%d h %02d min", seconds // 3600, (seconds % 3600) // 60)
+  return moonport.duration(seconds)
 end
 
 local function number_text(n)

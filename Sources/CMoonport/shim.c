@@ -1,10 +1,12 @@
 /*
  * The only place in moonport that raises Lua errors or yields (both longjmp).
- * Everything here is C, so a longjmp never crosses a Swift frame.
+ * Everything here is C, so a longjmp never crosses a Swift frame; the
+ * allocator below makes sure an out-of-memory error does not either.
  */
 #include "moonport_shim.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -13,44 +15,151 @@
 #include <time.h>
 
 /* ------------------------------------------------------------------ */
-/* The trampoline and the wait protocol                               */
+/* The Lua heap: failures never unwind through Swift                   */
 /* ------------------------------------------------------------------ */
 
-static const char mp_wait_key = 'w';
+typedef struct mp_heap {
+    size_t used;  /* bytes Lua holds (as Lua counts them) */
+    size_t limit; /* 0: none */
+    int swift;    /* 1 while Swift is the innermost code running on the state */
+} mp_heap;
 
-void mp_push_wait_sentinel(lua_State *L) {
-    lua_pushlightuserdata(L, (void *)&mp_wait_key);
+static void mp_heap_stop(mp_heap *h, size_t asked) {
+    /* No malloc here: the message is formatted on the stack. */
+    char msg[200];
+    double mib = (double)(h->used + asked) / (1024.0 * 1024.0);
+    int n;
+    if (h->limit > 0)
+        n = snprintf(msg, sizeof msg,
+                     "moonport: out of memory in the Lua state (%.1f MiB, limit %zu MiB); stopping\n",
+                     mib, h->limit / (1024 * 1024));
+    else
+        n = snprintf(msg, sizeof msg, "moonport: out of memory in the Lua state (%.1f MiB); stopping\n", mib);
+    fflush(stdout);
+    if (n > 0) {
+        ssize_t w = write(STDERR_FILENO, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+        (void)w;
+    }
+    _exit(1);
 }
 
-int mp_is_wait_sentinel(lua_State *L, int idx) {
-    return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == (void *)&mp_wait_key;
+static void *mp_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    mp_heap *h = (mp_heap *)ud;
+    size_t old = ptr != NULL ? osize : 0; /* with ptr NULL, osize is a type tag */
+    if (nsize == 0) {
+        free(ptr);
+        h->used -= old;
+        return NULL;
+    }
+    if (h->limit > 0 && nsize > old && h->used - old + nsize > h->limit) {
+        if (h->swift) mp_heap_stop(h, nsize - old);
+        return NULL; /* Lua collects, retries, then raises "not enough memory" */
+    }
+    void *p = realloc(ptr, nsize);
+    if (p == NULL) {
+        if (h->swift) mp_heap_stop(h, nsize > old ? nsize - old : 0);
+        return NULL;
+    }
+    h->used = h->used - old + nsize;
+    return p;
+}
+
+static mp_heap *mp_heap_of(lua_State *L) {
+    void *ud = NULL;
+    return lua_getallocf(L, &ud) == mp_alloc ? (mp_heap *)ud : NULL;
+}
+
+int mp_heap_install(lua_State *L, size_t limit_bytes) {
+    mp_heap *h = (mp_heap *)malloc(sizeof *h);
+    if (h == NULL) return 0;
+    /* luaL_newstate's allocator is realloc/free too: the blocks carry over. */
+    h->used = (size_t)lua_gc(L, LUA_GCCOUNT) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB);
+    h->limit = limit_bytes;
+    h->swift = 1; /* the host (Swift) made the state and goes on setting it up */
+    lua_setallocf(L, mp_alloc, h);
+    return 1;
+}
+
+void mp_heap_close(lua_State *L) {
+    mp_heap *h = mp_heap_of(L);
+    lua_close(L);
+    free(h);
+}
+
+static int mp_set_swift(lua_State *L, int swift) {
+    mp_heap *h = mp_heap_of(L);
+    if (h == NULL) return 0;
+    int previous = h->swift;
+    h->swift = swift;
+    return previous;
+}
+
+int mp_swift_enter(lua_State *L) { return mp_set_swift(L, 1); }
+
+void mp_swift_leave(lua_State *L, int previous) { (void)mp_set_swift(L, previous); }
+
+/* Lua code runs, under a protected call made here in C. */
+static int mp_lua_enter(lua_State *L) { return mp_set_swift(L, 0); }
+
+int mp_resume(lua_State *co, lua_State *from, int nargs, int *nres) {
+    int previous = mp_lua_enter(co);
+    int status = lua_resume(co, from, nargs, nres);
+    mp_swift_leave(co, previous);
+    return status;
+}
+
+int mp_load(lua_State *L, const char *buf, size_t len, const char *name, const char *mode) {
+    int previous = mp_lua_enter(L);
+    int status = luaL_loadbufferx(L, buf, len, name, mode);
+    mp_swift_leave(L, previous);
+    return status;
+}
+
+/* ------------------------------------------------------------------ */
+/* The trampoline and the suspend protocol                             */
+/* ------------------------------------------------------------------ */
+
+static const char mp_suspend_key = 's';
+
+void mp_push_suspend_marker(lua_State *L) {
+    lua_pushlightuserdata(L, (void *)&mp_suspend_key);
+}
+
+int mp_is_suspend_marker(lua_State *L, int idx) {
+    return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == (void *)&mp_suspend_key;
 }
 
 static int mp_finish(lua_State *L, int n);
 
-/* Runs when the host resumes a coroutine whose Swift call was waiting. */
+/* Runs when the host resumes a coroutine whose Swift call was suspended. */
 static int mp_deliver_k(lua_State *L, int status, lua_KContext ctx) {
     (void)status;
     (void)ctx;
-    return mp_finish(L, moonport_swift_deliver(L));
+    int previous = mp_swift_enter(L);
+    int n = moonport_swift_deliver(L);
+    mp_swift_leave(L, previous);
+    return mp_finish(L, n);
 }
 
 static int mp_finish(lua_State *L, int n) {
     if (n == MP_RAISE) return lua_error(L);
-    if (n == MP_YIELD) {
-        /* The Swift side checked lua_isyieldable before starting the work. */
-        mp_push_wait_sentinel(L);
+    if (n == MP_SUSPEND) {
+        /* LuaRuntime.checkCanSuspend made sure L can yield. */
+        mp_push_suspend_marker(L);
         return lua_yieldk(L, 1, 0, mp_deliver_k);
     }
     return n;
 }
 
 int mp_trampoline(lua_State *L) {
-    return mp_finish(L, moonport_swift_call(L));
+    int previous = mp_swift_enter(L);
+    int n = moonport_swift_call(L);
+    mp_swift_leave(L, previous);
+    return mp_finish(L, n);
 }
 
 /* ------------------------------------------------------------------ */
-/* coroutine.resume / coroutine.wrap that pass host waits outward      */
+/* coroutine.resume / coroutine.wrap that pass suspensions outward     */
 /* ------------------------------------------------------------------ */
 
 /* Moves narg values into co, resumes it and moves its results (or its
@@ -76,19 +185,19 @@ static int mp_auxresume(lua_State *L, lua_State *co, int narg) {
     return -1;
 }
 
-/* Did the resumed coroutine stop because it waits for the host? */
-static int mp_inner_waits(lua_State *L, int r) {
-    return r == 1 && mp_is_wait_sentinel(L, -1);
+/* Did the resumed coroutine stop because a Swift call suspended it? */
+static int mp_inner_suspended(lua_State *L, int r) {
+    return r == 1 && mp_is_suspend_marker(L, -1);
 }
 
-static int mp_forward_wait(lua_State *L, lua_KContext ctx, lua_KFunction k) {
+static int mp_forward_suspension(lua_State *L, lua_KContext ctx, lua_KFunction k) {
     if (!lua_isyieldable(L)) {
         lua_pop(L, 1);
         lua_pushliteral(L, "a coroutine waits for I/O, but the code that resumed it cannot wait "
                            "(it runs inside a metamethod, a C iterator or outside any task)");
         return lua_error(L);
     }
-    /* The sentinel is on top: yield it to whoever resumed us. */
+    /* The suspend marker is on top: yield it to whoever resumed us. */
     return lua_yieldk(L, 1, ctx, k);
 }
 
@@ -101,7 +210,7 @@ static int mp_resume_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int mp_resume_result(lua_State *L, lua_State *co, int r) {
-    if (mp_inner_waits(L, r)) return mp_forward_wait(L, (lua_KContext)co, mp_resume_k);
+    if (mp_inner_suspended(L, r)) return mp_forward_suspension(L, (lua_KContext)co, mp_resume_k);
     if (r < 0) {
         lua_pushboolean(L, 0);
         lua_insert(L, -2);
@@ -128,7 +237,7 @@ static int mp_wrap_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int mp_wrap_result(lua_State *L, lua_State *co, int r) {
-    if (mp_inner_waits(L, r)) return mp_forward_wait(L, 0, mp_wrap_k);
+    if (mp_inner_suspended(L, r)) return mp_forward_suspension(L, 0, mp_wrap_k);
     if (r < 0) {
         int stat = lua_status(co);
         if (stat != LUA_OK && stat != LUA_YIELD) { /* error inside the coroutine */
@@ -251,7 +360,9 @@ int mp_pcall_traceback(lua_State *L, int nargs, int nresults) {
     int base = lua_gettop(L) - nargs;
     lua_pushcfunction(L, mp_msghandler);
     lua_insert(L, base);
+    int previous = mp_lua_enter(L);
     int status = lua_pcall(L, nargs, nresults, base);
+    mp_swift_leave(L, previous);
     lua_remove(L, base);
     return status;
 }
@@ -266,7 +377,10 @@ int mp_safe_tostring(lua_State *L, int idx) {
     if (!lua_checkstack(L, 3)) return 0;
     lua_pushcfunction(L, mp_tostring_fn);
     lua_pushvalue(L, idx);
-    if (lua_pcall(L, 1, 1, 0) == LUA_OK) return 1;
+    int previous = mp_lua_enter(L);
+    int status = lua_pcall(L, 1, 1, 0);
+    mp_swift_leave(L, previous);
+    if (status == LUA_OK) return 1;
     if (lua_type(L, -1) != LUA_TSTRING) {
         lua_pop(L, 1);
         lua_pushliteral(L, "(error while converting a value to a string)");
@@ -345,11 +459,6 @@ void mp_sigterm_install(void) {
 
 int mp_last_signal(void) {
     return mp_last_signal_number;
-}
-
-void mp_sigint_default(void) {
-    signal(SIGINT, SIG_DFL);
-    mp_sigint_wake = NULL;
 }
 
 int mp_sigint_take(void) {

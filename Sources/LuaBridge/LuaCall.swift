@@ -53,10 +53,6 @@ public struct LuaCall {
         return lua_tonumberx(lua.L, i, nil)
     }
 
-    public func optionalNumber(_ i: Int32, _ what: String) throws -> Double? {
-        lua.isNoneOrNil(i) ? nil : try number(i, what)
-    }
-
     public func boolean(_ i: Int32, _ what: String) throws -> Bool {
         try checkType(i, what, LUA_TBOOLEAN, "a boolean")
         return lua.toBool(i)
@@ -92,36 +88,28 @@ public struct LuaCall {
         return .results(Int32(values.count))
     }
 
-    // MARK: waiting
+    // MARK: suspending
 
     /// Starts `work` off the Lua thread and suspends the calling coroutine;
     /// when the work finishes, `deliver` runs on the owner with its value and
     /// pushes the call's results (or throws the call's error).
     ///
-    /// Raises a clear error when the caller cannot wait (inside a metamethod,
-    /// a C iterator, or outside any coroutine).
+    /// Raises a clear error when the caller cannot be suspended
+    /// (`LuaRuntime.checkCanSuspend`).
     public func suspend<T: Sendable>(
         _ work: @escaping @Sendable () async throws -> T,
         deliver: @escaping (LuaState, T) throws -> Int32
     ) throws -> LuaReturn {
-        let runtime = try suspendingRuntime()
-        try runtime.startOperation(on: lua.L, name: name, work: work, deliver: deliver)
+        try runtime().suspend(lua, name: name, work: work, deliver: deliver)
         return .suspended
     }
 }
 
 extension LuaCall {
-    /// The runtime that will resume this coroutine; a clear error when the
-    /// caller cannot wait (inside a metamethod, a C iterator, or outside any coroutine).
-    func suspendingRuntime() throws -> LuaRuntime {
+    /// The runtime that will resume this coroutine.
+    func runtime() throws -> LuaRuntime {
         guard let runtime = LuaRuntime.owning(lua.L) else {
             throw LuaError(.runtime, "\(name): no moonport runtime owns this Lua state")
-        }
-        guard lua_isyieldable(lua.L) != 0 else {
-            throw LuaError(
-                .usage,
-                "\(name) cannot wait here: it was called from code that cannot be suspended "
-                    + "(a metamethod, a C iterator such as table.sort's comparator, or the REPL's printer)")
         }
         return runtime
     }
@@ -134,8 +122,7 @@ extension LuaCall {
         starting start: (@escaping @Sendable (Result<T, any Error>) -> Void) -> @Sendable () -> Void,
         deliver: @escaping (LuaState, T) throws -> Int32
     ) throws -> LuaReturn {
-        let runtime = try suspendingRuntime()
-        try runtime.startOperation(on: lua.L, name: name, start: start, deliver: deliver)
+        try runtime().suspend(lua, name: name, start: start, deliver: deliver)
         return .suspended
     }
 }
@@ -165,8 +152,6 @@ public struct LuaOptions {
         defer { lua.pop() }
         return try body(lua.top)
     }
-
-    public func has(_ field: String) -> Bool { with(field) { !lua.isNoneOrNil($0) } }
 
     public func bool(_ field: String) throws -> Bool? {
         try with(field) { i in

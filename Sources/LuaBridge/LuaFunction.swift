@@ -5,8 +5,8 @@ import CMoonport
 public enum LuaReturn {
     /// This many results were pushed.
     case results(Int32)
-    /// Asynchronous work was started with `LuaCall.suspend`: the calling
-    /// coroutine sleeps until it completes.
+    /// Host work was started with `LuaCall.suspend`: the calling coroutine
+    /// is suspended until it ends.
     case suspended
 }
 
@@ -46,9 +46,11 @@ extension LuaState {
 }
 
 /// __gc of a function context: releases the Swift closure. Plain C-callable
-/// Swift that never raises.
+/// Swift that never raises (Swift runs: the heap knows it).
 private let swiftFunctionGC: lua_CFunction = { L in
     guard let L, let slot = lua_touserdata(L, 1) else { return 0 }
+    let previous = mp_swift_enter(L)
+    defer { mp_swift_leave(L, previous) }
     if let box = slot.load(as: UnsafeMutableRawPointer?.self) {
         Unmanaged<SwiftFunction>.fromOpaque(box).release()
         slot.storeBytes(of: nil, as: UnsafeMutableRawPointer?.self)
@@ -57,7 +59,8 @@ private let swiftFunctionGC: lua_CFunction = { L in
 }
 
 /// The entry point behind `mp_trampoline`: finds the Swift function in
-/// upvalue 1, runs it, and turns its outcome into a count or a sentinel.
+/// upvalue 1, runs it, and turns its outcome into a count, MP_RAISE or
+/// MP_SUSPEND.
 @_cdecl("moonport_swift_call")
 func moonportSwiftCall(_ L: OpaquePointer?) -> Int32 {
     guard let L else { return 0 }
@@ -73,7 +76,7 @@ func moonportSwiftCall(_ L: OpaquePointer?) -> Int32 {
     do {
         switch try function.body(&call) {
         case .results(let n): return n
-        case .suspended: return MP_YIELD
+        case .suspended: return MP_SUSPEND
         }
     } catch {
         lua.pushRaised(error, function: function.name)
@@ -82,7 +85,7 @@ func moonportSwiftCall(_ L: OpaquePointer?) -> Int32 {
 }
 
 /// The entry point behind the continuation of a suspended call: pushes the
-/// outcome of the finished host operation.
+/// results of the call whose suspension ended.
 @_cdecl("moonport_swift_deliver")
 func moonportSwiftDeliver(_ L: OpaquePointer?) -> Int32 {
     guard let L else { return 0 }
@@ -107,8 +110,8 @@ extension LuaState {
         }
     }
 
-    /// Pushes an error table (SPEC.md §2) with its metatable. `where` is the
-    /// position of the Lua code that called the failing function.
+    /// Pushes an error table (SPEC.md §2) with its metatable. Its `where`
+    /// field is the position of the Lua code that called the failing function.
     public func push(_ error: LuaError) {
         ensureStack(6)
         newTable(recordCount: 8)

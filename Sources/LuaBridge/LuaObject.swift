@@ -58,8 +58,12 @@ extension LuaState {
     }
 }
 
+/// __gc of an object's userdata: releases the Swift object (whose deinit
+/// may use the state: Swift runs, the heap knows it).
 private let luaObjectGC: lua_CFunction = { L in
     guard let L, let slot = lua_touserdata(L, 1) else { return 0 }
+    let previous = mp_swift_enter(L)
+    defer { mp_swift_leave(L, previous) }
     if let raw = slot.load(as: UnsafeMutableRawPointer?.self) {
         Unmanaged<AnyObject>.fromOpaque(raw).release()
         slot.storeBytes(of: nil, as: UnsafeMutableRawPointer?.self)

@@ -1,31 +1,44 @@
 import CLua
 import CMoonport
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Owns one `lua_State` and drives its coroutines.
 ///
 /// Exactly one thread uses a runtime: the one that created it. Lua code runs
 /// in coroutines ("tasks"); a Swift binding that does I/O starts the work on
-/// Swift's concurrency pool and suspends its coroutine (`LuaCall.suspend`).
-/// When the work finishes, its value is posted to the runtime's inbox and the
-/// owner resumes the coroutine. Nothing else ever touches the state.
+/// Swift's concurrency pool and suspends its coroutine (`LuaCall.suspend`):
+/// the runtime keeps a `Suspension` until the work ends, its value is posted
+/// to the runtime's inbox, and the owner resumes the coroutine, whose call
+/// then delivers its results. Nothing else ever touches the state.
 public final class LuaRuntime {
     public let main: LuaState
     private let wake: WakeHandle
     private let inbox: Inbox
-    private var operations: [UInt64: PendingOperation] = [:]
-    private var deliveries: [OpaquePointer: PendingOperation] = [:]
+    /// Suspensions whose work is in flight (or that wait for a task), by id.
+    private var suspensions: [UInt64: Suspension] = [:]
+    /// Suspensions that ended, by coroutine: resuming it delivers the outcome.
+    private var ended: [OpaquePointer: Suspension] = [:]
     private var readyTasks: [LuaTask] = []
     private var liveTasks: [ObjectIdentifier: LuaTask] = [:]
     private var finishedDetached: [LuaTask] = []
-    private var nextOperationID: UInt64 = 1
+    private var nextSuspensionID: UInt64 = 1
     /// The task whose coroutine runs now.
     public private(set) var currentTask: LuaTask?
     /// Set once Ctrl-C was seen while this runtime drove its tasks.
     public private(set) var interrupted = false
 
-    public init() {
-        guard let L = luaL_newstate() else { fatalError("cannot create a Lua state (out of memory)") }
+    /// `memoryLimit`: bytes the Lua heap may hold (nil: no limit). Past it,
+    /// Lua code gets the catchable "not enough memory" error, and an
+    /// allocation made from Swift stops the process (see moonport_shim.h).
+    public init(memoryLimit: Int? = LuaRuntime.configuredMemoryLimit) {
+        guard let L = luaL_newstate(), mp_heap_install(L, max(memoryLimit ?? 0, 0)) != 0 else {
+            fatalError("cannot create a Lua state (out of memory)")
+        }
         main = LuaState(L)
         inbox = Inbox()
         wake = inbox.wake
@@ -36,11 +49,19 @@ public final class LuaRuntime {
     }
 
     deinit {
-        for op in operations.values { op.cancelWork() }
+        for suspension in suspensions.values { suspension.cancelWork() }
         mp_extraspace(main.L).pointee = nil
-        lua_close(main.L)
+        mp_heap_close(main.L)
         // The semaphore belongs to the inbox: work still finishing after this
         // (a cancelled request) posts to it safely; it is freed with the inbox.
+    }
+
+    /// `MOONPORT_LUA_MEMORY_LIMIT_MB`: a limit on the Lua heap, in MiB.
+    public static var configuredMemoryLimit: Int? {
+        guard let raw = getenv("MOONPORT_LUA_MEMORY_LIMIT_MB"), let mib = Int(String(cString: raw)), mib > 0 else {
+            return nil
+        }
+        return mib.multipliedReportingOverflow(by: 1 << 20).overflow ? nil : mib << 20
     }
 
     /// The runtime that owns a Lua thread (every thread shares the main
@@ -75,8 +96,8 @@ public final class LuaRuntime {
         finishedDetached.removeAll { $0 === task }
     }
 
-    /// The number of host operations in flight.
-    public var pendingOperations: Int { operations.count }
+    /// The number of suspended calls not yet ended.
+    public var pendingSuspensions: Int { suspensions.count }
 
     // MARK: tasks
 
@@ -105,18 +126,28 @@ public final class LuaRuntime {
     public func suspend(
         _ lua: LuaState, until target: LuaTask, name: String, deliver: @escaping (LuaState) throws -> Int32
     ) throws -> LuaReturn {
-        guard let waiter = currentTask else { throw LuaError(.usage, "\(name) cannot wait outside a task") }
+        let waiter = try checkCanSuspend(lua, name: name)
         guard waiter !== target else { throw LuaError(.usage, "\(name): a task cannot wait for itself") }
-        guard lua_isyieldable(lua.L) != 0 else {
-            throw LuaError(.usage, "\(name) cannot wait here: it was called from code that cannot be suspended")
-        }
-        let id = nextOperationID
-        nextOperationID += 1
-        let op = PendingOperation(id: id, coroutine: lua.L, task: waiter, name: name) { lua, _ in try deliver(lua) }
-        op.isLocal = true
-        operations[id] = op
-        target.waiters.append(id)
+        let suspension = newSuspension(on: lua.L, task: waiter, name: name) { lua, _ in try deliver(lua) }
+        suspension.isLocal = true
+        target.waiters.append(suspension.id)
         return .suspended
+    }
+
+    /// Can the call `name`, running on `lua`, suspend its coroutine? The one
+    /// check for every suspending call: it needs a task the runtime drives,
+    /// and a coroutine that can yield here (not inside a metamethod, a C
+    /// iterator such as table.sort's comparator, or the REPL's printer).
+    /// Returns the task to resume when the suspension ends.
+    func checkCanSuspend(_ lua: LuaState, name: String) throws -> LuaTask {
+        guard lua_isyieldable(lua.L) != 0 else {
+            throw LuaError(
+                .usage,
+                "\(name) cannot wait here: it was called from code that cannot be suspended "
+                    + "(a metamethod, a C iterator such as table.sort's comparator, or the REPL's printer)")
+        }
+        guard let task = currentTask else { throw LuaError(.usage, "\(name) cannot wait outside a task") }
+        return task
     }
 
     /// Wakes what waits for a task that just finished.
@@ -124,10 +155,8 @@ public final class LuaRuntime {
         let ids = task.waiters
         task.waiters.removeAll()
         for id in ids {
-            guard let op = operations.removeValue(forKey: id) else { continue }
-            op.outcome = .success(Done())
-            deliveries[op.coroutine] = op
-            readyTasks.append(op.task)
+            guard let suspension = suspensions.removeValue(forKey: id) else { continue }
+            end(suspension, .success(Done()))
         }
     }
 
@@ -149,8 +178,8 @@ public final class LuaRuntime {
         drive { false }
     }
 
-    /// The loop: resume what is ready, then sleep until an operation
-    /// completes or Ctrl-C arrives.
+    /// The loop: resume what is ready, then sleep until a suspension ends
+    /// or Ctrl-C arrives.
     private func drive(until done: () -> Bool) {
         while true {
             while !readyTasks.isEmpty {
@@ -159,29 +188,32 @@ public final class LuaRuntime {
             }
             if done() { return }
             // Only work in flight off the Lua thread can wake anything.
-            if !operations.values.contains(where: { !$0.isLocal }) { return }
+            if !suspensions.values.contains(where: { !$0.isLocal }) { return }
             _ = mp_wake_wait(wake.pointer, -1)
             if mp_sigint_take() != 0 { interrupt() }
             for completion in inbox.drain() {
-                guard let op = operations.removeValue(forKey: completion.id) else { continue }
-                op.outcome = completion.outcome
-                deliveries[op.coroutine] = op
-                readyTasks.append(op.task)
+                guard let suspension = suspensions.removeValue(forKey: completion.id) else { continue }
+                end(suspension, completion.outcome)
             }
         }
     }
 
     /// Ctrl-C while tasks wait: cancel the work in flight and let each
-    /// waiting coroutine fail with `kind = "interrupted"`.
+    /// suspended coroutine fail with `kind = "interrupted"`.
     public func interrupt() {
         interrupted = true
-        for (id, op) in operations {
-            op.cancelWork()
-            operations[id] = nil
-            op.outcome = .failure(LuaError(.interrupted, "interrupted"))
-            deliveries[op.coroutine] = op
-            readyTasks.append(op.task)
+        for (id, suspension) in suspensions {
+            suspension.cancelWork()
+            suspensions[id] = nil
+            end(suspension, .failure(LuaError(.interrupted, "interrupted")))
         }
+    }
+
+    /// A suspension ended: its task runs again and its call delivers `outcome`.
+    private func end(_ suspension: Suspension, _ outcome: Result<any Sendable, any Error>) {
+        suspension.outcome = outcome
+        ended[suspension.coroutine] = suspension
+        readyTasks.append(suspension.task)
     }
 
     private func resume(_ task: LuaTask) {
@@ -192,7 +224,7 @@ public final class LuaRuntime {
         var nres: Int32 = 0
         let nargs = task.pendingArguments
         task.pendingArguments = 0
-        let status = lua_resume(task.thread, main.L, nargs, &nres)
+        let status = mp_resume(task.thread, main.L, nargs, &nres)
         mp_set_running(previous?.thread)
         currentTask = previous
         if mp_sigint_take() != 0 { interrupt() }
@@ -200,8 +232,8 @@ public final class LuaRuntime {
         switch status {
         case LUA_OK:
             finished(task, .success(count: nres))
-        case LUA_YIELD where nres == 1 && mp_is_wait_sentinel(task.thread, -1) != 0:
-            co.pop()  // waiting for an operation; it will be made ready again
+        case LUA_YIELD where nres == 1 && mp_is_suspend_marker(task.thread, -1) != 0:
+            co.pop()  // suspended; made ready again when its suspension ends
         case LUA_YIELD:
             co.pop(nres)
             co.push("attempt to yield from outside a coroutine")
@@ -292,16 +324,18 @@ public final class LuaRuntime {
         }
     }
 
-    // MARK: operations
+    // MARK: suspensions
 
-    func startOperation<T: Sendable>(
-        on coroutine: OpaquePointer, name: String,
+    /// Suspends the calling coroutine (after `checkCanSuspend`) while `work`
+    /// runs on Swift's concurrency pool.
+    func suspend<T: Sendable>(
+        _ lua: LuaState, name: String,
         work: @escaping @Sendable () async throws -> T,
         deliver: @escaping (LuaState, T) throws -> Int32
     ) throws {
-        let op = try register(on: coroutine, name: name, deliver: deliver)
-        let (id, inbox) = (op.id, self.inbox)
-        op.work = Task {
+        let suspension = try newSuspension(lua, name: name, deliver: deliver)
+        let (id, inbox) = (suspension.id, self.inbox)
+        suspension.work = Task {
             let outcome: Result<any Sendable, any Error>
             do {
                 outcome = .success(try await work())
@@ -312,58 +346,63 @@ public final class LuaRuntime {
         }
     }
 
-    /// A new operation the current task waits for, in `operations`.
-    private func register<T: Sendable>(
-        on coroutine: OpaquePointer, name: String, deliver: @escaping (LuaState, T) throws -> Int32
-    ) throws -> PendingOperation {
-        guard let task = currentTask else {
-            throw LuaError(.usage, "\(name) cannot wait outside a task")
-        }
-        let id = nextOperationID
-        nextOperationID += 1
-        let op = PendingOperation(id: id, coroutine: coroutine, task: task, name: name) { lua, value in
+    /// A new suspension of the calling coroutine, in `suspensions`.
+    private func newSuspension<T: Sendable>(
+        _ lua: LuaState, name: String, deliver: @escaping (LuaState, T) throws -> Int32
+    ) throws -> Suspension {
+        let task = try checkCanSuspend(lua, name: name)
+        return newSuspension(on: lua.L, task: task, name: name) { lua, value in
             guard let value = value as? T else { throw LuaError(.runtime, "\(name): result of an unexpected type") }
             return try deliver(lua, value)
         }
-        operations[id] = op
-        return op
     }
 
-    /// Like `startOperation(work:)`, for work that reports back through a
-    /// callback called on any thread (an event loop), with no Swift task in
-    /// between; `start` returns what stops the work on Ctrl-C.
-    func startOperation<T: Sendable>(
-        on coroutine: OpaquePointer, name: String,
+    private func newSuspension(
+        on coroutine: OpaquePointer, task: LuaTask, name: String,
+        deliver: @escaping (LuaState, any Sendable) throws -> Int32
+    ) -> Suspension {
+        let id = nextSuspensionID
+        nextSuspensionID += 1
+        let suspension = Suspension(id: id, coroutine: coroutine, task: task, name: name, deliver: deliver)
+        suspensions[id] = suspension
+        return suspension
+    }
+
+    /// Like `suspend(work:)`, for work that reports back through a callback
+    /// called on any thread (an event loop), with no Swift task in between;
+    /// `start` returns what stops the work on Ctrl-C.
+    func suspend<T: Sendable>(
+        _ lua: LuaState, name: String,
         start: (@escaping @Sendable (Result<T, any Error>) -> Void) -> @Sendable () -> Void,
         deliver: @escaping (LuaState, T) throws -> Int32
     ) throws {
-        let op = try register(on: coroutine, name: name, deliver: deliver)
-        let (id, inbox) = (op.id, self.inbox)
-        op.cancel = start { result in
+        let suspension = try newSuspension(lua, name: name, deliver: deliver)
+        let (id, inbox) = (suspension.id, self.inbox)
+        suspension.cancel = start { result in
             inbox.post(Completion(id: id, outcome: result.map { $0 as any Sendable }))
         }
     }
 
-    /// Pushes the outcome of the operation the coroutine waited for.
+    /// Pushes the results of the suspended call of the coroutine just resumed.
     func deliver(to lua: LuaState) -> Int32 {
-        guard let op = deliveries.removeValue(forKey: lua.L), let outcome = op.outcome else {
+        guard let suspension = ended.removeValue(forKey: lua.L), let outcome = suspension.outcome else {
             lua.push(LuaError(.runtime, "a coroutine was resumed with no result to deliver"))
             return MP_RAISE
         }
         do {
             switch outcome {
-            case .success(let value): return try op.deliver(lua, value)
+            case .success(let value): return try suspension.deliver(lua, value)
             case .failure(let error): throw error
             }
         } catch {
-            lua.pushRaised(error, function: op.name)
+            lua.pushRaised(error, function: suspension.name)
             return MP_RAISE
         }
     }
 }
 
 /// A coroutine driven by the runtime: a script's main chunk, a REPL line,
-/// or (later) a `task.spawn`.
+/// or a `task.spawn`.
 public final class LuaTask: LuaObject {
     public static let luaTypeName = "moonport.task"
 
@@ -413,7 +452,9 @@ public final class LuaTask: LuaObject {
     func finish(_ outcome: Outcome) { self.outcome = outcome }
 }
 
-final class PendingOperation {
+/// A Swift call that suspended its coroutine: what it waits for, and how
+/// it delivers its results when the coroutine is resumed.
+final class Suspension {
     let id: UInt64
     let coroutine: OpaquePointer
     let task: LuaTask
@@ -443,7 +484,7 @@ final class PendingOperation {
     }
 }
 
-/// The value of a local wait that completed.
+/// The value of a suspension on another task (task.wait) that ended.
 struct Done: Sendable {}
 
 struct Completion: Sendable {

@@ -11,7 +11,8 @@ import Darwin
 ///
 /// Only raw accessors are used here (`lua_rawget`, `lua_rawlen`, ...): they
 /// never run metamethods, so nothing in this file can raise a Lua error
-/// while a Swift frame is on the stack (an allocation failure aside).
+/// while a Swift frame is on the stack. An allocation failure cannot either:
+/// moonport's allocator stops the process instead (see moonport_shim.h).
 public struct LuaState {
     public let L: OpaquePointer
 
@@ -181,6 +182,16 @@ public struct LuaState {
 
     public func pushGlobals() { mp_pushglobaltable(L) }
 
+    /// _G[name] = the value at the top (popped), with no metamethod run
+    /// (as `lua_setglobal` would run `_G`'s `__newindex`).
+    public func rawSetGlobal(_ name: String) {
+        ensureStack(2)
+        pushGlobals()
+        mp_insert(L, -2)
+        rawSet(-2, name)
+        pop()
+    }
+
     /// A reference in the registry that keeps the value at the top alive (popped).
     public func ref() -> Int32 { luaL_ref(L, mp_registryindex()) }
     public func unref(_ r: Int32) { luaL_unref(L, mp_registryindex(), r) }
@@ -188,7 +199,7 @@ public struct LuaState {
 
     /// Loads a chunk without running it; on failure pushes the message.
     public func load(_ code: UnsafeRawBufferPointer, name: String, mode: String = "bt") -> Int32 {
-        mp_loadbuffer(L, code.baseAddress?.assumingMemoryBound(to: CChar.self), code.count, name, mode)
+        mp_load(L, code.baseAddress?.assumingMemoryBound(to: CChar.self), code.count, name, mode)
     }
 
     public func load(_ code: String, name: String) -> Int32 {

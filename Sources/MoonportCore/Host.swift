@@ -171,7 +171,7 @@ public final class MoonportHost {
             lua.push(a)
             lua_rawseti(lua.L, -2, lua_Integer(i + 1))
         }
-        lua_setglobal(lua.L, "arg")
+        lua.rawSetGlobal("arg")  // raw: no __newindex of _G runs from Swift
     }
 }
 

@@ -86,6 +86,16 @@ public enum MoonportModule {
             return .results(0)
         }
 
+        // moonport.duration(seconds) -> "42 s", "3 min 05 s", "1 h 02 min" (as the progress line writes it)
+        lua.setFunction(-1, "duration", qualifiedName: "moonport.duration") { call in
+            call.results(.text(ProgressReporter.human(try call.number(1, "seconds"))))
+        }
+
+        // moonport.file_writer(path) -> writer: text written atomically (RecordIO.swift)
+        lua.setFunction(-1, "file_writer", qualifiedName: "moonport.file_writer") { call in
+            try FileWriter.open(&call)
+        }
+
         lua.push(LogSink.shared.stderrIsTerminal)
         lua.rawSet(-2, "stderr_is_terminal")
         lua.push(LogSink.shared.verbose)

@@ -14,7 +14,8 @@ import NIOHTTP1
 ///   ones: `ds-forecasts`, `ds-campaigns`, `ds-creatives` (each with its own
 ///   required fields, the "field and template governance" of 000:61).
 /// - `POST /v1/datasets/{dataset}/data` `{transactionName, fields, rows}`
-///   (000:67-120), at most 1,000 rows (000:65) → the transaction's uuid
+///   (000:67-120), at most 1,000 rows (000:65; more → 400 `too_many_rows`,
+///   **assumed**: the article gives the limit, not the answer) → the transaction's uuid
 ///   **(answer's shape assumed: `{transactionUuid}`, or `{uuid}` in the
 ///   `claravine.create_answer` variant)**. The transaction is Pending for 2 s
 ///   (scaled), then Complete, or Failed when a row breaks a rule: a row whose
@@ -29,15 +30,19 @@ import NIOHTTP1
 final class ClaravineSim: VendorModule, @unchecked Sendable {
     /// The readings this vendor offers where its document is silent (see `SimVariant`).
     static let variants: [SimVariant] = [
-        SimVariant("claravine.listing", ["uuids", "objects", "wrapped"],
-                   "GET /v1/datasets and GET .../transactions/: 000_cbb1a42faebe38eb.txt:45 and :49 say \"the list of ... uuid's\": "
-                   + "bare uuid strings (default), objects [{uuid,name[,status,createdAt]}], or objects wrapped "
-                   + "{datasets:[...]} / {transactions:[...]}"),
+        // 000_cbb1a42faebe38eb.txt:45 and :49 "the list of ... uuid's": the shape is not shown.
+        SimVariant("claravine.listing", ["uuids", "objects", "wrapped", "names_only"],
+                   "GET /v1/datasets and GET .../transactions/: Claravine's API documentation says \"the list of ... "
+                   + "uuid's\": bare uuid strings (default), objects [{uuid,name,status,createdAt}], those objects "
+                   + "wrapped {datasets:[...]} / {transactions:[...]}, or objects [{uuid,name}] with no status or "
+                   + "creation time (names_only)"),
+        // 000_cbb1a42faebe38eb.txt:67-120 shows the request only.
         SimVariant("claravine.create_answer", ["transactionUuid", "uuid"],
-                   "POST /v1/datasets/{dataset}/data: 000_cbb1a42faebe38eb.txt:67-120 shows the request only; the answer "
+                   "POST /v1/datasets/{dataset}/data: Claravine's API documentation shows the request only; the answer "
                    + "is {transactionUuid} (default) or {uuid}"),
+        // 000_cbb1a42faebe38eb.txt:122 names the words, not the body.
         SimVariant("claravine.status", ["object", "word"],
-                   "GET .../transactions/{transaction}/status/: 000_cbb1a42faebe38eb.txt:122 names the words Pending, "
+                   "GET .../transactions/{transaction}/status/: Claravine's API documentation names the words Pending, "
                    + "Complete, Failed, not the body: {status: WORD} (default) or the word alone as plain text"),
     ]
 
@@ -184,11 +189,13 @@ final class ClaravineSim: VendorModule, @unchecked Sendable {
     }
 
     /// A listing in the chosen `claravine.listing` reading: bare uuids,
-    /// the objects, or the objects wrapped in `{key: [...]}`.
+    /// the objects, the objects wrapped in `{key: [...]}`, or objects with
+    /// only `uuid` and `name` (no status, no creation time).
     private func listing(_ key: String, _ objects: [[String: Any]]) -> SimResponse {
         switch context.config.variant("claravine.listing") {
         case "objects": return .json(200, objects)
         case "wrapped": return .json(200, [key: objects])
+        case "names_only": return .json(200, objects.map { o in o.filter { $0.key == "uuid" || $0.key == "name" } })
         default: return .json(200, objects.map { $0["uuid"] as? String ?? "" })
         }
     }
@@ -254,6 +261,8 @@ final class ClaravineSim: VendorModule, @unchecked Sendable {
         guard let rawRows = body.array("rows") else {
             return error((), status: 400, code: "validation_error", message: "rows must be a list of rows (lists of values)")
         }
+        // 000_cbb1a42faebe38eb.txt:65 at most 1,000 rows per POST; the answer to more is not in the
+        // article (assumed: 400 with the code too_many_rows).
         guard rawRows.count <= Self.maxRows else {
             return error((), status: 400, code: "too_many_rows",
                          message: "A submission may carry at most \(Self.maxRows) rows; this one has \(rawRows.count)")

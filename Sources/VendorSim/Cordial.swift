@@ -34,12 +34,17 @@ import NIOHTTP1
 final class CordialSim: VendorModule, @unchecked Sendable {
     /// The readings this vendor offers where its document is silent (see `SimVariant`).
     static let variants: [SimVariant] = [
+        // 003_3d234a6b4716e979.txt:15 names only "the jobs resource": its filters, shape and paging are assumed.
         SimVariant("cordial.jobs_filter", ["honoured", "ignored"],
-                   "GET /v2/jobs?jobName=&status=: 003_3d234a6b4716e979.txt:15 names only 'the jobs resource': the listing filters by jobName and status (default), or ignores both filters and lists every job"),
+                   "GET /v2/jobs?jobName=&status=: Cordial's API documentation names only 'the jobs resource': the listing filters by jobName and status (default), or ignores both filters and lists every job"),
         SimVariant("cordial.jobs_listing", ["bare", "wrapped"],
-                   "GET /v2/jobs (003_3d234a6b4716e979.txt:15, shape assumed): a bare JSON list of jobs (default), or {data: [...], total, page, per_page}"),
-        SimVariant("cordial.paging", ["honoured", "capped", "ignored"],
-                   "GET /v2/jobs page/per_page (assumed, not in 003_3d234a6b4716e979.txt): as asked (default), per_page capped at 20, or both ignored (every job in one answer)"),
+                   "GET /v2/jobs (shape not in Cordial's API documentation): a bare JSON list of jobs (default), or {data: [...], total, page, per_page}"),
+        SimVariant("cordial.paging", ["honoured", "capped", "ignored", "capped_ignored"],
+                   "GET /v2/jobs page/per_page (not in Cordial's API documentation): as asked (default), per_page capped at 20, both ignored (every job in one answer), or capped at 20 with page ignored (always the first 20)"),
+        // 003_3d234a6b4716e979.txt:70 "path to folder and file" (S3: /folder/contactsExport.csv), :116-127 the
+        // example's path "folder" ("uploaded to s3://my_bucket/folder"), :136 a trailing slash doubles one.
+        SimVariant("cordial.s3_path", ["extension", "folder", "file"],
+                   "S3 destination.path: Cordial's API documentation says 'path to folder and file' and shows both /folder/contactsExport.csv and folder: the last part names the file when it has a file extension (default, assumed), the path is always a folder (the file's name is added), or the path is always the file's key"),
     ]
 
     typealias ErrorStyle = Void
@@ -321,8 +326,10 @@ final class CordialSim: VendorModule, @unchecked Sendable {
         s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
 
-    /// Whether the last part of a path names a file rather than a folder (it
-    /// ends with a file extension: 003:70 "/folder/contactsExport.csv").
+    /// (assumed, variant cordial.s3_path=extension) Whether the last part of
+    /// a path names a file rather than a folder: it ends with a file
+    /// extension, as 003:70's "/folder/contactsExport.csv" does; the list of
+    /// extensions is not in the seed.
     static func namesFile(_ segment: Substring) -> Bool {
         let lower = segment.lowercased()
         return [".csv", ".json", ".txt", ".gz", ".zip"].contains { lower.hasSuffix($0) && lower.count > $0.count }
@@ -332,12 +339,17 @@ final class CordialSim: VendorModule, @unchecked Sendable {
     /// name then comes from the path) or, as in the example of 003:116-127,
     /// a folder. 003:136: a trailing slash gives a doubled one ("folder/" →
     /// "folder//FILE"). (assumed) a leading slash does not start the key.
-    static func s3Key(path: String?, fileName: String) -> (key: String, file: String) {
+    /// `reading`: the variant cordial.s3_path (extension | folder | file).
+    static func s3Key(path: String?, fileName: String, reading: String = "extension") -> (key: String, file: String) {
         var p = Substring(path ?? "")
         while p.hasPrefix("/") { p = p.dropFirst() }
-        if !p.hasSuffix("/"), let last = p.split(separator: "/").last, namesFile(last) { return (String(p), String(last)) }
+        if !p.hasSuffix("/"), let last = p.split(separator: "/").last {
+            if reading == "file" || (reading == "extension" && namesFile(last)) { return (String(p), String(last)) }
+        }
         return (p.isEmpty ? fileName : p + "/" + fileName, fileName)
     }
+
+    private var s3Reading: String { context.config.variant("cordial.s3_path") }
 
     private func create(_ body: [String: Any], kind: String, ext: String, content: [UInt8], rows: Int) -> SimResponse {
         let name = body.string("name")!
@@ -347,7 +359,7 @@ final class CordialSim: VendorModule, @unchecked Sendable {
         let failure = server == "sim-fail" ? "STORAGE_CONNECTION_ERROR: could not connect to \(server!)" : nil
         // 003:27 name "Defines the export file name"; for S3 the path may name the file (003:70).
         var fileName = "\(name).\(ext)"
-        if type == "s3" { fileName = Self.s3Key(path: destination?.string("path"), fileName: fileName).file }
+        if type == "s3" { fileName = Self.s3Key(path: destination?.string("path"), fileName: fileName, reading: s3Reading).file }
         let now = context.clock.now()
         let id: String = lock.withLock {
             let id = state.ids.objectId()
@@ -377,7 +389,7 @@ final class CordialSim: VendorModule, @unchecked Sendable {
             switch job.destinationType {
             case "s3":
                 let bucket = d.string("aws_bucket")!
-                let key = Self.s3Key(path: d.string("path"), fileName: job.fileName).key
+                let key = Self.s3Key(path: d.string("path"), fileName: job.fileName, reading: s3Reading).key
                 context.s3.put(bucket: bucket, region: d.string("aws_region")!, key: key, bytes: job.content, contentType: contentType,
                                accessKeyId: d.string("aws_access_key_id")!, secret: d.string("aws_secret_access_key")!, now: now)
                 job.location = "s3://\(bucket)/\(key)"
@@ -474,6 +486,10 @@ final class CordialSim: VendorModule, @unchecked Sendable {
         case "ignored":
             shown = jobs
             per = jobs.count
+        case "capped_ignored":
+            // (assumed) a page-size cap, and page ignored: always the first page.
+            per = min(perPage, Self.pageCap)
+            shown = Array(jobs.prefix(per))
         default:
             if context.config.variant("cordial.paging") == "capped" { per = min(perPage, Self.pageCap) }
             let (skip, overflow) = (page - 1).multipliedReportingOverflow(by: per)

@@ -29,10 +29,14 @@ import NIOHTTP1
 final class MediarithmicsSim: VendorModule, @unchecked Sendable {
     /// The readings this vendor offers where its document is silent (see `SimVariant`).
     static let variants: [SimVariant] = [
-        SimVariant("mediarithmics.paging", ["honoured", "capped", "ignored"],
-                   "GET document_imports and executions listings (assumed: not in 004_9b3b7e85d9ecdb33.txt): first_result/max_results as asked (default), max_results capped at 20, or both ignored (the whole listing in one answer)"),
+        // (assumed) the listings are not in 004_9b3b7e85d9ecdb33.txt: their paging and order are assumed.
+        SimVariant("mediarithmics.paging", ["honoured", "capped", "ignored", "capped_ignored"],
+                   "GET document_imports and executions listings (not in mediarithmics' documentation): first_result/max_results as asked (default), max_results capped at 20, both ignored (the whole listing in one answer), or capped at 20 with first_result ignored (always the first 20)"),
+        SimVariant("mediarithmics.order", ["newest", "oldest"],
+                   "GET .../executions (not in mediarithmics' documentation): newest first (default) or oldest first"),
+        // 004_9b3b7e85d9ecdb33.txt:129 parameters.number_of_lines, shown only for an NDJSON file.
         SimVariant("mediarithmics.csv_lines", ["with_header", "without_header"],
-                   "parameters.number_of_lines (004_9b3b7e85d9ecdb33.txt:129, an NDJSON example) of a CSV file: counting every line of the file, the header too (default), or the data lines only"),
+                   "parameters.number_of_lines of a CSV file (mediarithmics' documentation shows it for an NDJSON file only): counting every line of the file, the header too (default), or the data lines only"),
     ]
 
     /// Page size cap of the `mediarithmics.paging=capped` reading.
@@ -131,7 +135,7 @@ final class MediarithmicsSim: VendorModule, @unchecked Sendable {
             endpoint(.POST, base + "/{id}/executions", style: (), maxBody: Self.maxFileBytes) { r, p in
                 self.createExecution(r, p["dm"], p["id"])
             },
-            // (assumed) GET .../executions, newest first: not in 004_9b3b7e85d9ecdb33.txt; variant mediarithmics.paging
+            // (assumed) GET .../executions: not in 004_9b3b7e85d9ecdb33.txt; variants mediarithmics.paging and mediarithmics.order
             endpoint(.GET, base + "/{id}/executions", style: ()) { r, p in self.listExecutions(r, p["dm"], p["id"]) },
             // 004_9b3b7e85d9ecdb33.txt:113-166 GET .../executions/{exec}: PENDING → RUNNING → SUCCEEDED, parameters and result
             endpoint(.GET, base + "/{id}/executions/{exec}", style: ()) { _, p in self.getExecution(p["dm"], p["id"], p["exec"]) },
@@ -186,6 +190,7 @@ final class MediarithmicsSim: VendorModule, @unchecked Sendable {
         switch context.config.variant("mediarithmics.paging") {
         case "capped": max = min(max, Self.pageCap)
         case "ignored": first = 0; max = Swift.max(1, all.count)
+        case "capped_ignored": first = 0; max = min(max, Self.pageCap)
         default: break
         }
         let page = Array(all.dropFirst(first).prefix(max))
@@ -373,8 +378,11 @@ final class MediarithmicsSim: VendorModule, @unchecked Sendable {
         guard findImport(dm, id) != nil else { return notFound("Document import \(id) not found in datamart \(dm)") }
         guard let (first, max) = Self.paging(request) else { return bad("first_result must be >= 0 and max_results between 1 and 1000") }
         let now = context.clock.now()
+        // (assumed) variant mediarithmics.order: newest first (default) or oldest first.
+        let newest = context.config.variant("mediarithmics.order") != "oldest"
         let all: [Execution] = lock.withLock {
-            state.executionOrder.reversed().compactMap { state.executions[$0] }.filter { $0.importId == id }
+            (newest ? Array(state.executionOrder.reversed()) : state.executionOrder).compactMap { state.executions[$0] }
+                .filter { $0.importId == id }
         }
         return page(all.map { executionJSON($0, datamart: dm, now: now) }, first: first, max: max)
     }

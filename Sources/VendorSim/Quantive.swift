@@ -4,9 +4,10 @@ import NIOHTTP1
 
 /// Quantive, formerly Gtmhub, written from Quantive's API examples
 /// (002_f300338cc4b71af8.txt), under `/quantive/results/api` (what
-/// QUANTIVE_BASE_URL points at under --sandbox; the real hosts are
-/// `https://app.us.gtmhub.com/api` for US accounts and
-/// `https://app.gtmhub.com/api` otherwise, 002:3-6), paths under `/v1`.
+/// QUANTIVE_BASE_URL points at under --sandbox; the real host for US
+/// accounts is `https://app.us.gtmhub.com/api`, 002:3-6; for the others
+/// **(assumed: the examples name only the US URL)** `https://app.gtmhub.com/api`),
+/// paths under `/v1`.
 ///
 /// - Auth (002:4-14): `Authorization: Bearer TOKEN` (wrong or missing → 401)
 ///   and `gtmhub-accountId: ACCOUNT` (wrong or missing → 403, assumed).
@@ -20,7 +21,9 @@ import NIOHTTP1
 ///   `{"$in"|"$nin"|"$ne"|"$gt"|"$gte"|"$lt"|"$lte": ...}`), `sort`
 ///   (`name,-dateCreated`), `fields` (projection), `skip`/`limit` paging
 ///   (default 100, at most 1000) and `totalCount` (variants
-///   `quantive.page_cap`, `quantive.skip`, `quantive.total`); DELETE → 204;
+///   `quantive.page_cap`, `quantive.skip`, `quantive.total`); the goals'
+///   `dateCreated` / `dateModified` (variant `quantive.goal_dates`: absent,
+///   as the examples show only the id, 002:29); DELETE → 204;
 ///   402 once an account holds `maxGoals` goals (the plan's limit).
 /// - Sessions **(assumed; 002:30 says sessions can be queried through the
 ///   API)**: `GET /v1/sessions` → `{items}`: the previous (closed), current
@@ -28,15 +31,21 @@ import NIOHTTP1
 final class QuantiveSim: VendorModule, @unchecked Sendable {
     /// The readings this vendor offers where its document is silent (see `SimVariant`).
     static let variants: [SimVariant] = [
+        // 002_f300338cc4b71af8.txt:43-51 documents no paging.
         SimVariant("quantive.page_cap", ["none", "50"],
-                   "GET /v1/goals: 002_f300338cc4b71af8.txt:43-51 documents no paging; a page holds what limit asks "
+                   "GET /v1/goals: Quantive's API documentation documents no paging; a page holds what limit asks "
                    + "(default) or at most 50 whatever limit asks"),
         SimVariant("quantive.skip", ["honoured", "ignored"],
-                   "GET /v1/goals: 002_f300338cc4b71af8.txt:43-51 documents no skip parameter; it is honoured (default) "
+                   "GET /v1/goals: Quantive's API documentation documents no skip parameter; it is honoured (default) "
                    + "or ignored (every request answers from the first goal)"),
+        // 002_f300338cc4b71af8.txt:51 reads only items.
         SimVariant("quantive.total", ["sent", "absent"],
-                   "GET /v1/goals: 002_f300338cc4b71af8.txt:51 reads only items; the answer carries totalCount too "
+                   "GET /v1/goals: Quantive's API documentation reads only items; the answer carries totalCount too "
                    + "(default) or items alone"),
+        // 002_f300338cc4b71af8.txt:29 reads only the new goal's id: no creation time is shown.
+        SimVariant("quantive.goal_dates", ["sent", "absent"],
+                   "Goals: Quantive's API documentation reads only a goal's id; goals carry dateCreated and "
+                   + "dateModified (default) or no dates at all"),
     ]
 
     typealias ErrorStyle = Void
@@ -205,7 +214,8 @@ final class QuantiveSim: VendorModule, @unchecked Sendable {
                 return false
             }
         }
-        let page = matched.dropFirst(skip).prefix(pageSize).map { g -> [String: Any] in
+        let page = matched.dropFirst(skip).prefix(pageSize).map { stored -> [String: Any] in
+            let g = shown(stored)
             guard let fields, !fields.isEmpty else { return g }
             var out: [String: Any] = ["id": g["id"]!]
             for f in fields { if let v = g[f] { out[f] = v } }
@@ -251,7 +261,14 @@ final class QuantiveSim: VendorModule, @unchecked Sendable {
 
     func getGoal(_ id: String) -> SimResponse {
         guard let g = lock.withLock({ state.goals[id] }) else { return .json(404, ["message": "Goal \(id) not found"]) }
-        return .json(200, g)
+        return .json(200, shown(g))
+    }
+
+    /// A goal as answered: without its dates in the `quantive.goal_dates=absent`
+    /// reading (002_f300338cc4b71af8.txt:29 reads only the id; the dates are assumed).
+    private func shown(_ goal: [String: Any]) -> [String: Any] {
+        guard context.config.variant("quantive.goal_dates") == "absent" else { return goal }
+        return goal.filter { $0.key != "dateCreated" && $0.key != "dateModified" }
     }
 
     /// Checks the fields a create or update may set; nil when valid.
@@ -305,7 +322,7 @@ final class QuantiveSim: VendorModule, @unchecked Sendable {
         case .full: return .json(402, ["message": "Your plan allows at most \(Self.maxGoals) goals; upgrade to add more"])
         case .created(let goal):
             context.stats.created(name, "goals", identity: "\(body.string("name")!)|\(body.string("sessionId")!)")
-            return .json(200, goal)
+            return .json(200, shown(goal))
         }
     }
 
@@ -328,7 +345,7 @@ final class QuantiveSim: VendorModule, @unchecked Sendable {
         case .invalid(let m): return bad(m)
         case .updated(let goal):
             context.stats.count(name, "goal_updates")
-            return .json(200, goal)
+            return .json(200, shown(goal))
         }
     }
 

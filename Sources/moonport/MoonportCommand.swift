@@ -32,9 +32,14 @@ struct RuntimeOptions: ParsableArguments {
     var trace: String?
 
     @Option(name: .customLong("state"), help: ArgumentHelp(
-        "The state database of resumable runs (state.once, state.get/set; default .moonport/state.sqlite; with --sandbox, a database of that run alone, removed at its end).",
-        valueName: "PATH"))
+        "The state store of resumable runs (state.once, state.get/set): a SQLite path, or postgres://USER@HOST:PORT/DB shared by many workers (default $MOONPORT_STATE, else .moonport/state.sqlite; with --sandbox, a database of that run alone, removed at its end).",
+        valueName: "PATH_OR_URL"))
     var state: String?
+
+    @Option(name: .customLong("namespace"), help: ArgumentHelp(
+        "The namespace of the run's state keys (default $MOONPORT_NAMESPACE, else the script's file name without .lua): scripts share steps only within one namespace.",
+        valueName: "NAME"))
+    var namespace: String?
 
     @Option(name: .customLong("profile"), help: ArgumentHelp(
         "The profile of the credentials file ~/.config/moonport/credentials.toml to use (default: $MOONPORT_PROFILE, else default).",
@@ -117,8 +122,9 @@ struct RuntimeOptions: ParsableArguments {
     /// state (a sandbox run never shares simulator ids with real runs or
     /// with other sandbox runs, whose simulators are gone).
     func hostOptions(script: String?, sandbox: Sandbox? = nil) -> HostOptions {
-        HostOptions(libraryFolders: libraryFolders, verbose: verbose, scriptPath: script, tracePath: trace,
-            statePath: state ?? sandbox?.statePath ?? HostOptions.defaultStatePath,
+        if let namespace { StateModule.namespace = namespace }
+        return HostOptions(libraryFolders: libraryFolders, verbose: verbose, scriptPath: script, tracePath: trace,
+            statePath: state ?? sandbox?.statePath ?? RunLock.environmentState ?? HostOptions.defaultStatePath,
             profile: profile)
     }
 }
@@ -183,12 +189,15 @@ struct RunCommand: ParsableCommand {
             Exit codes: 0 success; 1 the script or its data failed (a Lua error, validation, job_failed, an \
             HTTP 4xx); 2 bad usage or an unreadable script; 3 a credential is missing, refused or \
             unreadable (auth); 4 temporary, rerun later (network, timeout, rate_limited, a 5xx after every \
-            retry); 130 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM (in-flight requests cancelled, the \
+            retry, the --lock held, the state database unreachable); 130 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM (in-flight requests cancelled, the \
             summary written; a second signal ends at once).
 
             Environment:
               MOONPORT_PATH: more library folders, separated by ; or :
               MOONPORT_PROFILE: the credentials profile (as --profile)
+              MOONPORT_STATE: the state store (as --state: a path, or postgres://USER@HOST/DB)
+              MOONPORT_NAMESPACE: the namespace of the state keys (as --namespace)
+              PGPASSWORD: the password of a PostgreSQL state store not in its URL
               XDG_CONFIG_HOME: where moonport/credentials.toml is (else ~/.config)
               MOONPORT_SIM_SPEED: with --sandbox, how fast jobs move (20: 20x)
               MOONPORT_SIM_VARIANT: with --sandbox, readings of the simulator
@@ -207,6 +216,14 @@ struct RunCommand: ParsableCommand {
         "At the end (also after a failure or a signal), write a JSON summary of the run to FILE: outcome, exit code, duration, steps, jobs, requests/retries/faults per vendor, bytes up and down.",
         valueName: "FILE"))
     var summary: String?
+
+    @Option(name: .customLong("lock"), help: ArgumentHelp(
+        "Run only if no other run sharing the state store holds NAME (else exit 4, or wait --lock-wait); held until this run ends.",
+        valueName: "NAME"))
+    var lock: String?
+
+    @Option(name: .customLong("lock-wait"), help: ArgumentHelp("With --lock: wait up to SECONDS for the lock before exiting 4.", valueName: "SECONDS"))
+    var lockWait: Double?
 
     @Argument(parsing: .captureForPassthrough, help: "The script (- for stdin) and its arguments.")
     var scriptAndArguments: [String] = []
@@ -245,6 +262,8 @@ struct RunCommand: ParsableCommand {
             options: runtime.hostOptions(script: script, sandbox: sandbox), chunks: chunks, script: script,
             arguments: OptionOrder.scriptArguments(Array(words.dropFirst())))
         run.summaryPath = summary
+        run.lock = lock
+        run.lockWait = lockWait
         try run.run()
     }
 }
@@ -253,7 +272,7 @@ struct RunCommand: ParsableCommand {
 enum OptionOrder {
     /// The options of `run` (and their value-taking forms).
     static let runOptions: [String] = ["--sandbox", "--state", "-v", "--verbose", "--trace", "-I", "--lib", "--profile",
-        "--faults", "--seed", "--log-format", "--progress", "--summary", "-e", "--lock", "--lock-wait", "--help", "-h"]
+        "--faults", "--seed", "--log-format", "--progress", "--summary", "-e", "--lock", "--lock-wait", "--namespace", "--help", "-h"]
 
     /// A message when one of moonport's own options follows the script
     /// (before any `--`); nil when none does.
@@ -318,6 +337,9 @@ struct ScriptRun {
     var arguments: [String] = []
     /// `--summary FILE`.
     var summaryPath: String?
+    /// `--lock NAME`, `--lock-wait SECONDS` (see RunLock).
+    var lock: String?
+    var lockWait: Double?
 
     /// `moonport run SCRIPT [ARGS...]` with no option before the script:
     /// everything after the script is the script's (as swift-argument-parser
@@ -327,7 +349,7 @@ struct ScriptRun {
         guard argv.count >= 3, argv[1] == "run", !argv[2].hasPrefix("-") else { return nil }
         // One of moonport's options after the script: the parser says why it is refused.
         if OptionOrder.misplaced(Array(argv[3...]), script: argv[2]) != nil { return nil }
-        return ScriptRun(options: HostOptions(scriptPath: argv[2]), script: argv[2],
+        return ScriptRun(options: HostOptions(scriptPath: argv[2], statePath: RunLock.environmentState), script: argv[2],
             arguments: OptionOrder.scriptArguments(Array(argv[3...])))
     }
 
@@ -336,6 +358,15 @@ struct ScriptRun {
         let started = RunSummary.clock()
         var host: MoonportHost?
         var facts = RunSummary.Facts(outcome: "success", exitCode: 0)
+        do {
+            try RunLock.prepare(location: options.statePath, lock: lock, wait: lockWait)
+        } catch {
+            printError(error.message)
+            facts = RunSummary.Facts(outcome: "failed", exitCode: error.code, message: error.message)
+            facts.duration = RunSummary.clock() - started
+            RunSummary.write(to: summaryPath, facts: facts, host: nil)
+            throw ExitCode(error.code)
+        }
         do {
             try runScript(&host)
         } catch let exit as ScriptExit {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LuaBridge
 import MoonportCore
 
 #if canImport(Glibc)
@@ -21,15 +22,22 @@ struct StateCommand: ParsableCommand {
             forget KEY    removes KEY (state.once's results and journal, state.set's value): the next run does that step afresh
             clear         removes every key of the database
 
-            The database is --state PATH, else $MOONPORT_STATE, else .moonport/state.sqlite (the default of \
-            moonport run); no other database is read or changed, and none is created. forget and clear ask \
-            for confirmation on a terminal; elsewhere they need --yes.
+            The database is --state PATH (or a PostgreSQL URL postgres://USER@HOST:PORT/DB), else \
+            $MOONPORT_STATE, else .moonport/state.sqlite (the default of moonport run); no other database is \
+            read or changed, and no SQLite file is created. Keys are shown with their namespace (a run's \
+            --namespace, else its script's file name without .lua); --namespace NAME limits every action to \
+            one ('' for the unnamed one). forget and clear ask for confirmation on a terminal; elsewhere they \
+            need --yes.
             """
     )
 
     @Option(name: .customLong("state"), help: ArgumentHelp(
-        "The state database (default: $MOONPORT_STATE, else .moonport/state.sqlite).", valueName: "PATH"))
+        "The state database: a path, or a PostgreSQL URL postgres://USER@HOST:PORT/DB (default: $MOONPORT_STATE, else .moonport/state.sqlite).", valueName: "PATH_OR_URL"))
     var state: String?
+
+    @Option(name: .customLong("namespace"), help: ArgumentHelp(
+        "Only the keys of this namespace ('' for the unnamed one); default: every namespace.", valueName: "NAME"))
+    var namespace: String?
 
     @Flag(name: [.customShort("y"), .customLong("yes")], help: "forget, clear: do it without asking.")
     var yes = false
@@ -66,14 +74,15 @@ struct StateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let path = self.path
-        if path.hasPrefix("postgres://") || path.hasPrefix("postgresql://") {
-            printError("state: \(Redaction.url(path)): this build keeps state in SQLite only; give the path of a state database")
-            throw ExitCode(Exit.usage)
-        }
-        let store: StateStore?
-        do { store = try StateStore.openExisting(path: path) } catch {
-            printError(error.localizedDescription == "" ? "\(error)" : "\(error)")
+        let location = self.path
+        // A URL is shown without its credentials, everywhere below.
+        let path = StateStores.display(location)
+        let store: (any StateBackend)?
+        do { store = try StateStores.openExisting(location) } catch let error as LuaError {
+            printError(error.message)
+            throw ExitCode(error.kind == .network ? Exit.temporary : Exit.scriptError)
+        } catch {
+            printError("\(error)")
             throw ExitCode(Exit.scriptError)
         }
         guard let store else {
@@ -87,7 +96,9 @@ struct StateCommand: ParsableCommand {
                 throw ExitCode(Exit.scriptError)
             }
         }
-        let view = StateView(entries: try store.entries())
+        var entries = try store.entries()
+        if let namespace { entries = entries.filter { StateView.split($0.key).namespace == namespace } }
+        let view = StateView(entries: entries)
         switch action {
         case "list":
             printLine(view.listing(path: path, all: all), to: 1)
@@ -106,11 +117,15 @@ struct StateCommand: ParsableCommand {
                 printError("nothing stored under '\(key)' in \(path) (moonport state --state \(shellWord(path)) list shows the keys)")
                 throw ExitCode(Exit.scriptError)
             }
+            let namespaces = Set(rows.map { StateView.split($0.key).namespace })
+            guard namespaces.count == 1 else {
+                printError("'\(key)' is stored in \(namespaces.count) namespaces (\(namespaces.sorted().map { $0.isEmpty ? "''" : $0 }.joined(separator: ", "))): "
+                    + "say which with --namespace NAME")
+                throw ExitCode(Exit.usage)
+            }
             let what = view.describe(key)
             try confirm("Forget '\(key)' (\(what)) in \(path)? The next run will do that step afresh.", action: "forget")
-            try store.delete("once:" + key)
-            try store.delete("v:" + key)
-            try store.deletePrefix("j:" + key + "\u{1F}")
+            for row in rows { try store.delete(row.key) }
             printLine("forgot '\(key)' (\(what)) in \(path)", to: 1)
         default:  // clear
             let n = view.entries.count
@@ -118,8 +133,15 @@ struct StateCommand: ParsableCommand {
                 printLine("\(path) holds nothing: nothing to clear", to: 1)
                 return
             }
-            try confirm("Remove all \(n) entries of \(path)? Every step of the next run starts afresh.", action: "clear")
-            try store.deletePrefix("")
+            let scope = namespace.map { " in the namespace '\($0)'" } ?? ""
+            try confirm("Remove all \(n) entries\(scope) of \(path)? Every step of the next run starts afresh.", action: "clear")
+            if namespace == nil {
+                try store.deletePrefix("")
+            } else if namespace == "" {
+                for e in view.entries { try store.delete(e.key) }
+            } else {
+                try store.deletePrefix(namespace! + "\u{1E}")
+            }
             printLine("cleared \(path) (\(n) entries removed)", to: 1)
         }
     }
@@ -150,11 +172,18 @@ func shellWord(_ s: String) -> String {
 
 /// The rows of a state database, as an operator reads them.
 struct StateView {
-    let entries: [StateStore.Entry]
+    let entries: [StateEntry]
 
     static let journalSeparator: Character = "\u{1F}"
 
+    /// A stored key's namespace ("" for the unnamed one) and the rest ("once:KEY", "v:KEY", "j:KEY\u{1F}WHAT").
+    static func split(_ stored: String) -> (namespace: String, rest: String) {
+        guard let sep = stored.firstIndex(of: "\u{1E}") else { return ("", stored) }
+        return (String(stored[..<sep]), String(stored[stored.index(after: sep)...]))
+    }
+
     struct Item {
+        var namespace: String = ""
         var key: String
         var by: String  // "once", "set", "once (unfinished)"
         var storedAt: String
@@ -162,33 +191,37 @@ struct StateView {
     }
 
     /// The rows stored under `key`: its once results, its set value, its journal.
-    func rows(of key: String) -> [StateStore.Entry] {
-        entries.filter { $0.key == "once:" + key || $0.key == "v:" + key || $0.key.hasPrefix("j:" + key + "\u{1F}") }
+    func rows(of key: String) -> [StateEntry] {
+        entries.filter {
+            let rest = Self.split($0.key).rest
+            return rest == "once:" + key || rest == "v:" + key || rest.hasPrefix("j:" + key + "\u{1F}")
+        }
     }
 
     var items: [Item] {
         var out: [Item] = []
-        var journals: [String: (count: Int, last: String)] = [:]
+        var journals: [String: (namespace: String, key: String, count: Int, last: String)] = [:]
         var done: Set<String> = []
         for e in entries {
-            if e.key.hasPrefix("once:") {
-                let key = String(e.key.dropFirst(5))
-                done.insert(key)
-                out.append(Item(key: key, by: "once", storedAt: e.storedAt, summary: Self.summary(onceValue: e.value)))
-            } else if e.key.hasPrefix("v:") {
-                out.append(Item(key: String(e.key.dropFirst(2)), by: "set", storedAt: e.storedAt,
+            let (ns, rest) = Self.split(e.key)
+            if rest.hasPrefix("once:") {
+                let key = String(rest.dropFirst(5))
+                done.insert(ns + "\u{1E}" + key)
+                out.append(Item(namespace: ns, key: key, by: "once", storedAt: e.storedAt, summary: Self.summary(onceValue: e.value)))
+            } else if rest.hasPrefix("v:") {
+                out.append(Item(namespace: ns, key: String(rest.dropFirst(2)), by: "set", storedAt: e.storedAt,
                                 summary: Self.summary(value: Self.decode(e.value))))
-            } else if e.key.hasPrefix("j:"), let sep = e.key.firstIndex(of: Self.journalSeparator) {
-                let key = String(e.key[e.key.index(e.key.startIndex, offsetBy: 2)..<sep])
-                let j = journals[key] ?? (0, "")
-                journals[key] = (j.count + 1, max(j.last, e.storedAt))
+            } else if rest.hasPrefix("j:"), let sep = rest.firstIndex(of: Self.journalSeparator) {
+                let key = String(rest[rest.index(rest.startIndex, offsetBy: 2)..<sep])
+                let j = journals[ns + "\u{1E}" + key] ?? (ns, key, 0, "")
+                journals[ns + "\u{1E}" + key] = (ns, key, j.count + 1, max(j.last, e.storedAt))
             }
         }
-        for (key, j) in journals where !done.contains(key) {
-            out.append(Item(key: key, by: "once (unfinished)", storedAt: j.last,
+        for (id, j) in journals where !done.contains(id) {
+            out.append(Item(namespace: j.namespace, key: j.key, by: "once (unfinished)", storedAt: j.last,
                             summary: "a run stopped inside this step; \(j.count) journal record(s) of what it created, adopted by the next run"))
         }
-        return out.sorted { ($0.key, $0.by) < ($1.key, $1.by) }
+        return out.sorted { ($0.key, $0.namespace, $0.by) < ($1.key, $1.namespace, $1.by) }
     }
 
     func listing(path: String, all: Bool) -> String {
@@ -198,15 +231,19 @@ struct StateView {
         var head = "\(path): \(once) step(s) done (state.once), \(set) value(s) (state.set)"
         if unfinished > 0 { head += ", \(unfinished) step(s) unfinished" }
         guard !items.isEmpty || (all && !entries.isEmpty) else { return head + "\n(nothing stored)" }
-        var rows = [["KEY", "STORED (UTC)", "BY", "WHAT"]]
-        for i in items { rows.append([printable(i.key), i.storedAt, i.by, i.summary]) }
+        let namespaced = items.contains { !$0.namespace.isEmpty }
+        var rows = [["KEY"] + (namespaced ? ["NAMESPACE"] : []) + ["STORED (UTC)", "BY", "WHAT"]]
+        for i in items {
+            rows.append([printable(i.key)] + (namespaced ? [i.namespace.isEmpty ? "''" : printable(i.namespace)] : [])
+                + [i.storedAt, i.by, i.summary])
+        }
         var lines = [head, ""] + table(rows)
-        let journal = entries.filter { $0.key.hasPrefix("j:") }
+        let journal = entries.filter { Self.split($0.key).rest.hasPrefix("j:") }
         if all && !journal.isEmpty {
             lines += ["", "journal (what steps in progress created; internal, kept until the step ends):"]
             var jrows = [["STEP", "RECORD", "STORED (UTC)", "VALUE"]]
             for e in journal {
-                let rest = e.key.dropFirst(2)
+                let rest = Self.split(e.key).rest.dropFirst(2)
                 let parts = rest.split(separator: Self.journalSeparator, maxSplits: 1, omittingEmptySubsequences: false)
                 jrows.append([printable(String(parts[0])), printable(parts.count > 1 ? String(parts[1]) : ""), e.storedAt,
                               Self.preview(Self.decode(e.value), limit: 80)])
@@ -224,15 +261,17 @@ struct StateView {
     func show(_ key: String) -> String {
         var out: [String] = []
         for e in rows(of: key) {
+            let (ns, rest) = Self.split(e.key)
             let label: String
-            if e.key.hasPrefix("once:") { label = "state.once results" } else if e.key.hasPrefix("v:") {
+            if rest.hasPrefix("once:") { label = "state.once results" } else if rest.hasPrefix("v:") {
                 label = "state.set value"
             } else {
-                label = "journal record '\(printable(String(e.key.split(separator: Self.journalSeparator, maxSplits: 1).last ?? "")))'"
+                label = "journal record '\(printable(String(rest.split(separator: Self.journalSeparator, maxSplits: 1).last ?? "")))'"
             }
             var value = Self.decode(e.value)
-            if e.key.hasPrefix("once:"), let d = value as? [String: Any], let values = d["values"] { value = values }
-            out.append("\(printable(key)): \(label), stored \(e.storedAt)")
+            if rest.hasPrefix("once:"), let d = value as? [String: Any], let values = d["values"] { value = values }
+            let inNamespace = ns.isEmpty ? "" : " (namespace \(printable(ns)))"
+            out.append("\(printable(key))\(inNamespace): \(label), stored \(e.storedAt)")
             let jobs = Self.jobs(in: value)
             for j in jobs { out.append("  job: \(j)") }
             out.append(Self.pretty(value))

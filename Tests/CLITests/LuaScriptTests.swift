@@ -1,21 +1,27 @@
 import Foundation
 import XCTest
 
-/// The Lua-level tests (Tests/lua/*_test.lua) and the shipped example
-/// scripts, run by moonport itself.
+/// The runtime's Lua-level tests (Tests/lua/*_test.lua), the guard that
+/// every Lua test file runs, and the shipped example scripts, run by
+/// moonport itself.
 final class LuaScriptTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
-    func testLuaLevelTests() throws {
-        let folder = Self.root.appendingPathComponent("Tests/lua")
-        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix("_test.lua") }.sorted()
+    func testRecords() throws { try LuaTestFile.run("records_test.lua") }
+    func testRuntime() throws { try LuaTestFile.run("runtime_test.lua") }
+
+    /// A *_test.lua anywhere below Tests/lua that no test method runs would
+    /// never run: each must be named by one LuaTestFile.run call (and each
+    /// name must be a file).
+    func testEveryLuaTestFileHasATestMethod() throws {
+        let files = try LuaTestFile.all(), named = try LuaTestFile.named()
         XCTAssertFalse(files.isEmpty)
-        for file in files {
-            let r = try MoonportProcess.run(["run", file], directory: folder)
-            XCTAssertEqual(r.status, 0, "\(file):\n\(r.stdout)\(r.stderr)")
-            XCTAssertTrue(r.stdout.contains(" passed, 0 failed"), "\(file): \(r.stdout)")
+        for file in files where !named.contains(file) {
+            XCTFail("Tests/lua/\(file) has no test method: add one calling LuaTestFile.run(\"\(file)\")")
         }
+        for file in named where !files.contains(file) { XCTFail("LuaTestFile.run names Tests/lua/\(file), which does not exist") }
+        XCTAssertEqual(named, Array(Set(named)).sorted(), "a file is run by two test methods")
     }
 
     func testExampleScriptsRun() throws {

@@ -1,24 +1,35 @@
 import Foundation
 import XCTest
 
-/// `state` (SPEC.md §3) through the real binary: results kept across runs
-/// in the --state database, a SIGKILL mid-run, validation.
-final class StateTests: XCTestCase {
+/// `state` (SPEC.md §3, §6) through the real binary: results kept across
+/// runs in the --state store, a SIGKILL mid-run, validation, steps and
+/// --lock shared by processes, namespaces. Run against SQLite here and
+/// against PostgreSQL by PostgresStateTests (the same tests).
+class StateTests: XCTestCase {
     var folder: URL!
-    var database: String { folder.appendingPathComponent("db/state.sqlite").path }
+    var database: String!
+    var isPostgres: Bool { false }
+    /// The store as moonport shows it (a URL without credentials).
+    var shown: String { database }
+
+    /// The store of one test.
+    func makeDatabase() throws -> String { folder.appendingPathComponent("db/state.sqlite").path }
 
     override func setUpWithError() throws {
         folder = try MoonportProcess.temporaryFolder()
+        database = try makeDatabase()
     }
 
     override func tearDown() {
         try? FileManager.default.removeItem(at: folder)
     }
 
-    func run(_ code: String, file: StaticString = #filePath, line: UInt = #line) throws -> MoonportProcess.Result {
-        let script = folder.appendingPathComponent("script-\(UUID().uuidString).lua")
+    /// Runs `code` as the script `name` (its namespace is the name without .lua).
+    func run(_ code: String, name: String = "script.lua", options: [String] = [],
+             file: StaticString = #filePath, line: UInt = #line) throws -> MoonportProcess.Result {
+        let script = folder.appendingPathComponent(name)
         try MoonportProcess.write(code, to: script)
-        return try MoonportProcess.run(["run", "--state", database, script.path], directory: folder)
+        return try MoonportProcess.run(["run", "--state", database] + options + [script.path], directory: folder)
     }
 
     func testOnceRunsOnlyTheFirstTimeAcrossRunsAndKeepsTheResultsExactly() throws {
@@ -38,8 +49,10 @@ final class StateTests: XCTestCase {
         XCTAssertEqual(second.status, 0, second.stderr)
         XCTAssertEqual(second.stdout, "{\"id\":\"job-1\",\"meta\":{},\"n\":3,\"parts\":[]}\tnil\tthree\t4.5\tinteger\n",
                        "not run again; the same values, [] and {} kept apart")
-        let attributes = try FileManager.default.attributesOfItem(atPath: database)
-        XCTAssertEqual((attributes[.posixPermissions] as? NSNumber)?.intValue, 0o600)
+        if !isPostgres {
+            let attributes = try FileManager.default.attributesOfItem(atPath: database)
+            XCTAssertEqual((attributes[.posixPermissions] as? NSNumber)?.intValue, 0o600)
+        }
     }
 
     func testAFailedOnceStoresNothingAndRunsAgain() throws {
@@ -143,6 +156,7 @@ final class StateTests: XCTestCase {
     }
 
     func testAnUnusableDatabaseIsAClearError() throws {
+        try XCTSkipIf(isPostgres, "SQLite only: PostgresStateTests.testADatabaseThatIsDownIsExitFourAndCredentialsAreNeverShown")
         let blocker = folder.appendingPathComponent("file")
         try MoonportProcess.write("not a folder", to: blocker)
         let r = try MoonportProcess.run(
@@ -153,6 +167,7 @@ final class StateTests: XCTestCase {
     }
 
     func testNoDatabaseIsCreatedUnlessStateIsUsed() throws {
+        try XCTSkipIf(isPostgres, "SQLite only: the default database file")
         let r = try MoonportProcess.run(["run", "-e", "print(1)"], directory: folder)
         XCTAssertEqual(r.status, 0)
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent(".moonport").path))
@@ -166,6 +181,7 @@ final class StateTests: XCTestCase {
     /// from real runs and from other sandbox runs (whose simulator ids are
     /// gone), in a database removed when it ends; --state still chooses one.
     func testASandboxRunKeepsItsOwnStateApartFromRealAndEarlierRuns() throws {
+        try XCTSkipIf(isPostgres, "SQLite only: the sandbox's own database file")
         let tmp = folder.appendingPathComponent("tmp")
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
         let code = "local s = require('state'); print(s.get('k')); s.set('k', 'sandbox'); print(s.path())"
@@ -212,16 +228,267 @@ final class StateTests: XCTestCase {
             end
             print("all done")
             """, to: script)
-        let killed = try MoonportProcess.run(["run", "--state", database, script.path], directory: folder,
+        let killed = try MoonportProcess.run(["run", "--state", database!, script.path], directory: folder,
                                              interruptAfter: 0.4, signal: SIGKILL)
         XCTAssertNotEqual(killed.status, 0, "it was killed before the end")
         let before = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map { Int($0)! }
         XCTAssertFalse(before.isEmpty)
         XCTAssertLessThan(before.count, 40)
-        let rerun = try MoonportProcess.run(["run", "--state", database, script.path], directory: folder)
+        let rerun = try MoonportProcess.run(["run", "--state", database!, script.path], directory: folder)
         XCTAssertEqual(rerun.stdout, "all done\n", rerun.stderr)
         let steps = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map { Int($0)! }
         XCTAssertEqual(Set(steps), Set(1...40), "nothing lost")
         XCTAssertLessThanOrEqual(steps.count, 41, "at most the step in flight ran twice: \(steps)")
+    }
+
+    // MARK: - many processes sharing the store (SPEC.md §6)
+
+    /// Starts `count` runs of `script` at once; returns their results.
+    func runAtOnce(_ count: Int, _ arguments: [String], environment: [String: String] = [:]) -> [MoonportProcess.Result] {
+        nonisolated(unsafe) var results = [MoonportProcess.Result?](repeating: nil, count: count)
+        let lock = NSLock()
+        let folder = self.folder
+        DispatchQueue.concurrentPerform(iterations: count) { i in
+            let r = try? MoonportProcess.run(arguments, environment: environment, directory: folder)
+            lock.withLock { results[i] = r }
+        }
+        return results.map { $0 ?? MoonportProcess.Result(status: -1, stdout: "", stderr: "did not start") }
+    }
+
+    /// Processes that reach the same step at once: one performs it, the
+    /// others wait for it and get its results.
+    func testProcessesThatReachTheSameStepAtOnceRunItOnceAndAllGetItsResult() throws {
+        let log = folder.appendingPathComponent("performed.log").path
+        let script = folder.appendingPathComponent("race.lua")
+        try MoonportProcess.write("""
+            local state, task = require "state", require "task"
+            local who = state.once("the step", function()
+              local f = assert(io.open("\(log)", "a")); f:write("x\\n"); f:close()
+              task.sleep(0.6)
+              return "performed by " .. tostring(os.time()) .. "/" .. tostring(math.random(1e9))
+            end)
+            print(who)
+            """, to: script)
+        let results = runAtOnce(6, ["run", "--state", database, script.path])
+        for r in results { XCTAssertEqual(r.status, 0, r.stderr) }
+        XCTAssertEqual(Set(results.map(\.stdout)).count, 1, "every process got the same result: \(results.map(\.stdout))")
+        XCTAssertEqual(try String(contentsOfFile: log, encoding: .utf8), "x\n", "performed exactly once")
+    }
+
+    /// A process killed (SIGKILL) while it performs a step releases it: the
+    /// next one performs the step without waiting for the dead one.
+    func testAStepClaimedByAKilledProcessIsTakenOverAtOnce() throws {
+        let marker = folder.appendingPathComponent("started").path
+        let script = folder.appendingPathComponent("slow.lua")
+        try MoonportProcess.write("""
+            local state, task = require "state", require "task"
+            print(state.once("slow step", function()
+              if os.getenv("FIRST") then
+                local f = assert(io.open("\(marker)", "w")); f:close()
+                task.sleep(60)
+              end
+              return "done by the second"
+            end))
+            """, to: script)
+        let first = Process()
+        first.executableURL = MoonportProcess.executable
+        first.arguments = ["run", "--state", database, script.path]
+        first.environment = ProcessInfo.processInfo.environment.merging(["FIRST": "1"]) { $1 }
+        first.currentDirectoryURL = folder
+        first.standardOutput = FileHandle.nullDevice
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        let deadline = Date().addingTimeInterval(20)
+        while !FileManager.default.fileExists(atPath: marker) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: marker), "the first run started the step")
+        // While it lives, a second run waits (it does not perform the step).
+        let waiting = try MoonportProcess.run(["run", "--state", database, script.path], directory: folder,
+                                              interruptAfter: 1.0, signal: SIGTERM)
+        XCTAssertNotEqual(waiting.status, 0)
+        XCTAssertFalse(waiting.stdout.contains("done by the second"), waiting.stdout)
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        let started = Date()
+        let second = try MoonportProcess.run(["run", "--state", database, script.path], directory: folder, timeout: 30)
+        XCTAssertEqual(second.status, 0, second.stderr)
+        XCTAssertEqual(second.stdout, "done by the second\n")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10, "the dead run's claim ended with it")
+    }
+
+    /// --lock: a second trigger exits 4 at once; with --lock-wait it runs
+    /// once the first ends.
+    func testLockLetsOneRunAtATimeAndTheOtherExitsFourOrWaits() throws {
+        let script = folder.appendingPathComponent("locked.lua")
+        try MoonportProcess.write("""
+            local marker = ...
+            local f = assert(io.open(marker, "w")); f:close()
+            require("task").sleep(1.5)
+            print("ran")
+            """, to: script)
+        let marker = folder.appendingPathComponent("holding").path
+        let holder = Process()
+        holder.executableURL = MoonportProcess.executable
+        holder.arguments = ["run", "--state", database, "--lock", "nightly", script.path, marker]
+        holder.currentDirectoryURL = folder
+        let out = Pipe()
+        holder.standardOutput = out
+        holder.standardError = FileHandle.nullDevice
+        try holder.run()
+        let deadline = Date().addingTimeInterval(20)
+        while !FileManager.default.fileExists(atPath: marker) && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        let refused = try MoonportProcess.run(["run", "--state", database, "--lock", "nightly", script.path, marker + "2"],
+                                              directory: folder)
+        XCTAssertEqual(refused.status, 4, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("--lock nightly: another run sharing the state store \(shown) holds this lock"),
+                      refused.stderr)
+        XCTAssertEqual(refused.stdout, "")
+        let other = try MoonportProcess.run(["run", "--state", database, "--lock", "other", "-e", "print('other lock')"],
+                                            directory: folder)
+        XCTAssertEqual(other.stdout, "other lock\n", "another name is another lock: \(other.stderr)")
+        let waited = try MoonportProcess.run(["run", "--state", database, "--lock", "nightly", "--lock-wait", "20",
+                                              script.path, marker + "3"], directory: folder)
+        XCTAssertEqual(waited.status, 0, waited.stderr)
+        XCTAssertEqual(waited.stdout, "ran\n")
+        holder.waitUntilExit()
+        XCTAssertEqual(holder.terminationStatus, 0)
+        XCTAssertEqual(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self), "ran\n")
+        // The lock dies with its holder, even one killed with SIGKILL.
+        let killed = Process()
+        killed.executableURL = MoonportProcess.executable
+        killed.arguments = ["run", "--state", database, "--lock", "nightly", "-e",
+                            "local f = assert(io.open('\(marker)-k', 'w')); f:close(); require('task').sleep(60)"]
+        killed.currentDirectoryURL = folder
+        try killed.run()
+        let until = Date().addingTimeInterval(20)
+        while !FileManager.default.fileExists(atPath: marker + "-k") && Date() < until { Thread.sleep(forTimeInterval: 0.02) }
+        XCTAssertEqual(try MoonportProcess.run(["run", "--state", database, "--lock", "nightly", "-e", "print(1)"],
+                                               directory: folder).status, 4, "held while the holder lives")
+        kill(killed.processIdentifier, SIGKILL)
+        killed.waitUntilExit()
+        let after = try MoonportProcess.run(["run", "--state", database, "--lock", "nightly", "-e", "print('free')"],
+                                            directory: folder)
+        XCTAssertEqual(after.stdout, "free\n", after.stderr)
+    }
+
+    /// Keys are namespaced by the script's name: two scripts with the same
+    /// key do not share it, unless they choose the same --namespace.
+    func testKeysAreNamespacedByScriptNameUnlessANamespaceIsGiven() throws {
+        let code = """
+            local state = require "state"
+            print(state.namespace(), state.once("step 1", function() return arg[0]:match("[^/]+$") end))
+            """
+        XCTAssertEqual(try run(code, name: "a.lua").stdout, "a\ta.lua\n")
+        XCTAssertEqual(try run(code, name: "b.lua").stdout, "b\tb.lua\n", "b.lua does not see a.lua's step")
+        XCTAssertEqual(try run(code, name: "a.lua").stdout, "a\ta.lua\n")
+        // The same script from another folder (another worker): the same namespace.
+        let other = folder.appendingPathComponent("elsewhere/a.lua")
+        try MoonportProcess.write(code, to: other)
+        let moved = try MoonportProcess.run(["run", "--state", database!, other.path], directory: folder)
+        XCTAssertEqual(moved.stdout, "a\ta.lua\n", "the same script name elsewhere shares the steps: \(moved.stderr)")
+        let shared = try run(code, name: "c.lua", options: ["--namespace", "a"])
+        XCTAssertEqual(shared.stdout, "a\ta.lua\n", "--namespace a shares a.lua's steps: \(shared.stderr)")
+        let byEnv = try MoonportProcess.run(["run", "--state", database, folder.appendingPathComponent("c.lua").path],
+                                            environment: ["MOONPORT_NAMESPACE": "b"], directory: folder)
+        XCTAssertEqual(byEnv.stdout, "b\tb.lua\n", byEnv.stderr)
+        let list = try MoonportProcess.run(["state", "--state", database, "list"], directory: folder)
+        XCTAssertTrue(list.stdout.contains("NAMESPACE"), list.stdout)
+        XCTAssertEqual(list.stdout.split(separator: "\n").filter { $0.hasPrefix("step 1") }.count, 2, "a and b (c.lua chose a, then b): \(list.stdout)")
+        let ambiguous = try MoonportProcess.run(["state", "--state", database, "forget", "--yes", "step 1"], directory: folder)
+        XCTAssertEqual(ambiguous.status, 2, ambiguous.stderr)
+        XCTAssertTrue(ambiguous.stderr.contains("--namespace"), ambiguous.stderr)
+        let forget = try MoonportProcess.run(["state", "--state", database, "--namespace", "b", "forget", "--yes", "step 1"],
+                                             directory: folder)
+        XCTAssertEqual(forget.status, 0, forget.stderr)
+        XCTAssertEqual(try run(code, name: "b.lua").stdout, "b\tb.lua\n")
+        XCTAssertEqual(try run(code, name: "a.lua").stdout, "a\ta.lua\n", "a's step was kept")
+    }
+}
+
+/// The same tests against a real PostgreSQL (--state postgres://...).
+final class PostgresStateTests: StateTests {
+    override var isPostgres: Bool { true }
+    override var shown: String { TestPostgres.shown(database) }
+    override func makeDatabase() throws -> String { try TestPostgres.freshDatabase() }
+
+    override func tearDown() {
+        if let database { TestPostgres.drop(database) }
+        super.tearDown()
+    }
+
+    /// The server ends the worker's connection (a restart, a failover, an
+    /// idle timeout) while a step runs: the next call opens it again, takes
+    /// the step's claim again, and the run finishes.
+    func testADroppedConnectionIsOpenedAgainAndTheRunFinishes() throws {
+        let script = folder.appendingPathComponent("dropped.lua")
+        let marker = folder.appendingPathComponent("inside").path
+        try MoonportProcess.write("""
+            local state, task = require "state", require "task"
+            state.set("before", 1)
+            local v = state.once("long step", function()
+              local f = assert(io.open("\(marker)", "w")); f:close()
+              task.sleep(1.5)
+              return "ok"
+            end)
+            state.set("after", 2)
+            print(v, state.get("before"), state.get("after"))
+            """, to: script)
+        let worker = Process()
+        worker.executableURL = MoonportProcess.executable
+        worker.arguments = ["run", "--state", database, script.path]
+        worker.currentDirectoryURL = folder
+        let out = Pipe(), err = Pipe()
+        worker.standardOutput = out
+        worker.standardError = err
+        try worker.run()
+        let deadline = Date().addingTimeInterval(20)
+        while !FileManager.default.fileExists(atPath: marker) && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        try TestPostgres.psql(database, """
+            SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+            WHERE application_name = 'moonport' AND datname = current_database()
+            """)
+        worker.waitUntilExit()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(worker.terminationStatus, 0, stderr)
+        XCTAssertEqual(stdout, "ok\t1\t2\n", stderr)
+    }
+
+    /// A database that is down when the run starts: exit 4, a clear
+    /// message, and the URL's credentials nowhere in what moonport prints.
+    func testADatabaseThatIsDownIsExitFourAndCredentialsAreNeverShown() throws {
+        let port = URLComponents(string: database)!.port!
+        let down = "postgres://alice:pw-Secret-4242@127.0.0.1:1/db"
+        let r = try MoonportProcess.run(["run", "--state", down, "-e", "print('ran')"], directory: folder)
+        XCTAssertEqual(r.status, 4, r.stderr)
+        XCTAssertEqual(r.stdout, "", "nothing ran")
+        XCTAssertTrue(r.stderr.contains("postgres://127.0.0.1:1/db") && r.stderr.contains("exit code 4"), r.stderr)
+        let byEnv = try MoonportProcess.run(["run", "-e", "print('ran')"], environment: ["MOONPORT_STATE": down], directory: folder)
+        XCTAssertEqual(byEnv.status, 4, byEnv.stderr)
+        let state = try MoonportProcess.run(["state", "--state", down, "list"], directory: folder)
+        XCTAssertEqual(state.status, 4, state.stderr)
+        // The real database, with credentials in the URL (the test server trusts loopback).
+        var parts = URLComponents(string: database)!
+        parts.user = "moonport"
+        parts.password = "pw-Secret-4242"
+        let withPassword = parts.string!
+        let used = try MoonportProcess.run(["run", "-v", "--state", withPassword, "-e", """
+            local state = require "state"
+            state.once("k", function() return 1 end)
+            print(state.path())
+            error("fail on purpose")
+            """], directory: folder)
+        XCTAssertEqual(used.stdout, "postgres://127.0.0.1:\(port)\(parts.path)?sslmode=disable\n", used.stderr)
+        let list = try MoonportProcess.run(["state", "--state", withPassword, "list"], directory: folder)
+        XCTAssertEqual(list.status, 0, list.stderr)
+        XCTAssertTrue(list.stdout.contains("1 step(s) done"), list.stdout)
+        let missing = try MoonportProcess.run(["state", "--state", withPassword, "show", "nope"], directory: folder)
+        for out in [r.stdout, r.stderr, byEnv.stderr, state.stdout, state.stderr, used.stdout, used.stderr, list.stdout,
+                    list.stderr, missing.stdout, missing.stderr] {
+            XCTAssertFalse(out.contains("pw-Secret-4242") || out.contains("alice"), out)
+        }
+        let wrong = try MoonportProcess.run(["run", "--state", TestPostgres.with(database: "no_such_db", in: database),
+                                             "-e", "print(1)"], directory: folder)
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.stderr.contains("no_such_db"), wrong.stderr)
     }
 }

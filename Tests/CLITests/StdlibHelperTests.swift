@@ -2,30 +2,16 @@ import Foundation
 import XCTest
 
 /// The Lua helper modules (batch, workflow, dates, reconcile): each
-/// Tests/lua/stdlib/*_test.lua runs under `moonport run --sandbox`, and the
-/// example that uses them together runs end to end against the simulator.
+/// Tests/lua/stdlib/*_test.lua runs under `moonport run --sandbox`
+/// (LuaTestFile), and the example that uses them together runs end to end
+/// against the simulator.
 final class StdlibHelperTests: XCTestCase {
     static let root = LuaScriptTests.root
-    static let helpers = ["batch", "workflow", "dates", "reconcile"]
 
-    func runHelperTest(_ name: String) throws {
-        try MoonportProcess.runLuaTest("Tests/lua/stdlib/\(name)_test.lua")
-    }
-
-    func testBatch() throws { try runHelperTest("batch") }
-    func testWorkflow() throws { try runHelperTest("workflow") }
-    func testDates() throws { try runHelperTest("dates") }
-    func testReconcile() throws { try runHelperTest("reconcile") }
-
-    /// A test file added to Tests/lua/stdlib without a test method here would never run.
-    func testEveryHelperTestFileHasATestMethod() throws {
-        let folder = Self.root.appendingPathComponent("Tests/lua/stdlib")
-        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path)
-            .filter { $0.hasSuffix("_test.lua") }
-            .map { String($0.dropLast("_test.lua".count)) }
-            .sorted()
-        XCTAssertEqual(files, Self.helpers.sorted())
-    }
+    func testBatch() throws { try LuaTestFile.run("stdlib/batch_test.lua") }
+    func testWorkflow() throws { try LuaTestFile.run("stdlib/workflow_test.lua") }
+    func testDates() throws { try LuaTestFile.run("stdlib/dates_test.lua") }
+    func testReconcile() throws { try LuaTestFile.run("stdlib/reconcile_test.lua") }
 
     /// scripts/examples/reconcile-claravine.lua: workflow + batch + reconcile
     /// against the in-process simulator. The reconciliation report is the

@@ -236,6 +236,18 @@ final class BridgeTests: XCTestCase {
         XCTAssertTrue(v[2].stringValue?.contains("sleep_ms cannot wait here") == true, "\(v[2])")
     }
 
+    func testArgIsSetRawlySoNoMetamethodRunsFromSwift() throws {
+        let h = host()
+        _ = try h.evaluate("""
+            setmetatable(_G, {__newindex = function(_, k) error("no new globals: " .. k) end})
+            """)
+        // lua_setglobal would call __newindex here, from a Swift frame, and
+        // its error would longjmp over Swift (with no pcall: a panic).
+        h.setArguments(script: "job.lua", arguments: ["a", "b"], interpreter: "moonport")
+        let v = try h.evaluate("return arg[0], arg[1], arg[2], arg[-1], pcall(function() newglobal = 1 end)")
+        XCTAssertEqual(Array(v.prefix(5)), ["job.lua", "a", "b", "moonport", false])
+    }
+
     func testYieldAtTopLevelIsAnErrorAsInStockLua() throws {
         let h = host()
         XCTAssertThrowsError(try h.evaluate("coroutine.yield(1)")) { error in

@@ -230,7 +230,7 @@ final class ReplTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(started), 10)
         XCTAssertTrue(message.contains("interrupted"), message)
         XCTAssertFalse(host.runtime.interrupted)
-        XCTAssertEqual(host.runtime.pendingOperations, 0)
+        XCTAssertEqual(host.runtime.pendingSuspensions, 0)
         XCTAssertEqual(s.feed("test_wait(0.01)"), .success(["true"]))
         XCTAssertEqual(s.feed("1+1"), .success(["2"]))
     }

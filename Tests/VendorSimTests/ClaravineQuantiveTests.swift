@@ -101,6 +101,17 @@ final class ClaravineTests: SimTestCase {
             XCTAssertEqual(r.object.str("code"), "unauthorized")
         }
     }
+
+    /// `moonport sim --list-variants` shows the help strings to users: they name the
+    /// vendor's documentation, never the project's copy of it (file:line stays in code comments).
+    func testVariantHelpNamesTheVendorsDocumentationNotSeedFiles() {
+        for v in ClaravineSim.variants + QuantiveSim.variants {
+            XCTAssertFalse(v.help.contains(".txt"), "\(v.key): \(v.help)")
+            XCTAssertFalse(v.help.range(of: #"\b00[0-9]_"#, options: .regularExpression) != nil, "\(v.key): \(v.help)")
+            XCTAssertTrue(v.help.contains("Claravine's API documentation") || v.help.contains("Quantive's API documentation"),
+                          "\(v.key): \(v.help)")
+        }
+    }
 }
 
 /// The readings Claravine's article leaves open: listings as objects, the
@@ -136,6 +147,26 @@ final class ClaravineWrappedVariantTests: SimTestCase {
         XCTAssertEqual((ds.object["datasets"] as? [[String: Any]])?.count, 3)
         let tx = try await sim.send(.GET, "/claravine/v1/datasets/ds-campaigns/transactions/", headers: Auth.claravine)
         XCTAssertEqual((tx.object["transactions"] as? [[String: Any]])?.count, 4)
+    }
+}
+
+/// 000_cbb1a42faebe38eb.txt:49 "the list of transaction/submissions UUIDs": objects with
+/// a name but no status and no creation time (`claravine.listing=names_only`).
+final class ClaravineNamesOnlyVariantTests: SimTestCase {
+    override class func configure(_ config: inout SimulatorConfig) { config.variants = ["claravine.listing": "names_only"] }
+
+    func testNamesWithoutStatusOrCreationTime() async throws {
+        let r = try await sim.send(.POST, "/claravine/v1/datasets/ds-campaigns/data", headers: Auth.claravine,
+                                   json: ["transactionName": "Names only", "fields": ["campaign_id", "campaign_name", "channel"],
+                                          "rows": [["C-1", "A", "search"]]])
+        let id = try XCTUnwrap(r.object.str("transactionUuid"))
+        let list = try await sim.send(.GET, "/claravine/v1/datasets/ds-campaigns/transactions/", headers: Auth.claravine)
+        let items = list.array.compactMap { $0 as? [String: Any] }
+        XCTAssertEqual(items.count, 5, "the 4 seeded transactions and ours")
+        for item in items { XCTAssertEqual(Set(item.keys), ["uuid", "name"]) }
+        XCTAssertEqual(items.first { $0.str("uuid") == id }?.str("name"), "Names only")
+        let ds = try await sim.send(.GET, "/claravine/v1/datasets", headers: Auth.claravine)
+        XCTAssertEqual(ds.array.compactMap { ($0 as? [String: Any])?.str("name") }.count, 3)
     }
 }
 
@@ -248,5 +279,30 @@ final class QuantivePagingVariantTests: SimTestCase {
         XCTAssertEqual((second.object["items"] as? [[String: Any]])?.first?.str("id"), items.first?.str("id"), "skip ignored")
         let small = try await sim.send(.GET, base + "/goals?limit=10", headers: Auth.quantive)
         XCTAssertEqual((small.object["items"] as? [Any])?.count, 10)
+    }
+}
+
+/// 002_f300338cc4b71af8.txt:29 reads only the new goal's id: goals without dates
+/// (`quantive.goal_dates=absent`) in every answer that carries a goal.
+final class QuantiveGoalDatesVariantTests: SimTestCase {
+    override class func configure(_ config: inout SimulatorConfig) { config.variants = ["quantive.goal_dates": "absent"] }
+
+    func testGoalsWithoutDates() async throws {
+        let base = "/quantive/results/api/v1"
+        let sessions = try await sim.send(.GET, base + "/sessions", headers: Auth.quantive)
+        let session = try XCTUnwrap((sessions.object["items"] as? [[String: Any]])?.first?.str("id"))
+        let created = try await sim.send(.POST, base + "/goals", headers: Auth.quantive, json: ["name": "Dateless", "sessionId": session])
+        XCTAssertEqual(created.status, 200, created.text)
+        let id = try XCTUnwrap(created.object.str("id"))
+        let got = try await sim.send(.GET, base + "/goals/\(id)", headers: Auth.quantive)
+        let patched = try await sim.send(.PATCH, base + "/goals/\(id)", headers: Auth.quantive, json: ["description": "d"])
+        let listed = try await sim.send(.GET, base + "/goals", headers: Auth.quantive)
+        let items = listed.object["items"] as? [[String: Any]] ?? []
+        XCTAssertEqual(items.count, 13, "the 12 seeded goals and ours")
+        for goal in [created.object, got.object, patched.object] + items {
+            XCTAssertNil(goal["dateCreated"], "\(goal)")
+            XCTAssertNil(goal["dateModified"], "\(goal)")
+            XCTAssertNotNil(goal["id"])
+        }
     }
 }

@@ -194,7 +194,9 @@ final class ClariTests: SimTestCase {
         let stats = try await sim.stats()
         let stillZeroExports = stats.dict("created").dict("clari").num("export_jobs") ?? 0
         let jobs = try await sim.send(.GET, "/clari/v4/export/jobs", headers: Auth.clari)
-        XCTAssertEqual(jobs.array.count, stillZeroExports, "rejected exports create nothing; the listing is a bare array")
+        // Each user's listing holds that user's jobs (001_5f3c65e90f1cda6d.txt:711): together, every job created.
+        let othersJobs = try await sim.send(.GET, "/clari/v4/export/jobs", headers: [("apikey", ClariSim.otherUserAPIKey)])
+        XCTAssertEqual(jobs.array.count + othersJobs.array.count, stillZeroExports, "rejected exports create nothing; the listing is a bare array")
     }
 
     func testTimePeriodDefaultsToTheCurrentQuarter() async throws {
@@ -222,13 +224,46 @@ final class ClariTests: SimTestCase {
         XCTAssertEqual(wrongPartner.object.str("error"), "Invalid authentication credentials")
     }
 
+    /// 001_5f3c65e90f1cda6d.txt:711 GET /export/jobs lists the caller's own jobs; :803/:842 the limits
+    /// list the organisation's; :512 another user's job answers 403.
+    func testAnotherUsersExportIsInTheLimitsButNotInOurListingAndAnswers403() async throws {
+        let otherKey = [("apikey", ClariSim.otherUserAPIKey)]
+        let r = try await sim.send(.POST, "/clari/v4/export/forecast/net_new", headers: otherKey, json: ["timePeriod": "2014_Q1"])
+        XCTAssertEqual(r.status, 200, r.text)
+        let other = try XCTUnwrap(r.object.str("jobId"))
+        let mine = try await exportForecast("net_new", ["timePeriod": "2014_Q2"])
+        let limits = try await sim.send(.GET, "/clari/v4/admin/limits", headers: Auth.clari)
+        let submitted = (limits.object.dict("jobs")["submittedJobIds"] as? [Any] ?? []).compactMap { $0 as? String }
+        XCTAssertTrue(submitted.contains(other) && submitted.contains(mine), limits.text)
+        let ours = try await sim.send(.GET, "/clari/v4/export/jobs", headers: Auth.clari)
+        let ourIds = ours.array.compactMap { ($0 as? [String: Any])?.str("jobId") }
+        XCTAssertTrue(ourIds.contains(mine)); XCTAssertFalse(ourIds.contains(other))
+        let theirs = try await sim.send(.GET, "/clari/v4/export/jobs", headers: otherKey)
+        XCTAssertEqual(theirs.array.compactMap { ($0 as? [String: Any])?.str("jobId") }, [other])
+        assertExportError(try await sim.send(.GET, "/clari/v4/export/jobs/\(other)", headers: Auth.clari), 403, "SWW")
+        assertExportError(try await sim.send(.PATCH, "/clari/v4/export/jobs/\(other)", headers: Auth.clari, json: ["type": "CANCEL"]), 403, "SWW")
+        assertExportError(try await sim.send(.GET, "/clari/v4/export/jobs/\(other)/results", headers: Auth.clari), 403, "SWW")
+        let own = try await sim.send(.GET, "/clari/v4/export/jobs/\(other)", headers: otherKey)
+        XCTAssertEqual(own.status, 200, own.text)
+        XCTAssertEqual(own.object.num("userId"), ClariSim.otherUserId)
+    }
+
+    /// `moonport sim --list-variants` shows these texts to users: they name Clari's API documentation, never a seed file.
+    func testVariantHelpNamesClarisDocumentationNotSeedFiles() {
+        for v in ClariSim.variants {
+            XCTAssertFalse(v.help.contains(".txt"), v.key + ": " + v.help)
+            XCTAssertTrue(v.help.contains("Clari's API documentation"), v.key + ": " + v.help)
+        }
+    }
+
     func testCancelAfterDoneIsRefusedAndUnknownJobIs400() async throws {
         let job = try await exportForecast("expansion", ["timePeriod": "2025_Q4"])
         _ = try await waitForJob(job)
         let cancel = try await sim.send(.PATCH, "/clari/v4/export/jobs/\(job)", headers: Auth.clari, json: ["type": "CANCEL"])
         assertExportError(cancel, 400, "export_failed_to_cancel")
         XCTAssertEqual(cancel.object.str("message"), "Cannot cancel the job because it already finished executing.")
-        assertExportError(try await sim.send(.GET, "/clari/v4/export/jobs/nope", headers: Auth.clari), 400, "invalid_jobId")
+        // 001_5f3c65e90f1cda6d.txt:506–511: the generic body (code SWW) of :739.
+        assertExportError(try await sim.send(.GET, "/clari/v4/export/jobs/nope", headers: Auth.clari), 400, "SWW")
         assertExportError(try await sim.send(.GET, "/clari/v4/export/jobs/nope/results", headers: Auth.clari), 400, "invalid_jobId")
         let unknownPath = try await sim.send(.GET, "/clari/v4/nothing/here", headers: Auth.clari)
         XCTAssertEqual(unknownPath.status, 404)

@@ -237,6 +237,19 @@ final class CordialTests: SimTestCase {
         }
     }
 
+    /// cordial.s3_path: Cordial's "path to folder and file" read three ways (003:70, 116-127, 136).
+    func testS3PathReadings() {
+        let cases: [(String, String?, String)] = [
+            ("extension", "/folder/x.csv", "folder/x.csv"), ("extension", "folder", "folder/N.csv"),
+            ("folder", "/folder/x.csv", "folder/x.csv/N.csv"), ("folder", "folder", "folder/N.csv"),
+            ("file", "/folder/x.csv", "folder/x.csv"), ("file", "folder", "folder"),
+            ("file", "folder/", "folder//N.csv"), ("file", nil, "N.csv"),
+        ]
+        for (reading, path, key) in cases {
+            XCTAssertEqual(CordialSim.s3Key(path: path, fileName: "N.csv", reading: reading).key, key, "\(reading) \(path ?? "nil")")
+        }
+    }
+
     /// The jobs listing is not in 003_3d234a6b4716e979.txt: each variant answers it its own way.
     func testJobsListingVariants() async throws {
         func listing(_ variants: [String: String], _ query: String) async throws -> Any? {
@@ -257,6 +270,8 @@ final class CordialTests: SimTestCase {
         XCTAssertEqual(capped?.count, 5, "page 2 of pages of 20")
         let noPaging = try await listing(["cordial.paging": "ignored"], "page=3&per_page=2") as? [[String: Any]]
         XCTAssertEqual(noPaging?.count, 25)
+        let cappedFirst = try await listing(["cordial.paging": "capped_ignored"], "page=2&per_page=100") as? [[String: Any]]
+        XCTAssertEqual(cappedFirst?.count, 20, "always the first page of 20")
         let wrapped = try await listing(["cordial.jobs_listing": "wrapped"], "page=1&per_page=10") as? [String: Any]
         XCTAssertEqual((wrapped?["data"] as? [Any])?.count, 10)
         XCTAssertEqual(wrapped?.num("total"), 25)
@@ -454,7 +469,7 @@ final class MediarithmicsTests: SimTestCase {
 
     /// The listings are not in 004_9b3b7e85d9ecdb33.txt: paged as asked, capped at 20, or not paged at all.
     func testListingPagingVariants() async throws {
-        for (variant, count) in [("honoured", 25), ("capped", 20), ("ignored", 28)] {
+        for (variant, count) in [("honoured", 25), ("capped", 20), ("ignored", 28), ("capped_ignored", 20)] {
             let h = try SimHarness { $0.variants = ["mediarithmics.paging": variant] }
             defer { h.shutdown() }
             for i in 0..<26 {
@@ -465,6 +480,26 @@ final class MediarithmicsTests: SimTestCase {
                                         headers: Auth.mediarithmics).object
             XCTAssertEqual((page["data"] as? [Any])?.count, count, variant)
             XCTAssertEqual(page.num("total"), 28, variant)
+        }
+    }
+
+    /// mediarithmics.order: the executions listing newest first (default) or oldest first.
+    func testExecutionsOrderVariants() async throws {
+        for (variant, newestFirst) in [("newest", true), ("oldest", false)] {
+            let h = try SimHarness { $0.variants = ["mediarithmics.order": variant] }
+            defer { h.shutdown() }
+            let imp = try await h.send(.POST, base, headers: Auth.mediarithmics,
+                                       json: ["document_type": "USER_ACTIVITY", "mime_type": "APPLICATION_X_NDJSON", "name": "Order"])
+            let id = try XCTUnwrap(imp.object.dict("data").str("id"))
+            var made: [String] = []
+            for i in 0..<3 {
+                let r = try await h.send(.POST, base + "/\(id)/executions", headers: Auth.mediarithmics,
+                                         body: Array("{\"n\":\(i)}\n".utf8), contentType: "application/x-ndjson")
+                made.append(try XCTUnwrap(r.object.dict("data").str("id")))
+            }
+            let page = try await h.send(.GET, base + "/\(id)/executions", headers: Auth.mediarithmics).object
+            let ids = (page["data"] as? [[String: Any]])?.compactMap { $0.str("id") }
+            XCTAssertEqual(ids, newestFirst ? made.reversed() : made, variant)
         }
     }
 

@@ -105,6 +105,51 @@ t.test("a write removes the temporary files a killed run left beside its target"
   for _, f in ipairs{p, alive} do os.remove(f) end
 end)
 
+t.test("moonport.file_writer: text written atomically, the same writer as csv's and ndjson's", function()
+  local moonport = require "moonport"
+  local p = tmp("written.json")
+  -- A temporary file a killed run left beside the target goes at the next write.
+  local h = assert(io.popen("sh -c 'echo $$'"))
+  local dead = assert(tonumber(h:read("l")))
+  h:close()
+  local stale = p .. ".tmp-" .. dead .. "-12345"
+  assert(io.open(stale, "w")):close()
+  local w = moonport.file_writer(p)
+  t.equal(t.exists(stale), false, "the dead process's temporary file is removed")
+  t.equal(t.exists(p), false, "nothing under the target's name before close")
+  w:write('{"a": ')
+  w:write("1}")
+  t.equal(w:close(), 8, "close gives the bytes written")
+  t.equal(t.slurp(p), '{"a": 1}')
+  t.equal(w:close(), 8, "a second close changes nothing")
+  -- abort, and an error in a <close> block, leave the target as it was.
+  local a = moonport.file_writer(p)
+  a:write("half")
+  a:abort()
+  t.equal(t.slurp(p), '{"a": 1}')
+  t.equal(t.raises(a.close, a).kind, "usage")
+  local ok = pcall(function()
+    local b <close> = moonport.file_writer(p)
+    b:write("half")
+    error("stop")
+  end)
+  t.equal(ok, false)
+  t.equal(t.slurp(p), '{"a": 1}')
+  local e = t.raises(function() local c <close> = moonport.file_writer(p); c:write(42) end)
+  t.equal(e.kind, "validation")
+  t.contains(e.message, "argument #2 (text) must be a string, got number")
+  e = t.raises(moonport.file_writer, tmp("no/such/folder.json"))
+  t.equal(e.kind, "validation")
+  t.contains(e.message, "cannot create a temporary file for")
+  local left = {}
+  local folder, base = p:match("^(.*)/([^/]*)$")
+  local ls = assert(io.popen("ls -a '" .. folder .. "'"))
+  for name in ls:lines() do if name:find(base, 1, true) == 1 and name ~= base then left[#left + 1] = name end end
+  ls:close()
+  t.equal(table.concat(left, " "), "", "no temporary file is left")
+  os.remove(p)
+end)
+
 t.test("ndjson round trip and errors with line numbers", function()
   local p = tmp("f.ndjson")
   t.equal(ndjson.write(p, {{a = 1}, json.null, {1, 2}, "s"}), 4)

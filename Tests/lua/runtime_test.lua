@@ -1,4 +1,4 @@
--- Lua-level checks of the runtime, run by moonport itself (Tests/CLITests/LuaScriptTests.swift).
+-- Lua-level checks of the runtime, run by moonport itself (Tests/CLITests/LuaScriptTests.swift, LuaTestFile).
 local t = require "testing"
 local moonport = require "moonport"
 
@@ -10,7 +10,8 @@ t.test("error objects carry kind, message, fields and position", function()
   t.equal(err.status, 503)
   t.equal(err.retryable, true)
   t.equal(err.details.error, "busy")
-  t.equal(tostring(err), "runtime_test.lua:6: Clari answered 503")
+  -- "where" names the script as moonport was given it (here, a full path).
+  t.equal(tostring(err):match("[^/]*$"), "runtime_test.lua:6: Clari answered 503")
 end)
 
 t.test("moonport.error checks its arguments", function()
@@ -43,6 +44,15 @@ t.test("coroutines behave as in stock Lua", function()
   local ok3, e3 = pcall(coroutine.yield, 1)
   t.equal(ok3, false)
   t.equal(e3, "attempt to yield from outside a coroutine")
+end)
+
+t.test("moonport.duration: the one duration formatter", function()
+  t.equal(moonport.duration(0), "0 s")
+  t.equal(moonport.duration(59.9), "59 s")
+  t.equal(moonport.duration(185), "3 min 05 s")
+  t.equal(moonport.duration(3720), "1 h 02 min")
+  t.equal(moonport.duration(-3), "0 s")
+  t.equal(t.raises(moonport.duration, "soon").kind, "validation")
 end)
 
 t.test("log formats and validates", function()

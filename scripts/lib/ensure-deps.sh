@@ -23,3 +23,14 @@ ensure_deps() {
     return 1
   fi
 }
+
+# The PostgreSQL server for the tests of `--state postgres://...`
+# (scripts/lib/postgres.sh starts a throwaway one): Debian's `postgresql`.
+ensure_postgres() {
+  if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then return 0; fi
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "moonport: installing postgresql with apt-get (for the tests of --state postgres://)" >&2
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+}

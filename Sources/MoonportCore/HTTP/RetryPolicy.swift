@@ -188,11 +188,6 @@ public struct RetryPolicy: Sendable, Equatable {
         return Swift.max(0, date.timeIntervalSince(now))
     }
 
-    /// The `Retry-After` of a response, if it has a valid one.
-    public static func retryAfter(headers: [(name: String, value: String)], now: Date) -> Double? {
-        header("Retry-After", in: headers).flatMap { parseRetryAfter($0, now: now) }
-    }
-
     // MARK: - Helpers
 
     /// A plain non-negative decimal number (`30`, `1.5`, `1e9`); nil for anything

@@ -154,14 +154,10 @@ public final class Transport: Sendable {
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
-    /// Sends with retries; throws `LuaError` (kind network, timeout,
-    /// rate_limited) when the exchange cannot be completed. HTTP error
-    /// statuses are results, not errors: the caller decides.
-    public func send(_ spec: HTTPRequestSpec) async throws -> HTTPResult {
-        Self.registerSecrets(of: spec)
-        return try await send(spec, firstHop: nil)
-    }
-
+    /// Sends with retries, after the first hop if one was made; throws
+    /// `LuaError` (kind network, timeout, rate_limited) when the exchange
+    /// cannot be completed. HTTP error statuses are results, not errors: the
+    /// caller decides.
     private func send(_ spec: HTTPRequestSpec, firstHop: Result<CollectedResponse, any Error>?) async throws -> HTTPResult {
         do {
             return try await sendAttempts(spec, firstHop: firstHop)
@@ -172,8 +168,9 @@ public final class Transport: Sendable {
         }
     }
 
-    /// `send`, reporting through `completion` (called once, on any thread)
-    /// instead of `async`; returns what cancels the exchange. A short
+    /// Sends with retries (the one entry point), reporting through
+    /// `completion` (called once, on any thread); returns what cancels the
+    /// exchange. A short
     /// exchange (body in memory, no stream_to, no trace, rate-limit budget
     /// not spent) makes its first attempt straight on the event loop, with
     /// no Swift task and its two thread hops; a retry or a redirect goes on

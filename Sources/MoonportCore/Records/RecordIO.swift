@@ -299,6 +299,16 @@ final class AtomicOutput {
         }
     }
 
+    /// `commit` for a writer's close: nothing when already committed, a
+    /// usage error when aborted.
+    func commitOnce() throws {
+        if finished {
+            if committed { return }
+            throw LuaError.usage("\(function): the writer of '\(path)' was aborted")
+        }
+        try commit()
+    }
+
     /// Closes and removes the temporary file (nothing when already done).
     func abort() {
         if fd >= 0 {
@@ -361,5 +371,37 @@ extension LuaState {
                     return .results(1)
                 },
             ])
+    }
+}
+
+/// `moonport.file_writer(path)`: a file of text written atomically, by
+/// pieces, through the same `AtomicOutput` as csv.writer and ndjson.writer
+/// (so a rerun removes the temporary file a killed run left). w:write(text),
+/// w:close() -> the bytes written, w:abort(), and `<close>`.
+final class FileWriter: RecordWriter {
+    static let luaTypeName = "moonport.file_writer"
+
+    let output: AtomicOutput
+    /// The bytes written (what w:close() returns).
+    var rows = 0
+
+    init(output: AtomicOutput) { self.output = output }
+
+    func commit() throws { try output.commitOnce() }
+
+    static func open(_ call: inout LuaCall) throws -> LuaReturn {
+        let path = try call.string(1, "path")
+        call.lua.registerWriterType(FileWriter.self) { call, writer in
+            if writer.output.finished {
+                throw LuaError.usage("\(writer.output.function): the writer of '\(writer.output.path)' is closed")
+            }
+            guard let n = try call.lua.withBytes(at: 2, { bytes -> Int in
+                try writer.output.write(bytes)
+                return bytes.count
+            }) else { throw call.argumentError(2, "text", expected: "a string") }
+            writer.rows += n
+        }
+        call.lua.push(object: FileWriter(output: try AtomicOutput(path: path, function: call.name)))
+        return .results(1)
     }
 }

@@ -206,7 +206,7 @@ public final class PostgresStateStore: StateBackend, @unchecked Sendable {
     }
 
     private static func isDropped(_ error: PSQLError) -> Bool {
-        [.serverClosedConnection, .connectionError, .uncleanShutdown, .clientClosedConnection].contains(error.code)
+        ([.serverClosedConnection, .connectionError, .uncleanShutdown, .clientClosedConnection] as [PSQLError.Code]).contains(error.code)
     }
 
     /// The open connection, opening it (and taking the held claims again) if needed. Call with `lock` held.
@@ -281,7 +281,7 @@ public final class PostgresStateStore: StateBackend, @unchecked Sendable {
     private func failure(_ what: String, _ error: any Error) -> LuaError {
         if let e = error as? LuaError { return e }
         guard let e = error as? PSQLError else {
-            return LuaError(.network, "state: cannot \(what) in \(settings.shown): \(scrub("\(error)"))")
+            return LuaError(.network, "state: cannot \(what) (state store \(settings.shown)): \(scrub("\(error)"))")
         }
         var why = e.code.description
         var kind = LuaError.Kind.network
@@ -293,12 +293,12 @@ public final class PostgresStateStore: StateBackend, @unchecked Sendable {
         } else if let underlying = e.underlying {
             why = "\(underlying)"
         }
-        if [.unsupportedAuthMechanism, .authMechanismRequiresPassword, .saslError].contains(e.code) {
+        if ([.unsupportedAuthMechanism, .authMechanismRequiresPassword, .saslError] as [PSQLError.Code]).contains(e.code) {
             kind = .auth
             if e.code == .authMechanismRequiresPassword { why = "the server asks for a password (give it in $PGPASSWORD or the URL)" }
         }
         let hint = kind == .network ? " (is the database up and reachable? the run can be retried: exit code 4)" : ""
-        return LuaError(kind, "state: cannot \(what) in the state store \(settings.shown): \(scrub(why))\(hint)")
+        return LuaError(kind, "state: cannot \(what) (state store \(settings.shown)): \(scrub(why))\(hint)")
     }
 
     /// Removes the user and password from a message, should a driver ever print them.

@@ -7,10 +7,14 @@ import Synchronization
 /// touches `state` creates no file).
 ///   get(key) -> text | nil; set(key, text) (waits for the disk, others run);
 ///   delete(key) -> existed; keys(prefix) -> {key...}; entries(prefix) -> {{key=, stored_at=}...};
-///   path() -> the database path
-enum StateModule {
+///   complete(key, text, clearing) (one transaction); claim(name) -> taken; release(name);
+///   path() -> the database path (a URL without credentials); namespace() -> --namespace or nil
+public enum StateModule {
+    /// `--namespace NAME` of this process (nil: derived from the script's name, see stdlib/state.lua).
+    nonisolated(unsafe) public static var namespace: String?
+
     static func builtin(path: String) -> BuiltinModule {
-        let database = Database(path: path)
+        let database = Database.shared(path)
         return BuiltinModule(name: "moonport.state") { call in
             let lua = call.lua
             lua.newTable(recordCount: 5)
@@ -58,39 +62,75 @@ enum StateModule {
                      LuaValue.record(["key": .text($0.element.key), "stored_at": .text($0.element.storedAt)]))
                 })))
             }
+            lua.setFunction(-1, "complete", qualifiedName: "state.once") { call in
+                let key = try call.string(1, "key")
+                let text = try call.string(2, "value")
+                let clearing = try call.string(3, "clearing")
+                let store = try database.store()
+                return try call.suspend({ try store.locked { try $0.complete(key, text, clearing: clearing) } }, deliver: { _, _ in 0 })
+            }
+            lua.setFunction(-1, "claim", qualifiedName: "state.once") { call in
+                let name = try call.string(1, "name")
+                let store = try database.store()
+                return try call.suspend({ try store.locked { try $0.tryClaim(name) } }, deliver: { lua, taken in
+                    lua.push(taken)
+                    return 1
+                })
+            }
+            lua.setFunction(-1, "release", qualifiedName: "state.once") { call in
+                let name = try call.string(1, "name")
+                try database.store().locked { try $0.release(name) }
+                return call.results()
+            }
             lua.setFunction(-1, "path", qualifiedName: "state.path") { call in
-                call.results(.text(path))
+                call.results(.text(StateStores.display(path)))
+            }
+            lua.setFunction(-1, "namespace", qualifiedName: "state.namespace") { call in
+                guard let namespace = StateModule.namespace else { return call.results(.nil) }
+                return call.results(.text(namespace))
             }
             return .results(1)
         }
     }
 
-    /// The database, opened on first use; an open that failed is retried next time.
-    final class Database: Sendable {
-        let path: String
+    /// The database, opened on first use; an open that failed is retried
+    /// next time. One per location in a process, so that `--lock` (taken
+    /// before the script runs) and the script's `state` share a connection.
+    public final class Database: Sendable {
+        public let path: String
         private let opened = Mutex<SharedStore?>(nil)
+        private static let all = Mutex<[String: Database]>([:])
 
         init(path: String) { self.path = path }
 
-        func store() throws -> SharedStore {
+        public static func shared(_ path: String) -> Database {
+            all.withLock { all in
+                if let known = all[path] { return known }
+                let made = Database(path: path)
+                all[path] = made
+                return made
+            }
+        }
+
+        public func store() throws -> SharedStore {
             try opened.withLock { box in
                 if let box { return box }
-                let store = SharedStore(try StateStore(path: path))
+                let store = SharedStore(try StateStores.open(path))
                 box = store
                 return store
             }
         }
     }
 
-    /// One SQLite connection used from the Lua thread and from the tasks
-    /// that write, one at a time.
-    final class SharedStore: @unchecked Sendable {
-        private let store: StateStore
+    /// One store (a SQLite or PostgreSQL connection) used from the Lua
+    /// thread and from the tasks that write, one at a time.
+    public final class SharedStore: @unchecked Sendable {
+        private let store: any StateBackend
         private let lock = Mutex(())
 
-        init(_ store: StateStore) { self.store = store }
+        init(_ store: any StateBackend) { self.store = store }
 
-        func locked<R>(_ body: (StateStore) throws -> R) throws -> R {
+        public func locked<R>(_ body: (any StateBackend) throws -> R) throws -> R {
             try lock.withLock { _ in try body(store) }
         }
 

@@ -34,7 +34,15 @@ public final class StateStore: StateBackend {
         chmod(path, 0o600)
         sqlite3_busy_timeout(handle, 10_000)
         do {
-            try exec("PRAGMA journal_mode = WAL")
+            // Several processes opening a new database at once: switching it
+            // to WAL can be refused as busy without the busy handler; try again.
+            var attempts = 0
+            while sqlite3_exec(handle, "PRAGMA journal_mode = WAL", nil, nil, nil) != SQLITE_OK {
+                attempts += 1
+                let code = sqlite3_errcode(handle)
+                guard (code == SQLITE_BUSY || code == SQLITE_LOCKED) && attempts < 200 else { throw failure("prepare") }
+                usleep(50_000)
+            }
             try exec("PRAGMA synchronous = FULL")
             try exec("""
                 CREATE TABLE IF NOT EXISTS moonport_state (

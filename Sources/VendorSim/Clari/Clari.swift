@@ -5,7 +5,7 @@ import NIOHTTP1
 /// Clari, under `/clari`, written from Clari's OpenAPI document
 /// (`001_5f3c65e90f1cda6d.txt`; every route cites the lines it implements):
 /// exports, jobs, limits, audit and opportunities under `/v4` (the server's
-/// `basePath`, 001_5f3c65e90f1cda6d.txt:62); ingestion under `/v2` (:1371).
+/// `basePath`, 001_5f3c65e90f1cda6d.txt:63–67); ingestion under `/v2` (:1372).
 ///
 /// - Auth: `apikey` on every call; ingestion also `partnerkey`. A wrong key:
 ///   401 `{message: "Invalid authentication credentials"}` (:2142), for
@@ -23,7 +23,7 @@ import NIOHTTP1
 ///   (running); a finished job answers 400 `export_failed_to_cancel` (:569).
 ///   The forecast id `sim-fail` ends FAILED.
 /// - Limits: `concurrentLimit` jobs not finished, `monthlyQuota` jobs in a
-///   rolling 30-day window (:832); over either → 400 `export_monthly_quota_reached` (:2119).
+///   rolling 30-day window (:832); over either → 400 `export_monthly_quota_reached` (:2127).
 /// - Results (ClariData): forecast JSON `[[header...], [row...], ...]` or CSV;
 ///   `sim-rows-N` gives N data rows, `sim-bytes-N` about N bytes, streamed with `Range` support.
 /// - Ingestion: `/ingest/entity` at most 100 records (:1667), `updatedAt >= createdAt`;
@@ -33,15 +33,17 @@ import NIOHTTP1
 ///   sourceEntity `sim-fail` makes the job end FAILED.
 final class ClariSim: VendorModule, @unchecked Sendable {
     /// The readings this vendor offers where its document is silent (see `SimVariant`).
+    // Seed lines of the readings below: clari.job 001_5f3c65e90f1cda6d.txt:409–505; clari.jobs_listing :723;
+    // clari.audit_page_cap :1024; clari.bulk_errors :1370, :1919, :1434.
     static let variants: [SimVariant] = [
         SimVariant("clari.job", ["flat", "wrapped"],
-                   "GET /v4/export/jobs/{jobId}: 001_5f3c65e90f1cda6d.txt:409 shows the job flat (default); some clients see it wrapped as {\"job\": {...}}"),
+                   "GET /v4/export/jobs/{jobId}: Clari's API documentation shows the job flat (default); some clients see it wrapped as {\"job\": {...}}"),
         SimVariant("clari.jobs_listing", ["bare", "wrapped"],
-                   "GET /v4/export/jobs: 001_5f3c65e90f1cda6d.txt:723 a bare JSON array (default), or wrapped as {\"jobs\": [...]}"),
+                   "GET /v4/export/jobs: Clari's API documentation shows a bare JSON array (default), or wrapped as {\"jobs\": [...]}"),
         SimVariant("clari.audit_page_cap", ["none", "50"],
-                   "GET /v4/audit/events: 001_5f3c65e90f1cda6d.txt:1024 `limit` 1..1000 may span several pages; whether a page can hold fewer than `limit`: none (default), or pages capped at 50 items (nextLink still given)"),
+                   "GET /v4/audit/events: Clari's API documentation says `limit` 1..1000 may span several pages; whether a page can hold fewer than `limit`: none (default), or pages capped at 50 items (nextLink still given)"),
         SimVariant("clari.bulk_errors", ["job", "submit"],
-                   "POST /v2/ingest/bulk/entity/{entity} with a file that is not [{sourceEntity, records}] (001_5f3c65e90f1cda6d.txt:1370): accepted, the job then answers 400 VALIDATION_ERROR (default; :1919 lists 'Payload is not an array', 'sourceEntity is missing dataSet'), or the upload itself answers 400 INVALID_INPUT_FORMAT (:1434)"),
+                   "POST /v2/ingest/bulk/entity/{entity} with a file that is not [{sourceEntity, records}] (the structure Clari's API documentation requires): accepted, the job then answers 400 VALIDATION_ERROR (default; the documentation's job errors list 'Payload is not an array', 'sourceEntity is missing dataSet'), or the upload itself answers 400 INVALID_INPUT_FORMAT"),
     ]
 
     enum ErrorStyle: Sendable { case exports, forecast, activity, audit, ingestion, ingestJob, opportunity }
@@ -50,9 +52,14 @@ final class ClariSim: VendorModule, @unchecked Sendable {
     let prefix = "/clari"
     let context: SimContext
 
-    /// 001_5f3c65e90f1cda6d.txt:2163 orgId is an int32; :418 userId an integer.
+    /// 001_5f3c65e90f1cda6d.txt:2178–2180 orgId is an int32; :421–422 userId an integer.
     static let orgId = 101
     static let apiUserId = 1001
+    /// Another user of the same organisation (a second API key): its exports
+    /// count in the org's limits (001_5f3c65e90f1cda6d.txt:803, :842) but are not
+    /// in the caller's GET /export/jobs (:711), and reading one answers 403 (:512).
+    static let otherUserAPIKey = "sandbox-clari-other-user-key"
+    static let otherUserId = 1002
     static let exportTypes = ["forecast", "quota", "forecast_updated", "adjustment", "crm_total", "crm_closed"]
     /// 001_5f3c65e90f1cda6d.txt:290 CRM Totals and CRM Closed: not supported by the Export API.
     static let unsupportedExportTypes = ["crm_total", "crm_closed"]
@@ -71,6 +78,8 @@ final class ClariSim: VendorModule, @unchecked Sendable {
 
     struct ExportJob {
         let id: String
+        /// The user who started it (001_5f3c65e90f1cda6d.txt:421).
+        let userId: Int
         /// `FORECAST`, `ACTIVITY` or `AUDIT` (001_5f3c65e90f1cda6d.txt:436: upper case).
         let module: String
         let title: String
@@ -134,6 +143,16 @@ final class ClariSim: VendorModule, @unchecked Sendable {
 
     private func variant(_ key: String) -> String { context.config.variant(key) }
 
+    /// The user whose API key made the request.
+    static func userId(_ request: SimRequest) -> Int {
+        request.header("apikey") == otherUserAPIKey ? otherUserId : apiUserId
+    }
+
+    /// 001_5f3c65e90f1cda6d.txt:512 403 "Invalid permissions to view this job", with the generic body of :739.
+    private func forbidden() -> SimResponse {
+        error(.exports, status: 403, code: "SWW", message: "Invalid permissions to view this job.")
+    }
+
     // MARK: Routes
 
     func routes() -> [Route] {
@@ -145,9 +164,9 @@ final class ClariSim: VendorModule, @unchecked Sendable {
             // 001_5f3c65e90f1cda6d.txt:865 POST /export/audit/events: 202 {jobId}; 400 {errors}.
             endpoint(.POST, "/v4/export/audit/events", style: .audit) { r, _ in self.exportAudit(r) },
             // 001_5f3c65e90f1cda6d.txt:708 GET /export/jobs: a bare array of jobs.
-            endpoint(.GET, "/v4/export/jobs", style: .exports) { _, _ in self.listJobs() },
+            endpoint(.GET, "/v4/export/jobs", style: .exports) { r, _ in self.listJobs(r) },
             // 001_5f3c65e90f1cda6d.txt:381 GET /export/jobs/{jobId}: the job, flat.
-            endpoint(.GET, "/v4/export/jobs/{jobId}", style: .exports) { _, p in self.getJob(p["jobId"]) },
+            endpoint(.GET, "/v4/export/jobs/{jobId}", style: .exports) { r, p in self.getJob(r, p["jobId"]) },
             // 001_5f3c65e90f1cda6d.txt:524 PATCH /export/jobs/{jobId} {type: CANCEL}: 200 {status, successful}; 400 export_failed_to_cancel.
             endpoint(.PATCH, "/v4/export/jobs/{jobId}", style: .exports) { r, p in self.cancelJob(r, p["jobId"]) },
             // 001_5f3c65e90f1cda6d.txt:597 GET /export/jobs/{jobId}/results: the file; 400 invalid_jobId before DONE.
@@ -177,7 +196,8 @@ final class ClariSim: VendorModule, @unchecked Sendable {
 
     func authenticate(_ request: SimRequest, style: ErrorStyle) -> SimResponse? {
         let invalid = "Invalid authentication credentials"
-        if request.header("apikey") != SimulatorCredentials.clariAPIKey {
+        let key = request.header("apikey")
+        if key != SimulatorCredentials.clariAPIKey && key != Self.otherUserAPIKey {
             switch style {
             case .ingestJob: return .json(401, ["error": invalid])  // 001_5f3c65e90f1cda6d.txt:1949
             case .audit: return error(.audit, status: 401, code: "unauthorized", message: invalid)  // :1183 4XX
@@ -242,6 +262,7 @@ final class ClariSim: VendorModule, @unchecked Sendable {
             return error(style, status: 429, code: "TOO_MANY_REQUESTS",
                          message: "Max concurrent async ingestion jobs limit reached for partner").adding(headers: retry)  // :1498
         default:
+            // (assumed) The export and audit routes document no 429: the code too_many_requests is the simulator's.
             let message = "Rate limit of \(budget.limit) requests per minute exceeded; retry in \(budget.resetSeconds) s"
             return error(style, status: 429, code: "too_many_requests", message: message).adding(headers: retry)
         }
@@ -278,12 +299,12 @@ final class ClariSim: VendorModule, @unchecked Sendable {
     private static func millis(_ t: Double) -> Int64 { Int64((t * 1000).rounded(.down)) }
 
     /// 001_5f3c65e90f1cda6d.txt:409 the job, flat: times are epoch milliseconds
-    /// (:432), ids integers (:418), module upper case (:436).
+    /// (:437–440), ids integers (:421–422), module upper case (:436).
     private func jobJSON(_ job: ExportJob, now: Double) -> [String: Any] {
         let p = phase(job, at: now)
         let endAt = job.created + context.clock.real(Self.queuedSeconds + Self.runningSeconds)
         var j: [String: Any] = [
-            "jobId": job.id, "userId": Self.apiUserId, "orgId": Self.orgId, "title": job.title, "module": job.module,
+            "jobId": job.id, "userId": job.userId, "orgId": Self.orgId, "title": job.title, "module": job.module,
             "startTime": Self.millis(job.created), "endTime": NSNull(), "expiredTime": NSNull(), "version": 1,
             "fileName": job.fileName, "fileType": job.fileType, "status": statusWord(p), "viewed": job.downloads > 0,
             "cellsTruncated": false, "rowsTruncated": false, "downloads": job.downloads, "deliveryStatusMap": [String: Any](),
@@ -315,9 +336,9 @@ final class ClariSim: VendorModule, @unchecked Sendable {
     }
 
     /// Creates a job unless a limit is reached: 400 export_monthly_quota_reached
-    /// (001_5f3c65e90f1cda6d.txt:2119, namespace exports, with `source`).
+    /// (001_5f3c65e90f1cda6d.txt:2127, namespace exports, with `source`).
     private func submit(
-        module: String, identity: String, title: String, fileName: String, fileType: String, currency: String?,
+        _ request: SimRequest, module: String, identity: String, title: String, fileName: String, fileType: String, currency: String?,
         failure: String? = nil, status: Int, result: @escaping (String) -> ClariResult
     ) -> SimResponse {
         let limitC = context.config.clariConcurrentLimit, quota = context.config.clariMonthlyQuota
@@ -327,7 +348,7 @@ final class ClariSim: VendorModule, @unchecked Sendable {
             guard running < limitC, submittedIds(state, now: now).count < quota else { return nil }
             let id = state.ids.objectId()
             state.jobs[id] = ExportJob(
-                id: id, module: module, title: title, fileName: fileName.replacingOccurrences(of: "{jobId}", with: id),
+                id: id, userId: Self.userId(request), module: module, title: title, fileName: fileName.replacingOccurrences(of: "{jobId}", with: id),
                 fileType: fileType, currency: currency, created: now, failure: failure, result: result(id))
             state.jobOrder.append(id)
             return id
@@ -412,6 +433,7 @@ final class ClariSim: VendorModule, @unchecked Sendable {
         guard ["NONE", "ONCE", "MAX"].contains(schedule) else { return bad("schedule must be NONE, ONCE or MAX") }
         var currency: String?
         if let c = body["currency"], !(c is NSNull) {
+            // (assumed) "three upper-case letters": :333 documents only the refusal's message.
             guard let text = c as? String, text.count == 3, text.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
                 return bad("The currency parameter is invalid.")  // :333
             }
@@ -425,7 +447,7 @@ final class ClariSim: VendorModule, @unchecked Sendable {
             forecastId: forecastId, timePeriod: timePeriod, types: types, currency: currency ?? "USD",
             scopeId: body.string("scopeId") ?? "", includeHistorical: historical, csv: format == "CSV")
         return submit(
-            module: "FORECAST", identity: "forecast|\(forecastId)|" + JSON.encodeString(body),
+            request, module: "FORECAST", identity: "forecast|\(forecastId)|" + JSON.encodeString(body),
             title: ClariData.forecasts[forecastId] ?? "Forecast Export",
             fileName: "clari_export_forecast_\(forecastId)_\(timePeriod)_{jobId}.\(ext)",
             fileType: format, currency: currency ?? "USD",
@@ -457,6 +479,7 @@ final class ClariSim: VendorModule, @unchecked Sendable {
         guard let start = Self.offsetDateTime(body.string("startDate")), let end = Self.offsetDateTime(body.string("endDate")) else {
             return refuse("startDate and endDate are required ISO-8601 date-times with a UTC offset, e.g. 2023-03-10T00:00:00Z")
         }
+        // (assumed) start <= end and a range of at most a year: the document states neither.
         guard start <= end, end - start <= 366 * 86_400 else {
             return refuse("startDate must not be after endDate, and the range at most a year")
         }
@@ -465,7 +488,7 @@ final class ClariSim: VendorModule, @unchecked Sendable {
         }
         let data = lock.withLock { state.data }
         return submit(
-            module: "ACTIVITY", identity: "activity|" + JSON.encodeString(body), title: "Activity Export",
+            request, module: "ACTIVITY", identity: "activity|" + JSON.encodeString(body), title: "Activity Export",
             fileName: "clari_export_activity_{jobId}.json", fileType: "JSON", currency: nil, status: 202
         ) { _ in data.activityResult(types: types, start: start, end: end + 86_400) }
     }
@@ -477,7 +500,7 @@ final class ClariSim: VendorModule, @unchecked Sendable {
         let filter = ClariData.AuditFilter(body)
         let data = lock.withLock { state.data }
         return submit(
-            module: "AUDIT", identity: "audit|" + JSON.encodeString(body), title: "Audit Events Export",
+            request, module: "AUDIT", identity: "audit|" + JSON.encodeString(body), title: "Audit Events Export",
             fileName: "clari_export_audit_events_{jobId}.json", fileType: "JSON", currency: nil, status: 202
         ) { _ in data.auditResult(filter) }
     }
@@ -512,20 +535,32 @@ final class ClariSim: VendorModule, @unchecked Sendable {
         return nil
     }
 
-    func listJobs() -> SimResponse {
-        let now = context.clock.now()
-        let jobs: [[String: Any]] = lock.withLock { state.jobOrder.reversed().map { jobJSON(state.jobs[$0]!, now: now) } }
+    /// 001_5f3c65e90f1cda6d.txt:711 the jobs initiated by the caller (the API key's user) only.
+    func listJobs(_ request: SimRequest) -> SimResponse {
+        let now = context.clock.now(), user = Self.userId(request)
+        let jobs: [[String: Any]] = lock.withLock {
+            state.jobOrder.reversed().compactMap { id in state.jobs[id].flatMap { $0.userId == user ? jobJSON($0, now: now) : nil } }
+        }
         if variant("clari.jobs_listing") == "wrapped" { return .json(200, ["jobs": jobs]) }
         return .json(200, jobs)
     }
 
+    /// An unknown job on the results route: 400 invalid_jobId (001_5f3c65e90f1cda6d.txt:688–699).
     private func unknownJob(_ id: String) -> SimResponse {
         error(.exports, status: 400, code: "invalid_jobId", message: "Cannot retrieve data for the requested jobId: job \(id) does not exist")
     }
 
-    func getJob(_ id: String) -> SimResponse {
+    /// An unknown job on GET /export/jobs/{jobId}: 400 with the generic body
+    /// (001_5f3c65e90f1cda6d.txt:506–511 → :739–755, code SWW).
+    private func unknownJobGeneric() -> SimResponse {
+        error(.exports, status: 400, code: "SWW", message: "Something went wrong")
+    }
+
+    func getJob(_ request: SimRequest, _ id: String) -> SimResponse {
         let now = context.clock.now()
-        guard let j = lock.withLock({ state.jobs[id].map { jobJSON($0, now: now) } }) else { return unknownJob(id) }
+        guard let job = lock.withLock({ state.jobs[id] }) else { return unknownJobGeneric() }
+        if job.userId != Self.userId(request) { return forbidden() }
+        let j = jobJSON(job, now: now)
         if variant("clari.job") == "wrapped" { return .json(200, ["job": j]) }
         return .json(200, j)
     }
@@ -538,9 +573,10 @@ final class ClariSim: VendorModule, @unchecked Sendable {
             return error(.exports, status: 400, code: "bad_request", message: "Unsupported type \"\(type)\"; only CANCEL is supported")
         }
         let now = context.clock.now()
-        enum Outcome { case missing, finished, cancelled(String) }
+        enum Outcome { case missing, forbidden, finished, cancelled(String) }
         let outcome: Outcome = lock.withLock {
             guard var job = state.jobs[id] else { return .missing }
+            if job.userId != Self.userId(request) { return .forbidden }
             let p = phase(job, at: now)
             guard p == .scheduled || p == .started else { return .finished }
             job.cancelledAt = now
@@ -551,6 +587,8 @@ final class ClariSim: VendorModule, @unchecked Sendable {
         switch outcome {
         case .missing:
             return unknownJob(id)
+        case .forbidden:
+            return forbidden()
         case .finished:
             // 001_5f3c65e90f1cda6d.txt:579
             return error(.exports, status: 400, code: "export_failed_to_cancel", message: "Cannot cancel the job because it already finished executing.")
@@ -561,9 +599,10 @@ final class ClariSim: VendorModule, @unchecked Sendable {
 
     func results(_ request: SimRequest, _ id: String) -> SimResponse {
         let now = context.clock.now()
-        enum Outcome { case missing, notReady, ready(ExportJob) }
+        enum Outcome { case missing, forbidden, notReady, ready(ExportJob) }
         let outcome: Outcome = lock.withLock {
             guard var job = state.jobs[id] else { return .missing }
+            if job.userId != Self.userId(request) { return .forbidden }
             guard phase(job, at: now) == .done else { return .notReady }
             if request.method != .HEAD {
                 job.downloads += 1
@@ -574,6 +613,8 @@ final class ClariSim: VendorModule, @unchecked Sendable {
         switch outcome {
         case .missing:
             return unknownJob(id)
+        case .forbidden:
+            return forbidden()
         case .notReady:
             // 001_5f3c65e90f1cda6d.txt:699
             return error(.exports, status: 400, code: "invalid_jobId", message: "Cannot retrieve data for job because it has not finished executing.")

@@ -5,6 +5,18 @@ local moonport = require "moonport"
 
 local function day(v) return dates.format(v, "day") end
 
+t.test("read: what parse reads, or nil and why (the vendors' lenient reading of their fields)", function()
+  t.equal(dates.read("1970-01-02T00:00:01Z"), 86401)
+  t.equal(dates.read("2024-01-31T12:00:00+01:00"), 1706698800)
+  t.equal(dates.read("2024-01-31"), 1706659200)
+  t.equal(dates.read(1706659200000), 1706659200)
+  local none, why = dates.read("yesterday")
+  t.equal(none, nil)
+  t.contains(why, "expected a date like 2024-01-31")
+  t.equal(dates.read(nil), nil)
+  t.equal(dates.read("2024-02-30"), nil, "a day the month does not have")
+end)
+
 t.test("parse reads ISO dates and date-times, offsets and fractions, as UTC", function()
   t.equal(dates.parse("1970-01-01"), 0)
   t.equal(dates.parse("1970-01-02T00:00:01Z"), 86401)

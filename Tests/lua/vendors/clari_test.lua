@@ -403,6 +403,235 @@ t.test("a lost export answer with two candidate jobs raises 'may have been creat
   t.equal(created(t.sim_stats(), "export_jobs") - created(before, "export_jobs"), 2, "ours and the other, nothing more")
 end)
 
+-- Review H1: GET /v4/export/jobs lists only the caller's jobs (001_5f3c65e90f1cda6d.txt:711) while
+-- /v4/admin/limits lists the whole organisation's (:803); another user's job answers 403 (:512).
+local other_user_key = "sandbox-clari-other-user-key"
+
+-- Runs `fn` with our next forecast export POST lost with `fault` ("reset": it never
+-- reached Clari), after `meanwhile()` ran (someone else's export).
+local function with_lost_forecast(fault, meanwhile, fn)
+  local C = clari.Client
+  local original = C.request
+  C.request = function(self, m, path, opts)
+    if m == "POST" and path:find("/v4/export/forecast/", 1, true) then
+      C.request = original
+      meanwhile()
+      t.sim_faults(fault .. ":1", 1)
+      local ok, res = pcall(original, self, m, path, opts)
+      t.sim_faults("", 1)
+      if ok then return res end
+      error(res, 0)
+    end
+    return original(self, m, path, opts)
+  end
+  while (clari.limits().availableConcurrentLimit or 0) < 2 do require("task").sleep(0.1) end
+  local ok, res = pcall(fn)
+  C.request = original
+  if not ok then error(res, 0) end
+  return res
+end
+
+local function other_export(api_key, body)
+  local res = http.request{method = "POST", url = base .. "/v4/export/forecast/net_new", json = body,
+    auth = {header = "apikey", value = api_key}}
+  return tostring(res:json().jobId)
+end
+
+t.test("a lost export never adopts another user's export (ours never reached Clari: it is sent again)", function()
+  local other
+  local before = t.sim_stats()
+  local job = with_lost_forecast("reset", function() other = other_export(other_user_key, {timePeriod = "2019_Q2"}) end,
+    function() return clari.export("forecast", {forecast_id = "net_new", time_period = "2019_Q1"}) end)
+  t.equal(type(other), "string")
+  t.equal(job.id ~= other, true, "another user's job is not ours")
+  local after = t.sim_stats()
+  t.equal(after.duplicates.total, before.duplicates.total, "duplicates")
+  t.equal(created(after, "export_jobs") - created(before, "export_jobs"), 2, "the other user's and ours")
+  job:refresh()  -- ours: Clari shows it to us
+  t.equal(job.raw.module == "FORECAST" or (job.raw.job or {}).module == "FORECAST", true)
+end)
+
+t.test("a lost export is adopted when another user's export appeared meanwhile", function()
+  local other
+  local before = t.sim_stats()
+  local job = with_lost_forecast("lost", function() other = other_export(other_user_key, {timePeriod = "2019_Q4"}) end,
+    function() return clari.export("forecast", {forecast_id = "net_new", time_period = "2019_Q3"}) end)
+  t.equal(job.id ~= other, true)
+  local after = t.sim_stats()
+  t.equal(after.duplicates.total, before.duplicates.total, "duplicates")
+  t.equal(created(after, "export_jobs") - created(before, "export_jobs"), 2, "nothing sent twice")
+end)
+
+-- Review M4: json.null in fileType or currency is an absent value, not a mismatch.
+t.test("a lost export whose job shows fileType and currency as null is adopted, not sent again", function()
+  local C = clari.Client
+  local original = C.request
+  C.request = function(self, m, path, opts)
+    local res = original(self, m, path, opts)
+    if m == "GET" and path:match("^/v4/export/jobs/[^/]+$") then
+      local decoded = json.decode(res.body)
+      local j = type(decoded.job) == "table" and decoded.job or decoded
+      j.fileType, j.currency = json.null, json.null
+      local text = json.encode(decoded)
+      return setmetatable({body = text, json = function() return json.decode(text) end}, {__index = res})
+    end
+    return res
+  end
+  -- A free export slot: the lost request must create the job.
+  while (clari.limits().availableConcurrentLimit or 0) < 1 do require("task").sleep(0.1) end
+  local before = t.sim_stats()
+  local fired = t.lose_next(clari.Client, "POST", "/v4/export/forecast/")
+  local ok, job = pcall(clari.export, "forecast", {forecast_id = "net_new", time_period = "2022_Q1", format = "csv", currency = "EUR"})
+  C.request = original
+  assert(ok, type(job) == "table" and job.message or tostring(job))
+  t.equal(fired(), true)
+  local after = t.sim_stats()
+  t.equal(after.duplicates.total, before.duplicates.total, "duplicates")
+  t.equal(created(after, "export_jobs") - created(before, "export_jobs"), 1, "not sent twice")
+end)
+
+t.test("a lost export with only a same-kind job of another file type raises 'may have been created'", function()
+  local before = t.sim_stats()
+  local e = t.raises(with_lost_forecast, "reset", function() other_export(key, {timePeriod = "2018_Q2", exportFormat = "CSV"}) end,
+    function() return clari.export("forecast", {forecast_id = "net_new", time_period = "2018_Q1", format = "json"}) end)
+  t.equal(type(e), "table")
+  t.contains(e.message, "may have been created")
+  t.equal(created(t.sim_stats(), "export_jobs") - created(before, "export_jobs"), 1, "only the other one: nothing sent again")
+end)
+
+-- Review M1: isLastBatch marks the last batch of initial data (001_5f3c65e90f1cda6d.txt:1405):
+-- only the last file of a split ingest_bulk carries it.
+t.test("ingest_bulk split in several files sends isLastBatch=true on the last file only", function()
+  local C = clari.Client
+  local original = C.request
+  local sent = {}
+  C.request = function(self, m, path, opts)
+    if m == "POST" and path:find("/v2/ingest/bulk/entity/", 1, true) then
+      sent[#sent + 1] = (opts.query or {}).isLastBatch
+    end
+    return original(self, m, path, opts)
+  end
+  local saved = clari.max_bulk_bytes
+  clari.max_bulk_bytes = 2000
+  local recs = {}
+  for i = 1, 60 do recs[i] = {id = "lb" .. i, createdAt = 1, updatedAt = 2, note = string.rep("y", 50)} end
+  local ok, jobs = pcall(clari.submit, "ingest_bulk", "account", recs, {source_entity = "crm", mode = "initial", last_batch = true})
+  clari.max_bulk_bytes = saved
+  C.request = original
+  assert(ok, type(jobs) == "table" and jobs.message or tostring(jobs))
+  t.equal(#sent > 2, true, "several files")
+  t.equal(#sent, #jobs)
+  for i = 1, #sent - 1 do t.equal(sent[i], "false", "file " .. i) end
+  t.equal(sent[#sent], "true", "the last file")
+end)
+
+-- Review M8: the API key goes with every page; a nextLink on another server is not followed.
+t.test("audit_events does not follow a nextLink to another server or to plain http", function()
+  local C = clari.Client
+  local original = C.request
+  local urls = {}
+  for _, link in ipairs{"https://evil.example.com/v4/audit/events?cursor=1",
+                        (base:gsub("^http:", "https:")) .. "/v4/audit/events?cursor=1"} do
+    urls = {}
+    C.request = function(self, m, path, opts)
+      urls[#urls + 1] = opts and opts.url or path
+      if #urls == 1 then
+        local text = json.encode{items = {{id = "e1"}}, actors = {}, nextLink = link}
+        return {status = 200, body = text, headers = {["content-type"] = "application/json"}, json = function() return json.decode(text) end}
+      end
+      return original(self, m, path, opts)
+    end
+    local got = {}
+    local ok, e = pcall(function() for event in clari.audit_events{limit = 1} do got[#got + 1] = event end end)
+    C.request = original
+    t.equal(ok, false, link)
+    t.equal(e.kind, "validation"); t.contains(e.message, "another server")
+    t.equal(#got, 1, "the first page's events came first")
+    t.equal(#urls, 1, "nothing sent to " .. link)
+  end
+  -- A relative link is read against the base URL.
+  local n = 0
+  C.request = function(self, m, path, opts)
+    n = n + 1
+    if n == 1 then
+      local text = json.encode{items = {{id = "e1"}}, actors = {}, nextLink = "/clari/v4/audit/events?limit=1&cursor=1"}
+      return {status = 200, body = text, headers = {["content-type"] = "application/json"}, json = function() return json.decode(text) end}
+    end
+    if n == 2 then t.equal(opts.url, base:match("^(%a+://[^/]+)") .. "/clari/v4/audit/events?limit=1&cursor=1") end
+    return original(self, m, path, opts)
+  end
+  local ok, e = pcall(function() local it = clari.audit_events{limit = 1}; it(); it() end)
+  C.request = original
+  assert(ok, type(e) == "table" and e.message or tostring(e))
+  t.equal(n >= 2, true)
+end)
+
+-- Review (Low): /v4/admin/limits fields that are json.null raise no raw Lua error.
+t.test("an export refused by a limit, with json.null in the limits, waits for a slot instead of a raw error", function()
+  local C = clari.Client
+  local original = C.request
+  local refused = false
+  local quota_body = json.encode{code = "export_monthly_quota_reached", namespace = "exports",
+    message = "The monthly quota limit of 1000 or concurrent limit of 3 has been reached."}
+  local limits_body = '{"jobs": {"concurrentLimit": 3, "monthlyQuota": 1000, "submittedJobIds": null, "runningJobIds": null, '
+    .. '"availableConcurrentLimit": 0, "availableMonthlyQuota": null}}'
+  C.request = function(self, m, path, opts)
+    local body
+    if m == "POST" and not refused then refused = true; body = quota_body
+    elseif path == "/v4/admin/limits" and refused then body = limits_body end
+    if body then
+      return {status = m == "POST" and 400 or 200, body = body, headers = {["content-type"] = "application/json"},
+        json = function() return json.decode(body) end}
+    end
+    return original(self, m, path, opts)
+  end
+  local ok, job = pcall(clari.export, "forecast", {forecast_id = "net_new", time_period = "2017_Q1"})
+  C.request = original
+  assert(ok, type(job) == "table" and tostring(job.message) or tostring(job))
+  t.equal(refused, true)
+  t.equal(type(job.id), "string")
+end)
+
+-- Review (Low): Clari's documented forecast result is one flat list of cells (001_5f3c65e90f1cda6d.txt:620).
+t.test("a forecast JSON result as one flat list of cells is not miscounted", function()
+  local job = clari.export("forecast", {forecast_id = "net_new", time_period = "2016_Q1"})
+  job:wait({interval = 0.1})
+  local C = clari.Client
+  local original = C.request
+  local flat = {"User", "Email", "Data Value", "Jain", "name@s-clari.com", "0"}
+  C.request = function(self, m, path, opts)
+    if m == "GET" and path:find("/results", 1, true) and opts and opts.stream_to then
+      local text = json.encode(flat)
+      local f = assert(io.open(opts.stream_to, "wb")); f:write(text); f:close()
+      return {status = 200, bytes = #text, headers = {}}
+    end
+    return original(self, m, path, opts)
+  end
+  local ok, r = pcall(job.download, job, tmp("flat.json"))
+  C.request = original
+  assert(ok, type(r) == "table" and tostring(r.message) or tostring(r))
+  t.equal(r.rows, nil, "rows cannot be told in a flat list")
+  t.equal(r.bytes > 0, true)
+end)
+
+-- Review (Low): a body quoted in an error message is masked like any vendor error body.
+t.test("an export answered without a jobId quotes the body with secrets masked", function()
+  local C = clari.Client
+  local original = C.request
+  local text = json.encode{echo = key, note = "no job id"}
+  C.request = function(self, m, path, opts)
+    if m == "POST" then
+      return {status = 200, body = text, headers = {["content-type"] = "application/json"}, json = function() return json.decode(text) end}
+    end
+    return original(self, m, path, opts)
+  end
+  local ok, e = pcall(clari.export, "forecast", {forecast_id = "net_new", time_period = "2015_Q1"})
+  C.request = original
+  t.equal(ok, false)
+  t.equal(e.kind, "validation"); t.contains(e.message, "without a jobId")
+  t.equal(e.message:find(key, 1, true), nil, "the API key is masked")
+end)
+
 -- Defect 5: the quota is a rolling 30-day window (001_5f3c65e90f1cda6d.txt:832).
 t.test("a spent export quota raises rate_limited, naming the rolling 30-day window", function()
   local C = clari.Client

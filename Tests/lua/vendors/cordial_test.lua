@@ -127,7 +127,12 @@ t.test("contacts export with every option", function()
   local csvjob = cordial.export("contacts", {name = name("contacts-csv"), destination = s3(), compress = true})
   csvjob:wait{interval = 0.05}
   t.equal(csvjob.raw.totalItems, 200)
-  assert(csvjob.raw.metadata.fileName:find("%.csv%.gz$"), csvjob.raw.metadata.fileName)
+  if t.variant("cordial.s3_path") == "file" then
+    -- The S3 path is the file's key: its last part names the file.
+    t.equal(csvjob.raw.metadata.fileName, "trends")
+  else
+    assert(csvjob.raw.metadata.fileName:find("%.csv%.gz$"), csvjob.raw.metadata.fileName)
+  end
 end)
 
 t.test("download: s3 read back with SigV4; other destinations say where the file went", function()
@@ -319,13 +324,20 @@ t.test("jobs listing and job(id)", function()
   local page = cordial.jobs{page = 1, per_page = 2}
   if t.variant("cordial.paging") == "ignored" then
     t.equal(#page, #all, "a service that ignores paging gives every job on any page")
+  elseif t.variant("cordial.paging") == "capped_ignored" then
+    t.equal(#page, 2)
+    t.equal(cordial.jobs{page = 2, per_page = 2}[1].id, page[1].id, "page ignored: the first page again")
+    -- Full pages repeated: the listing cannot be had whole, and says so rather than ending short.
+    local e = t.raises(cordial.jobs, {per_page = 2})
+    t.equal(e.kind, "validation")
+    t.contains(e.message, "only 2 items could be listed")
   else
     t.equal(#page, 2)
     local page2 = cordial.jobs{page = 2, per_page = 2}
     assert(page2[1].id ~= page[1].id and page2[1].id ~= page[2].id)
   end
   -- Every page when page is not given, a small page size.
-  t.equal(#cordial.jobs{per_page = 2}, #all)
+  if t.variant("cordial.paging") ~= "capped_ignored" then t.equal(#cordial.jobs{per_page = 2}, #all) end
   local one = cordial.job(named[1].id)
   t.equal(one.id, named[1].id)
   t.equal(one.status, "done")
@@ -495,10 +507,19 @@ t.test("FTP and SFTP need a port (a number or a numeric string); S3 needs aws_re
 end)
 
 t.test("S3 path: the folder, or the folder and the file; both are read back", function()
+  -- Cordial's documentation: "path to folder and file" (/folder/contactsExport.csv), and the example "folder".
+  -- The simulator's reading (cordial.s3_path): a file extension names the file, always a folder, or always the file.
+  local reading = t.variant("cordial.s3_path")
+  local function key(path, what)
+    local file = name(what) .. ".csv"
+    if reading == "folder" then return path .. "/" .. file end
+    if reading == "file" then return path end
+    return path:match("%.csv$") and path or (path .. "/" .. file)
+  end
   local cases = {
-    {path = "folder", key = "folder/" .. name("s3-folder") .. ".csv", what = "s3-folder"},
-    {path = "/folder/sub", key = "folder/sub/" .. name("s3-slash") .. ".csv", what = "s3-slash"},
-    {path = "/folder/trendsExport.csv", key = "folder/trendsExport.csv", what = "s3-file"},
+    {path = "folder", key = key("folder", "s3-folder"), what = "s3-folder"},
+    {path = "/folder/sub", key = key("folder/sub", "s3-slash"), what = "s3-slash"},
+    {path = "/folder/trendsExport.csv", key = key("folder/trendsExport.csv", "s3-file"), what = "s3-file"},
     {path = nil, key = name("s3-root") .. ".csv", what = "s3-root"},
     -- Cordial's documentation: a trailing slash gives a doubled one.
     {path = "folder/", key = "folder//" .. name("s3-trailing") .. ".csv", what = "s3-trailing"},
@@ -549,6 +570,14 @@ t.test("jobs listing: every job, when Cordial serves fewer a page than asked or 
   local before = t.sim_stats().requests
   local all = cordial.jobs()
   local sent = t.sim_stats().requests - before
+  if t.variant("cordial.paging") == "capped_ignored" then
+    -- A bare list, no total, 20 a page and the page ignored: 20 jobs cannot be told from a cap of 20
+    -- (a warning says so); a full page asked for and repeated raises instead.
+    t.equal(#all, 20)
+    local e = t.raises(cordial.jobs, {per_page = 7})
+    t.equal(e.kind, "validation")
+    return
+  end
   t.equal(#all, total, "every job Cordial has")
   assert(sent <= 4, "requests for the listing: " .. sent)
   local ids = {}
@@ -614,6 +643,82 @@ t.test("exactly once: without a job list at all, exports still start and a lost 
   t.contains(err.message, "contacts export '" .. name("no-list-lost") .. "' may have been created")
   t.contains(err.message, "job list could not be read")
   t.contains(err.message, "cordial.jobs{job_name = \"" .. name("no-list-lost") .. "\"}")
+end)
+
+---------------------------------------------------------------------------
+-- Exactly once where Cordial's documentation is silent about the job list
+---------------------------------------------------------------------------
+
+--- Runs fn while GET /v2/jobs answers as a service would that ignores the
+--- jobName filter and the page, lists the oldest first and serves at most
+--- `cap` jobs, saying how many it has (total).
+local function with_capped_oldest_first(cap, fn)
+  local orig = cordial.Client.call
+  cordial.Client.call = function(self, m, path, opts)
+    if not (m == "GET" and path == "/v2/jobs") then return orig(self, m, path, opts) end
+    -- Every job the simulator has, whatever its paging reading (newest first).
+    local all, seen, page = {}, {}, 1
+    while page <= 100 do
+      local body = orig(self, m, path, {query = {page = page, per_page = 1000}})
+      local list = body[1] == nil and type(body.data) == "table" and body.data or body
+      local new = 0
+      for _, j in ipairs(list) do
+        if not seen[j._id] then seen[j._id] = true; all[#all + 1] = j; new = new + 1 end
+      end
+      if new == 0 then break end
+      page = page + 1
+    end
+    local oldest = {}
+    for i = #all, 1, -1 do oldest[#oldest + 1] = all[i] end
+    local shown = {}
+    for i = 1, math.min(cap, #oldest) do shown[i] = oldest[i] end
+    return {data = json.array(shown), total = #oldest}
+  end
+  local ok, r = pcall(fn)
+  cordial.Client.call = orig
+  if not ok then error(r, 0) end
+  return r
+end
+
+t.test("exactly once: a job list that ignores the page under a cap fails safe, and is not listed short", function()
+  local before = created()
+  local err = with_capped_oldest_first(2, function()
+    local fired = t.lose_next(cordial.Client, "POST", "/v2/audiencetrendsexport")
+    local e = t.raises(cordial.export, "audience_trends", trends("capped-lost"))
+    t.equal(fired(), true, "the answer was lost")
+    return e
+  end)
+  t.equal(created() - before, 1, "sent once, never again")
+  t.equal(err.retryable, false)
+  t.contains(err.message, "export '" .. name("capped-lost") .. "' may have been created")
+  t.contains(err.message, "could not be read whole")
+  local e2 = with_capped_oldest_first(2, function() return t.raises(cordial.jobs) end)
+  t.equal(e2.kind, "validation")
+  t.contains(e2.message, "only 2 of the")
+end)
+
+t.test("exactly once: 'no job of that name' is trusted only once the job list has shown an export of this run by name", function()
+  -- A fresh client: this process has not yet seen what its job list gives.
+  local fresh = cordial.client{}
+  local before = created()
+  -- A job list that never lists anything (it does not find jobs by the name asked).
+  local err = with_job_list(function() return json.array({}) end, function()
+    local fired = t.lose_next(cordial.Client, "POST", "/v2/audiencetrendsexport")
+    local e = t.raises(fresh.export, fresh, "audience_trends", trends("unproven"))
+    t.equal(fired(), true, "the answer was lost")
+    return e
+  end)
+  t.equal(created() - before, 1, "sent once, never again")
+  t.equal(err.retryable, false)
+  t.contains(err.message, "export '" .. name("unproven") .. "' may have been created")
+  t.contains(err.message, "cannot be trusted")
+  -- The real list finds this run's exports by name: an answer lost before the export was made is sent again.
+  local other = cordial.client{}
+  local fired = t.lose_next(cordial.Client, "POST", "/v2/audiencetrendsexport", "reset")
+  local job = other:export("audience_trends", trends("proven"))
+  t.equal(fired(), true, "the request was reset before it took effect")
+  t.equal(created() - before, 2, "the export that was never made is made once")
+  t.equal(cordial.jobs{job_name = name("proven")}[1].id, job.id)
 end)
 
 t.done()

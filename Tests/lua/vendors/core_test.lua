@@ -5,14 +5,6 @@ local clari = require "clari"
 local state = require "state"
 local json = require "json"
 
-t.test("parse_time reads ISO dates, offsets and epoch numbers", function()
-  t.equal(V.parse_time("1970-01-02T00:00:01Z"), 86401)
-  t.equal(V.parse_time("2024-01-31T12:00:00+01:00"), 1706698800)
-  t.equal(V.parse_time("2024-01-31"), 1706659200)
-  t.equal(V.parse_time(1706659200000), 1706659200)
-  t.equal(V.parse_time("yesterday"), nil)
-end)
-
 t.test("answers of the wrong JSON type raise validation naming the request; right ones pass", function()
   for _, bad in ipairs{"42", "null", '"ok"', "[1, 2]", '{"jobs": [3]}', '{"other": []}'} do
     local e = t.raises(V.list, "clari", json.decode(bad), "GET /v4/export/jobs", {"jobs"})

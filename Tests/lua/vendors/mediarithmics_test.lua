@@ -229,9 +229,17 @@ t.test("document_imports: every import of a datamart, every page", function()
   local size = mics.page_size
   mics.page_size = 1
   local before = requests()
-  local paged = mics.document_imports(1502)
+  local ok, paged = pcall(mics.document_imports, 1502)
   local sent = requests() - before
   mics.page_size = size
+  if t.variant("mediarithmics.paging") == "capped_ignored" then
+    -- Pages of one, first_result ignored: the same import again; the listing raises rather than ending short.
+    t.equal(ok, false)
+    t.equal(paged.kind, "validation")
+    t.contains(paged.message, "only 1 of the " .. #all .. " items could be listed")
+    return
+  end
+  if not ok then error(paged, 0) end
   t.equal(#paged, #all)
   if t.variant("mediarithmics.paging") == "ignored" then
     t.equal(sent, 1, "a service that ignores paging gives every import at once")
@@ -595,10 +603,11 @@ t.test("exactly once: every upload's answer lost, each execution adopted, none s
   local s0 = stats()
   -- Every request is lost while the upload runs; the look-up of what a lost
   -- upload created runs without faults (it is the only way to see anything).
-  local list = mics.Client.executions
-  mics.Client.executions = function(...)
+  local call = mics.Client.call
+  mics.Client.call = function(self, m, p, ...)
+    if not (m == "GET" and p:match("/executions$")) then return call(self, m, p, ...) end
     t.sim_faults("")
-    local r = table.pack(pcall(list, ...))
+    local r = table.pack(pcall(call, self, m, p, ...))
     t.sim_faults("lost:1", 1)
     if not r[1] then error(r[2], 0) end
     return r[2]
@@ -606,7 +615,7 @@ t.test("exactly once: every upload's answer lost, each execution adopted, none s
   t.sim_faults("lost:1", 1)
   local ok, jobs = pcall(mics.submit, "documents", imp, path)
   t.sim_faults("")
-  mics.Client.executions = list
+  mics.Client.call = call
   mics.max_part_bytes = saved
   if not ok then error(jobs, 0) end
   local s1 = stats()
@@ -733,6 +742,27 @@ t.test("executions are answered as mediarithmics' documentation shows them", fun
 end)
 
 t.test("listings: every import and execution when mediarithmics serves fewer a page than asked", function()
+  if t.variant("mediarithmics.paging") == "capped_ignored" then
+    -- At most 20 a page and first_result ignored: past 20 imports nothing can tell whether a name is taken.
+    local err
+    for i = 1, 25 do
+      local before = created("document_imports")
+      local ok, e = pcall(mics.document_import, {datamart = "1509", document_type = "USER_SEGMENT", mime_type = NDJSON,
+        name = string.format("Capped %02d %s", i, run_id)})
+      if not ok then
+        err = e
+        t.equal(created("document_imports"), before, "nothing created when the listing cannot tell")
+        break
+      end
+    end
+    t.equal(type(err), "table", "document_import refuses once the listing cannot be read whole")
+    t.equal(err.kind, "validation")
+    t.contains(err.message, "cannot tell whether datamart 1509 already has an import named")
+    local e2 = t.raises(mics.document_imports, "1509")
+    t.equal(e2.kind, "validation")
+    t.contains(e2.message, "only 20 of the")
+    return
+  end
   local names = {}
   for i = 1, 23 do
     names[i] = string.format("Paged %02d %s", i, run_id)
@@ -797,16 +827,18 @@ end)
 
 t.test("exactly once: executions that do not show their number of lines fail safe", function()
   local imp = activity_import("Store visits")
-  local list = mics.Client.executions
-  mics.Client.executions = function(...)
-    local out = list(...)
-    for _, j in ipairs(out) do j.raw.data.parameters = json.null end
-    return out
+  local call = mics.Client.call
+  mics.Client.call = function(self, m, p, ...)
+    local body = call(self, m, p, ...)
+    if m == "GET" and p:match("/executions$") then
+      for _, d in ipairs(body.data) do d.parameters = json.null end
+    end
+    return body
   end
   local before = created("executions")
   local fired = t.lose_next(mics.Client, "POST", "/executions")
   local ok, err = pcall(mics.submit, "documents", imp, activities(5, "unsure " .. run_id))
-  mics.Client.executions = list
+  mics.Client.call = call
   t.equal(fired(), true, "the answer was lost")
   t.equal(ok, false, "not adopted blindly, not sent again")
   t.equal(created("executions") - before, 1, "sent once")
@@ -814,6 +846,119 @@ t.test("exactly once: executions that do not show their number of lines fail saf
   t.contains(err.message, "execution of part 1 (5 lines) of import " .. imp.id .. " may have been created")
   t.contains(err.message, "Nothing was sent again")
   t.contains(err.message, "mediarithmics.executions(import, {since = ")
+end)
+
+---------------------------------------------------------------------------
+-- Listings whose order and paging mediarithmics' documentation does not give
+---------------------------------------------------------------------------
+
+--- Runs fn while every GET of a listing whose path ends with `suffix` is
+--- answered as a service would that lists oldest first (reverse) and/or
+--- ignores first_result under a page cap (cap): whatever the simulator's
+--- variant, the whole listing is read and rewritten here.
+local function with_listing(suffix, reverse, cap, fn)
+  local call = mics.Client.call
+  mics.Client.call = function(self, m, p, opts)
+    if not (m == "GET" and p:sub(-#suffix) == suffix) then return call(self, m, p, opts) end
+    local all, first = {}, 0
+    repeat
+      local body = call(self, m, p, {query = {first_result = first, max_results = 1000}})
+      for _, d in ipairs(body.data) do all[#all + 1] = d end
+      first = first + #body.data
+    until #body.data == 0 or first >= body.total
+    table.sort(all, function(a, b) return a.creation_date ~= nil and b.creation_date ~= nil and
+      (reverse and a.creation_date < b.creation_date or (not reverse and a.creation_date > b.creation_date)) end)
+    local shown = {}
+    local from = cap and 0 or tonumber(opts.query.first_result)
+    local n = cap and math.min(cap, tonumber(opts.query.max_results)) or tonumber(opts.query.max_results)
+    for i = from + 1, math.min(#all, from + n) do shown[#shown + 1] = all[i] end
+    return {status = "ok", data = json.array(shown), count = #shown, total = #all}
+  end
+  local ok, r = pcall(fn)
+  mics.Client.call = call
+  if not ok then error(r, 0) end
+  return r
+end
+
+t.test("executions: since and limit hold, newest first, when mediarithmics lists the oldest first", function()
+  local imp = mics.document_import{datamart = "1502", document_type = "USER_ACTIVITY", mime_type = NDJSON,
+    name = "Oldest first " .. run_id}
+  local a = mics.submit("documents", imp, activities(2, "old-first a"))[1]
+  local b = mics.submit("documents", imp, activities(3, "old-first b"))[1]
+  with_listing("/executions", true, nil, function()
+    local list = mics.executions(imp)
+    t.equal(#list, 2)
+    t.equal(list[1].id, b.id, "newest first whatever the listing's order")
+    t.equal(list[2].id, a.id)
+    local recent = mics.executions(imp, {since = os.time() - 3600})
+    t.equal(#recent, 2, "an older execution listed first does not end the listing")
+    t.equal(mics.executions(imp, {limit = 1})[1].id, b.id, "limit keeps the newest")
+    -- A lost upload is found among executions listed oldest first.
+    local visits = activity_import("Store visits")
+    local before = created("executions")
+    local fired = t.lose_next(mics.Client, "POST", "/executions")
+    local jobs = mics.submit("documents", visits, activities(6, "oldest first lost " .. run_id))
+    t.equal(fired(), true, "the answer was lost")
+    t.equal(created("executions") - before, 1, "sent once")
+    t.equal(stats().duplicates.total, 0)
+    t.equal(jobs[1].ref.lines, 6)
+  end)
+end)
+
+t.test("exactly once: an executions listing that ignores first_result under a page cap fails safe", function()
+  local visits = activity_import("Store visits")
+  mics.submit("documents", visits, activities(1, "before cap " .. run_id))
+  mics.submit("documents", visits, activities(1, "before cap 2 " .. run_id))
+  local before = created("executions")
+  local err = with_listing("/executions", true, 2, function()
+    local fired = t.lose_next(mics.Client, "POST", "/executions")
+    local ok, e = pcall(mics.submit, "documents", visits, activities(7, "capped lost " .. run_id))
+    t.equal(fired(), true, "the answer was lost")
+    t.equal(ok, false, "not taken as surely not sent")
+    return e
+  end)
+  t.equal(created("executions") - before, 1, "sent once, never again")
+  t.equal(stats().duplicates.total, 0)
+  t.equal(err.retryable, false)
+  t.contains(err.message, "may have been created")
+  t.contains(err.message, "could not be read whole")
+  t.contains(err.message, "Nothing was sent again")
+  -- Listed for a person, the same listing raises rather than ending short.
+  local e2 = with_listing("/executions", true, 2, function() return t.raises(mics.executions, visits) end)
+  t.equal(e2.kind, "validation")
+  t.contains(e2.message, "only 2 of the")
+end)
+
+t.test("document_import: an imports listing that ignores first_result under a page cap creates nothing", function()
+  local before = created("document_imports")
+  local err = with_listing("/document_imports", false, 1, function()
+    return t.raises(mics.document_import, {datamart = "1502", document_type = "USER_PROFILE", mime_type = CSV,
+      name = "CRM profiles"})
+  end)
+  t.equal(err.kind, "validation")
+  t.contains(err.message, "cannot tell whether datamart 1502 already has an import named 'CRM profiles'")
+  t.equal(created("document_imports"), before, "no second import of that name")
+  local e2 = with_listing("/document_imports", false, 1, function() return t.raises(mics.document_imports, "1502") end)
+  t.equal(e2.kind, "validation")
+  t.contains(e2.message, "only 1 of the")
+end)
+
+t.test("an execution answered with a null body: a validation error, not a Lua error", function()
+  local imp = activity_import("Store visits")
+  local job = mics.submit("documents", imp, activities(2, "null body " .. run_id))[1]
+  job.raw = nil
+  local call = mics.Client.call
+  mics.Client.call = function(self, m, p, ...)
+    if m == "GET" and p:match("/executions/[^/]+$") then return json.null end
+    return call(self, m, p, ...)
+  end
+  local ok1, e1 = pcall(job.download, job, tmp("null.json"))
+  mics.Client.call = call
+  t.equal(ok1, false)
+  t.equal(type(e1), "table", "an error object: " .. tostring(e1))
+  t.equal(e1.kind, "validation")
+  t.contains(e1.message, "answered without the expected data object")
+  os.remove(tmp("null.json"))
 end)
 
 t.done()
