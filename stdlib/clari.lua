@@ -824,17 +824,6 @@ end
 ---@return table limits
 function Client:limits() return limits(self) end
 
---- An iterator over every audit event matching the filters (GET
---- /v4/audit/events), page after page through Clari's `nextLink` until a
---- page has none (a page shorter than `limit` does not end it); nothing is
---- sent before the first call. Each step gives the event and the `actors`
---- of its page. `filters.limit` is the page size asked for (1 to 1000;
---- 1000 by default). Also `clari.audit_events(filters)`.
----   for event, actors in clari.audit_events{date_from = "2024-01-01"} do ... end
---- Raises kind = "validation" for an unknown filter or a wrong value (before
---- anything is sent), or a page that is not Clari's {items, actors, nextLink}.
----@param filters? {actor_id?: integer, impersonating_actor_id?: integer, session_id?: string, session_type?: "WEB"|"IOS"|"ANDROID", date_from?: string, date_to?: string, event?: string, limit?: integer}
----@return fun():table|nil iterator  each call: the next event (nil at the end) and its page's actors
 -- The scheme, host and port of a URL ("https://api.clari.com:443"), or nil.
 local function origin_of(url)
   local scheme, host = tostring(url):match("^(%a[%w+.-]*)://([^/?#]+)")
@@ -861,6 +850,17 @@ local function next_link_url(c, link, path)
   return link
 end
 
+--- An iterator over every audit event matching the filters (GET
+--- /v4/audit/events), page after page through Clari's `nextLink` until a
+--- page has none (a page shorter than `limit` does not end it); nothing is
+--- sent before the first call. Each step gives the event and the `actors`
+--- of its page. `filters.limit` is the page size asked for (1 to 1000;
+--- 1000 by default). Also `clari.audit_events(filters)`.
+---   for event, actors in clari.audit_events{date_from = "2024-01-01"} do ... end
+--- Raises kind = "validation" for an unknown filter or a wrong value (before
+--- anything is sent), or a page that is not Clari's {items, actors, nextLink}.
+---@param filters? {actor_id?: integer, impersonating_actor_id?: integer, session_id?: string, session_type?: "WEB"|"IOS"|"ANDROID", date_from?: string, date_to?: string, event?: string, limit?: integer}
+---@return fun():table|nil iterator  each call: the next event (nil at the end) and its page's actors
 function Client:audit_events(filters)
   local w = where("audit_events")
   if filters ~= nil then V.check(w, "argument #1 (filters)", filters, "table") end

@@ -768,9 +768,11 @@ end
 function V.stale_job_error(j, e)
   local origin = job_origin[j]
   if type(e) ~= "table" or not origin then return e end
-  -- 404 / 410; Clari's API answers 400 invalid_jobId for a job it does not know.
+  -- 404 / 410; Clari's API answers 400 invalid_jobId (results) or its generic
+  -- 400 SWW (the job itself) for a job it does not know.
+  local code = type(e.code) == "string" and e.code:lower() or nil
   local gone = e.status == 404 or e.status == 410
-    or (e.status == 400 and type(e.code) == "string" and e.code:lower() == "invalid_jobid")
+    or (e.status == 400 and (code == "invalid_jobid" or (j.vendor == "clari" and code == "sww")))
   if not gone then return e end
   local by = origin.kind == "once" and ("state.once(%q)"):format(origin.key) or ("state.set(%q, ...)"):format(origin.key)
   local fields = {}

@@ -23,7 +23,7 @@ local auth = {header = "apikey", value = key}
 -- 1. Start the export.
 local started = http.post(base .. "/v4/export/forecast/" .. forecast, {auth = auth, json = {
   timePeriod = "2024_Q1",
-  typesToExport = {"forecast", "quota", "crm_closed"},
+  typesToExport = {"forecast", "quota", "forecast_updated"},
   currency = "USD",
   schedule = "NONE",
   includeHistorical = false,

@@ -186,7 +186,10 @@ enum AtomicTemp {
         guard let dir = opendir(folder) else { return }
         defer { closedir(dir) }
         while let entry = readdir(dir) {
-            let file = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            // Read the name in place: copying `d_name` (a fixed 256-byte array)
+            // out of readdir's buffer can read past its end for the last entry.
+            let offset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+            let file = String(cString: (UnsafeRawPointer(entry) + offset).assumingMemoryBound(to: CChar.self))
             guard file.hasPrefix(prefix) else { continue }
             let rest = file.dropFirst(prefix.count).split(separator: "-")
             guard rest.count == 2, let pid = Int32(rest[0]), UInt32(rest[1]) != nil, pid > 0, pid != getpid() else { continue }
