@@ -66,6 +66,7 @@ let package = Package(
             dependencies: [
                 "LuaBridge",
                 "CSQLite",
+                "DocIndex",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -102,7 +103,11 @@ let package = Package(
             path: "Sources/moonport"
         ),
         // Compiles stdlib/*.lua into the binary (no files beside the executable).
-        .executableTarget(name: "EmbedStdlibTool", path: "Sources/EmbedStdlibTool"),
+        .executableTarget(name: "EmbedStdlibTool", dependencies: ["DocIndex"], path: "Sources/EmbedStdlibTool"),
+        // The one reader of the `---` doc blocks: run by EmbedStdlibTool at
+        // build time (the index compiled in), and at run time only for a
+        // script's own file or MOONPORT_STDLIB_DIR.
+        .target(name: "DocIndex", path: "Sources/DocIndex"),
         .plugin(
             name: "EmbedStdlib",
             capability: .buildTool(),
@@ -130,7 +135,13 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: [],
+            // VendorSim: its HTTP server also serves the http tests' routes
+            // (Tests/CLITests/TestHTTPServer.swift), so no Python is needed.
+            dependencies: [
+                "VendorSim",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             path: "Tests/CLITests"
         ),
     ]

@@ -35,12 +35,16 @@ fi
 status=0
 # The suites are XCTest; Swift Testing has none to run.
 swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log" || status=$?
-summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -n 1 || true)
+# The last summary is that of all the suites ("Executed N tests, with
+# [S tests skipped and ]F failures").
+summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with ([0-9]+ tests? skipped and )?[0-9]+ failures?" "$log" | tail -n 1 || true)
 if [ -z "$summary" ]; then
   echo "moonport: no test summary found" >&2
   exit 1
 fi
 total=$(echo "$summary" | sed -E 's/^[[:space:]]*Executed ([0-9]+) tests?.*/\1/')
-failed=$(echo "$summary" | sed -E 's/.*with ([0-9]+) failures?.*/\1/')
-echo "$((total - failed)) passed, $failed failed"
+skipped=$(echo "$summary" | sed -E -n 's/.*with ([0-9]+) tests? skipped.*/\1/p')
+skipped=${skipped:-0}
+failed=$(echo "$summary" | sed -E 's/.*[^0-9]([0-9]+) failures? \(.*/\1/')
+echo "$((total - skipped - failed)) passed, $skipped skipped, $failed failed"
 exit "$status"

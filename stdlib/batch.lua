@@ -26,30 +26,7 @@ local batch = {}
 ---------------------------------------------------------------------------
 
 local args = require "moonport.args"
-local raise, type_name = args.raise, args.type_name
-
-local function check_size(fname, name, value, min)
-  if math.type(value) ~= "integer" or value < min then
-    raise("validation", string.format("%s: %s must be an integer >= %d, got %s", fname, name, min,
-      math.type(value) and tostring(value) or type_name(value)))
-  end
-end
-
-local function check_options(fname, argn, opts, known)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    raise("validation", string.format("%s: argument #%d (options) must be a table, got %s", fname, argn, type_name(opts)))
-  end
-  for k in pairs(opts) do
-    if not known[k] then
-      local names = {}
-      for n in pairs(known) do names[#names + 1] = n end
-      table.sort(names)
-      raise("validation", string.format("%s: unknown option '%s' (known: %s)", fname, tostring(k), table.concat(names, ", ")))
-    end
-  end
-  return opts
-end
+local raise, check, fail = args.raise, args.check, args.fail
 
 ---------------------------------------------------------------------------
 -- Sources
@@ -69,9 +46,7 @@ end
 ---@return fun():any        an iterator over the items
 function batch._source(fname, what, items, opts)
   opts = opts or {}
-  if opts.format ~= nil and opts.format ~= "csv" and opts.format ~= "ndjson" then
-    raise("validation", fname .. ": option 'format' must be \"csv\" or \"ndjson\", got " .. tostring(opts.format))
-  end
+  check(fname, "option 'format'", opts.format, {csv = true, ndjson = true}, true)
   local kind = type(items)
   if kind == "function" then
     return function() return (items()) end
@@ -83,18 +58,14 @@ function batch._source(fname, what, items, opts)
           .. "their columns, as claravine.data returns them", fname, what))
       end
       if type(items.fields) ~= "table" then
-        raise("validation", string.format("%s: %s: fields must be a list of field names (strings), got %s",
-          fname, what, type_name(items.fields)))
+        fail(fname, what .. ": fields", "a list of field names (strings)", args.got(items.fields))
       end
       for i = 1, #items.fields do
         if type(items.fields[i]) ~= "string" then
-          raise("validation", string.format("%s: %s: fields[%d] must be a field name (a string), got %s",
-            fname, what, i, type_name(items.fields[i])))
+          fail(fname, string.format("%s: fields[%d]", what, i), "a field name (a string)", args.got(items.fields[i]))
         end
       end
-      if type(items.rows) ~= "table" then
-        raise("validation", string.format("%s: %s: rows must be a list of rows, got %s", fname, what, type_name(items.rows)))
-      end
+      if type(items.rows) ~= "table" then fail(fname, what .. ": rows", "a list of rows", args.got(items.rows)) end
     elseif items[1] == nil and next(items) ~= nil then
       -- Not a list: most likely a whole API answer whose list is one of its fields.
       local keys, list_key = {}, nil
@@ -146,8 +117,7 @@ function batch._source(fname, what, items, opts)
     raise("validation", string.format("%s: %s: cannot tell the format of '%s' (give a .csv, .ndjson or .jsonl file, "
       .. "or the option format = \"csv\" or \"ndjson\")", fname, what, items))
   end
-  raise("validation", string.format("%s: %s must be a list, an iterator function or a CSV/NDJSON file path, got %s",
-    fname, what, type_name(items)))
+  fail(fname, what, "a list, an iterator function or a CSV/NDJSON file path", args.got(items))
 end
 
 --- Iterates over the items of a list, an iterator function, a CSV file
@@ -162,7 +132,7 @@ end
 ---@param opts? table                    {format = "csv"|"ndjson", header = boolean}
 ---@return fun():any                     an iterator returning one item a call, nil at the end
 function batch.items(items, opts)
-  opts = check_options("batch.items", 2, opts, {format = true, header = true})
+  opts = args.options("batch.items", 2, opts, {format = true, header = true})
   return batch._source("batch.items", "argument #1 (items)", items, opts)
 end
 
@@ -195,8 +165,8 @@ end
 ---@param opts? table                    {format = "csv"|"ndjson", header = boolean} for a path
 ---@return function                    an iterator returning each chunk and its index (from 1), nil at the end
 function batch.chunks(items, size, opts)
-  check_size("batch.chunks", "argument #2 (size)", size, 1)
-  opts = check_options("batch.chunks", 3, opts, {format = true, header = true})
+  check("batch.chunks", "argument #2 (size)", size, "integer >= 1")
+  opts = args.options("batch.chunks", 3, opts, {format = true, header = true})
   return chunk_reader(batch._source("batch.chunks", "argument #1 (items)", items, opts), size)
 end
 
@@ -212,17 +182,15 @@ end
 ---@param encode? fun(item:any):string   how an item is sent (default json.encode)
 ---@return function                    an iterator returning each chunk, its index and its size in bytes, nil at the end
 function batch.by_bytes(items, max_bytes, encode)
-  check_size("batch.by_bytes", "argument #2 (max_bytes)", max_bytes, 3)
-  if encode ~= nil and type(encode) ~= "function" then
-    raise("validation", "batch.by_bytes: argument #3 (encode) must be a function, got " .. type_name(encode))
-  end
+  check("batch.by_bytes", "argument #2 (max_bytes)", max_bytes, "integer >= 3")
+  check("batch.by_bytes", "argument #3 (encode)", encode, "function", true)
   encode = encode or json.encode
   local next_item = batch._source("batch.by_bytes", "argument #1 (items)", items)
   local pending, pending_size, done, index, seen = nil, nil, false, 0, 0
   local function size_of(item)
     local text = encode(item)
     if type(text) ~= "string" then
-      raise("validation", string.format("batch.by_bytes: encode must return a string, got %s for item %d", type_name(text), seen))
+      fail("batch.by_bytes", "the result of encode for item " .. seen, "a string", args.got(text))
     end
     if #text + 2 > max_bytes then
       raise("validation", string.format("batch.by_bytes: item %d takes %d bytes encoded, more than max_bytes (%d) on its own",
@@ -278,48 +246,31 @@ batch.default_concurrency = task.default_concurrency
 ---@return integer items                 how many items were read
 ---@return integer chunks                how many chunks ran
 function batch.run(items, size, fn, opts)
-  check_size("batch.run", "argument #2 (size)", size, 1)
-  if type(fn) ~= "function" then
-    raise("validation", "batch.run: argument #3 (fn) must be a function, got " .. type_name(fn))
-  end
-  opts = check_options("batch.run", 4, opts, {concurrency = true, format = true, header = true})
-  local concurrency = opts.concurrency or batch.default_concurrency
-  check_size("batch.run", "option 'concurrency'", concurrency, 1)
+  check("batch.run", "argument #2 (size)", size, "integer >= 1")
+  check("batch.run", "argument #3 (fn)", fn, "function")
+  opts = args.options("batch.run", 4, opts, {concurrency = true, format = true, header = true})
+  local concurrency = check("batch.run", "option 'concurrency'", opts.concurrency, "integer >= 1", true)
+    or batch.default_concurrency
   local next_chunk = chunk_reader(batch._source("batch.run", "argument #1 (items)", items,
     {format = opts.format, header = opts.header}), size)
 
-  local results, errors = {}, {}
-  local stop, reading, finished = false, false, false
+  local reading, finished = false, false
   local item_count, chunk_count = 0, 0
   -- One task reads at a time (an iterator may yield, as an HTTP pager does),
   -- and only when it is free to work on what it reads.
-  local function take()
+  local function take(pool)
     while reading do task.sleep(0.005) end
-    if stop or finished then return nil end
+    if pool.stop or finished then return nil end
     reading = true
     local ok, chunk, index = pcall(next_chunk)
     reading = false
     if not ok then
-      errors[#errors + 1] = {index = chunk_count + 1, error = chunk}
-      stop = true
+      pool.fail(chunk_count + 1, chunk)
       return nil
     end
     if chunk == nil then finished = true; return nil end
     item_count, chunk_count = item_count + #chunk, index
-    return chunk, index
-  end
-  local function worker()
-    while true do
-      local chunk, i = take()
-      if chunk == nil then return end
-      local ok, value = pcall(fn, chunk, i)
-      if ok then
-        results[i] = value
-      else
-        errors[#errors + 1] = {index = i, error = value}
-        stop = true
-      end
-    end
+    return index, chunk
   end
   -- No more tasks than chunks, when the number of items is known.
   local workers = concurrency
@@ -327,16 +278,7 @@ function batch.run(items, size, fn, opts)
     local n = items[1] == nil and type(items.rows) == "table" and #items.rows or #items
     workers = math.max(1, math.min(concurrency, (n + size - 1) // size))
   end
-  local handles = {}
-  for w = 1, workers do handles[w] = task.spawn(worker) end
-  for w = 1, #handles do
-    local ok, e = pcall(task.wait, handles[w])
-    if not ok then errors[#errors + 1] = {index = math.huge, error = e} end
-  end
-  if #errors > 0 then
-    table.sort(errors, function(a, b) return a.index < b.index end)
-    error(errors[1].error, 0)
-  end
+  local results = task._pool(workers, take, fn)
   return results, item_count, chunk_count
 end
 

@@ -39,6 +39,7 @@
 --- error says the transaction "may have been created", naming it. Invalid data fails a transaction silently on Claravine's
 --- side: its status is the only signal, so poll the Jobs.
 local V = require "moonport.vendor"
+local args = require "moonport.args"
 local json = require "json"
 local task = require "task"
 local moonport = require "moonport"
@@ -46,6 +47,9 @@ local log = require "log"
 local dates = require "dates"
 local batch = require "batch"
 local http = require "http"
+
+-- The kinds of Job of claravine (their functions are defined below).
+local transaction_job = {}
 
 --- A Claravine client, made by `claravine.client{api_key=, api_secret=,
 --- key_header=, secret_header=, base_url=, timeout=}` (key_header and
@@ -72,11 +76,11 @@ local claravine, Client = V.define{
     return {key_header = c:setting("key_header") or "X-Api-Key", key = c:credential("api_key"),
       secret_header = c:setting("secret_header") or "X-Api-Secret", secret = c:credential("api_secret")}
   end,
-  error_body = function(b)
+  code_and_message = function(b)
     if type(b) == "table" then return b.code or b.error, b.message or b.detail end
   end,
   statuses = {Pending = "running", Complete = "done", Failed = "failed"},
-  jobs = {},
+  jobs = {data = transaction_job, transaction = transaction_job},
 }
 
 --- The most rows one transaction (one part of claravine.submit) carries (Claravine's limit: 1,000).
@@ -98,7 +102,6 @@ local function esc(s) return (tostring(s):gsub("[^%w%-%._~]", function(c) return
 -- Transactions as Jobs
 ---------------------------------------------------------------------------
 
-local transaction_job = {}
 
 function transaction_job.status_of(raw)
   local word = raw.status
@@ -175,8 +178,6 @@ end
 
 function transaction_job.result(c, job) return fetch_data(c, job) end
 
-claravine._def.jobs.data = transaction_job
-claravine._def.jobs.transaction = transaction_job
 
 ---------------------------------------------------------------------------
 -- Reading
@@ -238,13 +239,13 @@ end
 -- GET /v1/datasets/{dataset}/transactions/: the listing, and whether it carries names.
 local function list_transactions(c, dataset, opts)
   local w = where("transactions")
-  V.check(w, "argument #1 (dataset)", dataset, "string")
-  if opts ~= nil then V.check(w, "argument #2 (options)", opts, "table") end
+  args.check(w, "argument #1 (dataset)", dataset, "string")
+  if opts ~= nil then args.check(w, "argument #2 (options)", opts, "table") end
   opts = opts or {}
-  V.check_known(w, "option", opts, {start_date = true, end_date = true})
+  args.check_known(w, "option", opts, {start_date = true, end_date = true})
   local query = {}
   for _, k in ipairs{"start_date", "end_date"} do
-    local v = V.check(w, "option '" .. k .. "'", opts[k], "string", true)
+    local v = args.check(w, "option '" .. k .. "'", opts[k], "string", true)
     if v and not v:match("^%d%d%d%d%-%d%d%-%d%d$") then
       V.raise("claravine", "validation", w.fname .. ": " .. k .. " must be a date YYYY-MM-DD, got '" .. v .. "'")
     end
@@ -279,8 +280,8 @@ end
 ---@return {fields: string[], rows: any[][]} data
 function Client:data(dataset, transaction)
   local w = where("data")
-  V.check(w, "argument #1 (dataset)", dataset, "string")
-  V.check(w, "argument #2 (transaction)", transaction, "string")
+  args.check(w, "argument #1 (dataset)", dataset, "string")
+  args.check(w, "argument #2 (transaction)", transaction, "string")
   return fetch_data(self, {id = transaction, ref = {dataset = dataset}})
 end
 
@@ -539,20 +540,20 @@ end
 ---@return moonport.Job[] jobs  one per part, in part order
 function Client:submit(kind, dataset, data, opts)
   local w = where("submit")
-  V.check(w, "argument #1 (kind)", kind, {data = true})
-  V.check(w, "argument #2 (dataset)", dataset, "string")
-  V.check(w, "argument #3 (data)", data, "table")
-  V.check_known(w, "field of data", data, {name = true, fields = true, rows = true})
-  V.check(w, "data.name", data.name, "string")
+  args.check(w, "argument #1 (kind)", kind, {data = true})
+  args.check(w, "argument #2 (dataset)", dataset, "string")
+  args.check(w, "argument #3 (data)", data, "table")
+  args.check_known(w, "field of data", data, {name = true, fields = true, rows = true})
+  args.check(w, "data.name", data.name, "string")
   if data.fields ~= nil then
-    V.check(w, "data.fields", data.fields, "list")
-    for i, f in ipairs(data.fields) do V.check(w, "data.fields[" .. i .. "]", f, "string") end
+    args.check(w, "data.fields", data.fields, "list")
+    for i, f in ipairs(data.fields) do args.check(w, "data.fields[" .. i .. "]", f, "string") end
   end
   if data.rows == nil then V.raise("claravine", "validation", w.fname .. ": data.rows is required (a list, an iterator or a CSV path)") end
-  if opts ~= nil then V.check(w, "argument #4 (options)", opts, "table") end
+  if opts ~= nil then args.check(w, "argument #4 (options)", opts, "table") end
   opts = opts or {}
-  V.check_known(w, "option", opts, {concurrency = true})
-  local concurrency = V.check(w, "option 'concurrency'", opts.concurrency, "integer", true) or claravine.default_concurrency
+  args.check_known(w, "option", opts, {concurrency = true})
+  local concurrency = args.check(w, "option 'concurrency'", opts.concurrency, "integer", true) or claravine.default_concurrency
   if concurrency < 1 then V.raise("claravine", "validation", w.fname .. ": concurrency must be >= 1") end
 
   local fields, next_row, total, cleanup = row_source(w, data.fields, data.rows)
@@ -602,11 +603,11 @@ end
 ---@return moonport.Job job  kind "transaction", refreshed
 function Client:export(kind, params)
   local w = where("export")
-  V.check(w, "argument #1 (kind)", kind, {transaction = true})
-  V.check(w, "argument #2 (params)", params, "table")
-  V.check_known(w, "parameter", params, {dataset = true, transaction = true})
-  V.check(w, "field 'dataset'", params.dataset, "string")
-  V.check(w, "field 'transaction'", params.transaction, "string")
+  args.check(w, "argument #1 (kind)", kind, {transaction = true})
+  args.check(w, "argument #2 (params)", params, "table")
+  args.check_known(w, "parameter", params, {dataset = true, transaction = true})
+  args.check(w, "field 'dataset'", params.dataset, "string")
+  args.check(w, "field 'transaction'", params.transaction, "string")
   local job = self:job("transaction", params.transaction, {dataset = params.dataset})
   return job:refresh()
 end

@@ -24,27 +24,24 @@
 --- Clari's jobs cannot tell which one it was, it raises saying the export
 --- may have been created.
 local V = require "moonport.vendor"
+local args = require "moonport.args"
 local json = require "json"
 local task = require "task"
 local log = require "log"
 local moonport = require "moonport"
 local dates = require "dates"
-local batch = require "batch"
 local http = require "http"
 
--- A list of ingestion errors [{errorCode, errorSummary}] (or a plain message)
--- as one line: the first five summaries, and how many more there are.
-local function summary(v)
-  if type(v) == "string" then return v ~= "" and v or nil end
-  if type(v) ~= "table" then return nil end
-  local parts = {}
-  for i = 1, math.min(#v, 5) do
-    local e = v[i]
-    parts[#parts + 1] = type(e) == "table" and tostring(e.errorSummary or e.errorCode or e.message) or tostring(e)
-  end
-  if #parts == 0 then return nil end
-  return table.concat(parts, "; ") .. (#v > 5 and string.format(" (and %d more)", #v - 5) or "")
-end
+-- This file: the client, the exports and their Jobs. Clari's other API
+-- areas are in files of their own, whose methods are added to Client below:
+-- the ingestion API and its picklists (clari.ingest), the audit events
+-- (clari.audit), the opportunities (clari.opportunity).
+local ingest = require "clari.ingest"
+local audit = require "clari.audit"
+local opportunity = require "clari.opportunity"
+
+-- The functions of the export Jobs (below); the ingestion Jobs' are clari.ingest's.
+local export_job = {}
 
 --- A Clari client, made by `clari.client{api_key=, partner_key=, base_url=, timeout=}`;
 --- its methods are the module's functions (`clari.export(...)` is the
@@ -69,7 +66,7 @@ local clari, Client = V.define{
   -- [{errorCode, errorSummary}]; the ingestion job {error} or its own body
   -- {message = {status, message}}; opportunity [{statusCode, reaspnPhrase,
   -- description, details}]; 401 {message}.
-  error_body = function(b)
+  code_and_message = function(b)
     if type(b) ~= "table" then return nil end
     local function text(v) return type(v) == "string" and v ~= "" and v or nil end
     if type(b.errors) == "table" and type(b.errors[1]) == "table" then
@@ -81,11 +78,11 @@ local clari, Client = V.define{
     if b.code ~= nil or text(b.message) then return b.code, text(b.message) end
     if text(b.error) then return nil, b.error end
     if type(b.message) == "table" and text(b.message.status) then
-      return b.message.status, summary(b.message.message)
+      return b.message.status, ingest.summary(b.message.message)
     end
     if type(b[1]) == "table" then
       if b[1].errorCode or b[1].errorSummary then
-        return b[1].errorCode, summary(b)
+        return b[1].errorCode, ingest.summary(b)
       end
       if b[1].statusCode or b[1].description or b[1].details then
         local e = b[1]
@@ -102,7 +99,9 @@ local clari, Client = V.define{
     -- ingestion jobs (FAILED as above)
     QUEUED = "queued", IN_PROGRESS = "running", SUCCESS = "done", VALIDATION_FAILED = "failed", VALIDATION_ERROR = "failed",
   },
-  jobs = {},
+  -- export: an export whose module moonport does not know (clari.jobs()).
+  jobs = {forecast = export_job, activity = export_job, audit_events = export_job, export = export_job,
+    ingest_bulk = ingest.job},
 }
 
 --- The most records one "ingest" request carries (Clari's limit: 100).
@@ -121,7 +120,6 @@ local function where(fname) return {vendor = "clari", fname = "clari." .. fname}
 -- Export jobs
 ---------------------------------------------------------------------------
 
-local export_job = {}
 
 -- The job is flat in Clari's API documentation; some clients see it wrapped
 -- as {"job": {...}}: both are read.
@@ -197,12 +195,6 @@ function export_job.result(c, job)
   return c:call("GET", results_path(job), {timeout = 3600})
 end
 
-clari._def.jobs.forecast = export_job
-clari._def.jobs.activity = export_job
-clari._def.jobs.audit_events = export_job
--- An export whose module moonport does not know (clari.jobs()).
-clari._def.jobs.export = export_job
-
 -- Job ids this process has created or adopted: a lost answer is never
 -- matched to another task's job.
 local claimed = {}
@@ -243,7 +235,7 @@ local function send_export(c, path, body, started)
       if not okj then error(decoded, 0) end
       if id == nil then
         V.raise("clari", "validation", "POST " .. path .. " answered without a jobId: "
-          .. http.redact(tostring(res.body or "")):sub(1, 200), {status = res.status})
+          .. http.redact(tostring(res.body or "")):sub(1, 200), {status = res.status, may_have_taken_effect = true})
       end
       return tostring(id)
     end
@@ -396,9 +388,9 @@ local exports = {}
 
 function exports.forecast(c, p)
   local w = where("export")
-  V.check_known(w, "forecast parameter", p, {forecast_id = true, time_period = true, types = true, scope_id = true,
+  args.check_known(w, "forecast parameter", p, {forecast_id = true, time_period = true, types = true, scope_id = true,
     currency = true, format = true, include_historical = true, schedule = true})
-  V.check(w, "field 'forecast_id'", p.forecast_id, "string")
+  args.check(w, "field 'forecast_id'", p.forecast_id, "string")
   if p.forecast_id == "" or p.forecast_id:find("[/?#%s]") then
     V.raise("clari", "validation", "clari.export: forecast_id must be the id of a Forecast Tab (from its URL), got '" .. p.forecast_id .. "'")
   end
@@ -406,30 +398,30 @@ function exports.forecast(c, p)
     includeHistorical = p.include_historical or false}
   -- time_period is optional: Clari exports the current quarter without it.
   if p.time_period ~= nil then
-    V.check(w, "field 'time_period'", p.time_period, "string")
+    args.check(w, "field 'time_period'", p.time_period, "string")
     if not p.time_period:match("^%d%d%d%d_Q[1-4]$") then
       V.raise("clari", "validation", "clari.export: time_period must look like 2024_Q1, got '" .. p.time_period .. "'")
     end
     body.timePeriod = p.time_period
   end
-  V.check(w, "field 'format'", body.exportFormat, {JSON = true, CSV = true})
-  V.check(w, "field 'schedule'", body.schedule, {NONE = true, ONCE = true, MAX = true})
-  V.check(w, "field 'include_historical'", body.includeHistorical, "boolean")
+  args.check(w, "field 'format'", body.exportFormat, {JSON = true, CSV = true})
+  args.check(w, "field 'schedule'", body.schedule, {NONE = true, ONCE = true, MAX = true})
+  args.check(w, "field 'include_historical'", body.includeHistorical, "boolean")
   if p.types ~= nil then
-    V.check(w, "field 'types'", p.types, "list")
+    args.check(w, "field 'types'", p.types, "list")
     if #p.types == 0 then V.raise("clari", "validation", "clari.export: field 'types' must name at least one type (or be left out)") end
-    for i, t in ipairs(p.types) do V.check(w, "types[" .. i .. "]", t, forecast_types) end
+    for i, t in ipairs(p.types) do args.check(w, "types[" .. i .. "]", t, forecast_types) end
     body.typesToExport = json.array(p.types)
   end
-  if p.scope_id ~= nil then body.scopeId = V.check(w, "field 'scope_id'", p.scope_id, "string") end
-  if p.currency ~= nil then body.currency = V.check(w, "field 'currency'", p.currency, "string") end
+  if p.scope_id ~= nil then body.scopeId = args.check(w, "field 'scope_id'", p.scope_id, "string") end
+  if p.currency ~= nil then body.currency = args.check(w, "field 'currency'", p.currency, "string") end
   return start_export(c, "forecast", "/v4/export/forecast/" .. p.forecast_id, body, body.exportFormat)
 end
 
 -- A date ("2024-01-31", sent as midnight UTC) or a date-time with a UTC
 -- offset ("2024-01-31T00:00:00Z", "...+05:30"), as Clari's activity export asks.
 local function offset_date_time(w, name, v)
-  V.check(w, "field '" .. name .. "'", v, "string")
+  args.check(w, "field '" .. name .. "'", v, "string")
   if v:match("^%d%d%d%d%-%d%d%-%d%d$") and dates.read(v) then return v .. "T00:00:00Z" end
   local zone = v:match("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d[%.%d]*(.*)$")
   if zone and (zone == "Z" or zone:match("^[+-]%d%d:%d%d$")) and dates.read(v) then return v end
@@ -439,7 +431,7 @@ end
 
 function exports.activity(c, p)
   local w = where("export")
-  V.check_known(w, "activity parameter", p, {activity_types = true, start_date = true, end_date = true, format = true})
+  args.check_known(w, "activity parameter", p, {activity_types = true, start_date = true, end_date = true, format = true})
   if p.format ~= nil and upper(p.format) ~= "JSON" then
     V.raise("clari", "validation", "clari.export: activity exports are JSON only (format = \"json\")")
   end
@@ -447,48 +439,19 @@ function exports.activity(c, p)
     endDate = offset_date_time(w, "end_date", p.end_date), exportFormat = "JSON"}
   -- activity_types is optional: every type when left out.
   if p.activity_types ~= nil then
-    V.check(w, "field 'activity_types'", p.activity_types, "list")
+    args.check(w, "field 'activity_types'", p.activity_types, "list")
     if #p.activity_types == 0 then
       V.raise("clari", "validation", "clari.export: field 'activity_types' must name at least one of "
         .. "MEETING, EMAIL_SENT, EMAIL_RECEIVED, ATTACHMENT_SENT, ATTACHMENT_RECEIVED (or be left out for every type)")
     end
-    for i, t in ipairs(p.activity_types) do V.check(w, "activity_types[" .. i .. "]", t, activity_types) end
+    for i, t in ipairs(p.activity_types) do args.check(w, "activity_types[" .. i .. "]", t, activity_types) end
     body.activityTypes = json.array(p.activity_types)
   end
   return start_export(c, "activity", "/v4/export/activity", body, "JSON")
 end
 
-local audit_fields = {actor_id = "actorId", impersonating_actor_id = "impersonatingActorId", session_id = "sessionId",
-  session_type = "sessionType", date_from = "dateFrom", date_to = "dateTo", event = "event"}
-local audit_integers = {actor_id = true, impersonating_actor_id = true}
-
--- The audit filters as Clari's names; actor ids are integers (int64): an
--- integer or a string of digits. `extra` names more accepted keys (limit).
-local function audit_filters(w, p, extra)
-  local known = {}
-  for k in pairs(audit_fields) do known[k] = true end
-  for k in pairs(extra or {}) do known[k] = true end
-  V.check_known(w, "audit filter", p, known)
-  local out = {}
-  for k, v in pairs(p) do
-    if audit_integers[k] then
-      if type(v) == "string" and v:match("^%d+$") then v = math.tointeger(tonumber(v)) end
-      if math.type(v) ~= "integer" then
-        V.raise("clari", "validation", string.format("%s: field '%s' must be an integer (a Clari user id), got %s",
-          w.fname, k, type(v) == "string" and ("'" .. v .. "'") or type(v)))
-      end
-      out[audit_fields[k]] = v
-    elseif audit_fields[k] then
-      V.check(w, "field '" .. k .. "'", v, "string")
-      out[audit_fields[k]] = v
-    end
-  end
-  if out.sessionType then V.check(w, "field 'session_type'", out.sessionType, {WEB = true, IOS = true, ANDROID = true}) end
-  return out
-end
-
 function exports.audit_events(c, p)
-  local body = audit_filters(where("export"), p)
+  local body = audit.filters(where("export"), p)
   return start_export(c, "audit_events", "/v4/export/audit/events", json.object(body), "JSON")
 end
 
@@ -526,277 +489,13 @@ end
 ---@return moonport.Job job  the export job (its kind is `kind`), queued
 function Client:export(kind, params)
   local w = where("export")
-  V.check(w, "argument #1 (kind)", kind, exports)
-  if params ~= nil then V.check(w, "argument #2 (params)", params, "table") end
+  args.check(w, "argument #1 (kind)", kind, exports)
+  if params ~= nil then args.check(w, "argument #2 (params)", params, "table") end
   return exports[kind](self, params or {})
 end
 
 ---------------------------------------------------------------------------
--- Ingestion
----------------------------------------------------------------------------
-
-local ingest_job = {}
-
--- The body of GET /v2/ingest/job/{id}: {message = {jobId, status, message, ...}}.
-local function ingest_job_body(decoded)
-  if type(decoded) == "table" and type(decoded.message) == "table" and decoded.message[1] == nil
-    and type(decoded.message.status) == "string" then
-    return decoded.message
-  end
-  return nil
-end
-
-function ingest_job.status_of(raw)
-  local m = ingest_job_body(raw) or raw
-  return m.status, summary(m.message)
-end
-
--- Attempts of one ingestion job status read.
-local ingest_status_attempts = 4
-
--- GET /v2/ingest/job/{id} answers 202 while the job runs, 200 when it
--- succeeded, 400 (VALIDATION_ERROR) and 500 (FAILED) when it failed: those
--- two are the job's state, read as such and never retried. A 500 without the
--- job's body is a server error, tried again a few times.
-function ingest_job.refresh(c, job)
-  local path = "/v2/ingest/job/" .. job.id
-  local last
-  for attempt = 1, ingest_status_attempts do
-    local ok, res = pcall(c.request, c, "GET", path, {need = "ingestion", retry = false, ok = {[400] = true, [500] = true}})
-    if ok then
-      if res.status < 400 then
-        local decoded = c:json(res)
-        if not ingest_job_body(decoded) then
-          V.object("clari", decoded, "GET " .. path)
-          V.raise("clari", "validation", "GET " .. path .. " answered without the job's {message: {status}}; the API may have changed",
-            {status = res.status, details = decoded})
-        end
-        return decoded, res.headers
-      end
-      local okj, decoded = pcall(json.decode, res.body or "")
-      if okj and ingest_job_body(decoded) then return decoded, res.headers end
-      last = clari.response_error(res, "GET", path)
-      if res.status ~= 500 then error(last, 0) end
-    else
-      last = res
-      local transient = type(res) == "table" and (res.kind == "network" or res.kind == "timeout" or res.kind == "rate_limited"
-        or (res.kind == "http" and (res.status or 0) >= 500))
-      if not transient then error(res, 0) end
-    end
-    if attempt < ingest_status_attempts then task.sleep(math.min(8, 0.5 * 2 ^ (attempt - 1)) * (0.5 + math.random() / 2)) end
-  end
-  error(last, 0)
-end
-clari._def.jobs.ingest_bulk = ingest_job
-
-local function ingest_query(w, opts, known)
-  V.check_known(w, "option", opts, known)
-  local mode = V.check(w, "option 'mode'", opts.mode or "incremental", {initial = true, incremental = true})
-  local last = false
-  if opts.last_batch ~= nil then last = V.check(w, "option 'last_batch'", opts.last_batch, "boolean") end
-  return {mode = mode, isLastBatch = last and "true" or "false"}
-end
-
-local function check_entity(w, entity)
-  V.check(w, "argument #2 (entity)", entity, "string")
-  if not entity:match("^[%a][%w_]*$") then
-    V.raise("clari", "validation", w.fname .. ": entity must be a name such as 'opportunity', got '" .. entity .. "'")
-  end
-end
-
--- Checks Clari's ingestion body, a list of {sourceEntity=, records={...}}.
-local function check_batches(w, data)
-  V.check(w, "argument #3 (data)", data, "list")
-  for i, batch in ipairs(data) do
-    V.check(w, "data[" .. i .. "]", batch, "table")
-    V.check(w, "data[" .. i .. "].sourceEntity", batch.sourceEntity, "string")
-    V.check(w, "data[" .. i .. "].records", batch.records, "list")
-  end
-end
-
--- Records are upserted by id: sending the same request again changes
--- nothing, so ingestion requests are retried like a GET.
-local function ingest(c, entity, data, opts)
-  local w = where("submit")
-  check_entity(w, entity)
-  check_batches(w, data)
-  local query = ingest_query(w, opts, {mode = true, last_batch = true})
-  -- Split so that no request carries more than 100 records.
-  local requests, current, count = {}, {}, 0
-  local function flush()
-    if #current > 0 then requests[#requests + 1] = current end
-    current, count = {}, 0
-  end
-  for _, batch in ipairs(data) do
-    local records = batch.records
-    local at = 1
-    while at <= #records do
-      local room = clari.max_ingest_records - count
-      if room == 0 then flush(); room = clari.max_ingest_records end
-      local piece = {}
-      for k = at, math.min(#records, at + room - 1) do piece[#piece + 1] = records[k] end
-      local copy = {}
-      for k, v in pairs(batch) do copy[k] = v end
-      copy.records = json.array(piece)
-      current[#current + 1] = copy
-      count = count + #piece
-      at = at + #piece
-    end
-  end
-  flush()
-  local path = "/v2/ingest/entity/" .. entity
-  for i, body in ipairs(requests) do
-    local q = {mode = query.mode, isLastBatch = (i == #requests) and query.isLastBatch or "false"}
-    c:request("POST", path, {query = q, json = json.array(body), need = "ingestion", safe_to_repeat = true})
-  end
-  return {}
-end
-
---- Writes the (sourceEntity, record) pairs next_item() gives as data.json
---- files of at most clari.max_bulk_bytes, each with Clari's ingestion
---- structure [{"sourceEntity": ..., "records": [...]}, ...]; calls
---- each(path, n, last) for every file (n records; last: no file follows) as
---- soon as it is complete.
-local function bulk_files(w, next_item, each)
-  local limit = clari.max_bulk_bytes
-  local tmp = os.tmpname()
-  local f, size, n, current = nil, 0, 0, nil
-  local function open()
-    f = assert(io.open(tmp, "wb"))
-    f:write("[")
-    size, n, current = 1, 0, nil
-  end
-  local function close_and_send(last)
-    f:write(current ~= nil and "]}]" or "]")
-    f:close()
-    f = nil  -- closed: nothing below touches it again, whatever each() raises
-    each(tmp, n, last)
-  end
-  local ok, e = pcall(function()
-    open()
-    for source, record in next_item do
-      local text = json.encode(record)
-      local opening = '{"sourceEntity":' .. json.encode(source) .. ',"records":['
-      if 1 + #opening + #text + 3 > limit then
-        V.raise("clari", "validation", string.format("%s: one record is %d bytes, more than a %d-byte file can carry",
-          w.fname, #text, limit))
-      end
-      local sep = current == nil and opening or (current ~= source and ("]}," .. opening) or ",")
-      if size + #sep + #text + 3 > limit then
-        close_and_send(false)
-        open()
-        sep = opening
-      end
-      f:write(sep, text)
-      size, n, current = size + #sep + #text, n + 1, source
-    end
-    if n > 0 then close_and_send(true) else f:close(); f = nil end
-  end)
-  if f then pcall(f.close, f) end
-  os.remove(tmp)
-  if not ok then error(e, 0) end
-end
-
-local function ingest_bulk(c, entity, data, opts)
-  local w = where("submit")
-  check_entity(w, entity)
-  local query = ingest_query(w, opts, {mode = true, last_batch = true, source_entity = true})
-  local next_item
-  local structured = type(data) == "table" and type(data[1]) == "table" and data[1].sourceEntity ~= nil
-  if structured then
-    -- Clari's own structure: {{sourceEntity=, records={...}}, ...}.
-    if opts.source_entity ~= nil then
-      V.raise("clari", "validation", w.fname .. ": option 'source_entity' is for records; this data already names its sourceEntity")
-    end
-    check_batches(w, data)
-    local b, r = 1, 0
-    next_item = function()
-      while data[b] do
-        r = r + 1
-        local record = data[b].records[r]
-        if record ~= nil then return data[b].sourceEntity, record end
-        b, r = b + 1, 0
-      end
-      return nil
-    end
-  else
-    if type(data) == "string" and data:match("%.json$") then
-      V.raise("clari", "validation", w.fname .. ": give records as a list, an iterator or an NDJSON file (one record a line)")
-    end
-    local source = opts.source_entity
-    if source == nil then
-      V.raise("clari", "validation", w.fname .. ": option 'source_entity' is required with records (the sourceEntity "
-        .. "Clari files them under, e.g. {source_entity = \"crm\"}), or give data as {{sourceEntity = ..., records = {...}}}")
-    end
-    V.check(w, "option 'source_entity'", source, "string")
-    local it = batch._source(w.fname, "argument #3 (data)", data, {format = type(data) == "string" and "ndjson" or nil})
-    local i = 0
-    next_item = function()
-      local record = it()
-      if record == nil then return nil end
-      i = i + 1
-      if type(record) ~= "table" then
-        V.raise("clari", "validation", string.format("%s: record %d must be a table (a JSON object), got %s", w.fname, i, type(record)))
-      end
-      return source, record
-    end
-  end
-  local jobs = {}
-  local path = "/v2/ingest/bulk/entity/" .. entity
-  bulk_files(w, next_item, function(tmp, n, last)
-    -- Sent as each file is made (it is removed after): one job per file.
-    -- isLastBatch marks the last batch of initial data: only the last file
-    -- carries it (Clari refuses initial mode after it).
-    local q = {mode = query.mode, isLastBatch = last and query.isLastBatch or "false"}
-    local res = c:request("POST", path, {query = q, need = "ingestion", safe_to_repeat = true,
-      multipart = {{name = "FileData", file = tmp, filename = "data.json", content_type = "application/json"}}})
-    local decoded = V.object("clari", c:json(res), "POST " .. path)
-    if decoded.jobId == nil then
-      V.raise("clari", "validation", "POST " .. path .. " answered without a jobId: " .. http.redact(tostring(res.body or "")):sub(1, 200),
-        {status = res.status})
-    end
-    jobs[#jobs + 1] = c:job("ingest_bulk", tostring(decoded.jobId), {entity = entity, records = n})
-  end)
-  return jobs
-end
-
---- Sends records to Clari's ingestion API (also `clari.submit`; needs the
---- partner key, CLARI_PARTNER_KEY, besides the API key).
----   "ingest": `data` is Clari's body, a list of {sourceEntity=, records={...}};
----     it is split so that no request carries more than 100 records
----     (clari.max_ingest_records), and the requests are sent in order,
----     isLastBatch only on the last one. There is no job: returns {}.
----   "ingest_bulk": `data` is Clari's body as for "ingest", or the records
----     (a list, an iterator function or the path of an NDJSON file, one
----     record a line) with opts.source_entity naming their sourceEntity;
----     they are sent as data.json files of at most 10 MB
----     (clari.max_bulk_bytes) in Clari's structure [{sourceEntity, records}],
----     one Job per file, each file sent as soon as it is complete. A job
----     whose records Clari rejects ends "failed" (VALIDATION_ERROR, with
----     Clari's error summaries): poll raises kind = "job_failed".
---- opts.mode is "incremental" (the default) or "initial"; opts.last_batch
---- marks the last batch. Records are upserted by id: a request repeated
---- after a lost answer changes nothing.
---- Raises kind = "validation" for a bad kind, entity, option or body
---- ("ingest": the whole body is checked before the first request), a .json
---- path, records without source_entity, or a record of more than 10 MB;
---- kind = "http" with Clari's errorCode and summaries when Clari refuses a
---- request (400 INVALID_INPUT_FORMAT, ...).
----@param kind "ingest"|"ingest_bulk"
----@param entity string  the entity to ingest into, e.g. "opportunity"
----@param data table|string|fun():table|nil  as above
----@param opts? {mode?: "initial"|"incremental", last_batch?: boolean, source_entity?: string}
----@return moonport.Job[] jobs  "ingest_bulk": one Job per file (kind "ingest_bulk"); "ingest": {}
-function Client:submit(kind, entity, data, opts)
-  local w = where("submit")
-  V.check(w, "argument #1 (kind)", kind, {ingest = true, ingest_bulk = true})
-  if opts ~= nil then V.check(w, "argument #4 (options)", opts, "table") end
-  if kind == "ingest" then return ingest(self, entity, data, opts or {}) end
-  return ingest_bulk(self, entity, data, opts or {})
-end
-
----------------------------------------------------------------------------
--- Jobs, limits, audit, opportunities, picklists
+-- Export jobs: the listing, the limits, cancel
 ---------------------------------------------------------------------------
 
 --- Every export job of the organisation (GET /v4/export/jobs) as Jobs, in
@@ -824,170 +523,6 @@ end
 ---@return table limits
 function Client:limits() return limits(self) end
 
--- The scheme, host and port of a URL ("https://api.clari.com:443"), or nil.
-local function origin_of(url)
-  local scheme, host = tostring(url):match("^(%a[%w+.-]*)://([^/?#]+)")
-  if not scheme then return nil end
-  scheme, host = scheme:lower(), host:lower():gsub("^.*@", "")
-  if not host:find(":%d+$") then host = host .. (scheme == "https" and ":443" or scheme == "http" and ":80" or "") end
-  return scheme .. "://" .. host
-end
-
--- The URL of a page's nextLink: a relative link is read against the base URL;
--- an absolute one must have the base URL's scheme, host and port, or the API
--- key (sent with every page) could go to another server or in clear text.
-local function next_link_url(c, link, path)
-  local base = c:base_url()
-  if not link:match("^%a[%w+.-]*://") then
-    if link:sub(1, 1) == "?" then return base .. path .. link end
-    if link:sub(1, 1) == "/" then return origin_of(base) .. link end
-    return base .. "/" .. link
-  end
-  if origin_of(link) ~= origin_of(base) then
-    V.raise("clari", "validation", string.format("GET %s answered a nextLink on another server (%s, not %s); it is not followed, "
-      .. "so that the API key is not sent there", path, tostring(origin_of(link) or link:sub(1, 80)), tostring(origin_of(base))))
-  end
-  return link
-end
-
---- An iterator over every audit event matching the filters (GET
---- /v4/audit/events), page after page through Clari's `nextLink` until a
---- page has none (a page shorter than `limit` does not end it); nothing is
---- sent before the first call. Each step gives the event and the `actors`
---- of its page. `filters.limit` is the page size asked for (1 to 1000;
---- 1000 by default). Also `clari.audit_events(filters)`.
----   for event, actors in clari.audit_events{date_from = "2024-01-01"} do ... end
---- Raises kind = "validation" for an unknown filter or a wrong value (before
---- anything is sent), or a page that is not Clari's {items, actors, nextLink}.
----@param filters? {actor_id?: integer, impersonating_actor_id?: integer, session_id?: string, session_type?: "WEB"|"IOS"|"ANDROID", date_from?: string, date_to?: string, event?: string, limit?: integer}
----@return fun():table|nil iterator  each call: the next event (nil at the end) and its page's actors
-function Client:audit_events(filters)
-  local w = where("audit_events")
-  if filters ~= nil then V.check(w, "argument #1 (filters)", filters, "table") end
-  local query = audit_filters(w, filters or {}, {limit = true})
-  local limit = 1000
-  if filters and filters.limit ~= nil then
-    limit = V.check(w, "field 'limit'", filters.limit, "integer")
-    if limit < 1 or limit > 1000 then V.raise("clari", "validation", w.fname .. ": field 'limit' must be 1 to 1000, got " .. limit) end
-  end
-  for k, v in pairs(query) do query[k] = tostring(v) end
-  query.limit = tostring(limit)
-  local page, i, next_url, started, seen = nil, 0, nil, false, {}
-  local c = self
-  local path = "/v4/audit/events"
-  return function()
-    while true do
-      if page and i < #page.items then
-        i = i + 1
-        return page.items[i], page.actors
-      end
-      if started and not next_url then return nil end
-      local res
-      if next_url then
-        seen[next_url] = true
-        res = c:request("GET", path, {url = next_link_url(c, next_url, path)})
-      else
-        res = c:request("GET", path, {query = query})
-      end
-      started = true
-      page = V.object("clari", c:json(res), "GET " .. path)
-      page.items = page.items == nil and {} or V.list("clari", page.items, "GET " .. path .. " (its items)")
-      i = 0
-      next_url = type(page.nextLink) == "string" and page.nextLink ~= "" and page.nextLink or nil
-      -- An empty page, or a link already followed, ends the listing (it would never end otherwise).
-      if #page.items == 0 or (next_url and seen[next_url]) then next_url = nil end
-    end
-  end
-end
-
---- The opportunities with these ids (GET /v4/opportunity; any number of
---- ids, 100 a request), in one list of {id=, crmScore={message=, score=},
---- fields={{id=, alias=, value=, ...}, ...}}. Also `clari.opportunities(ids, opts)`.
---- Raises kind = "validation" when `ids` is not a list of strings or
---- integers; Clari's 4xx [{statusCode, description, details}] as kind = "http".
----@param ids (string|integer)[]  the opportunity ids
----@param opts? {mode?: string}   mode: sent as Clari's `mode` query parameter
----@return table[] opportunities
-function Client:opportunities(ids, opts)
-  local w = where("opportunities")
-  V.check(w, "argument #1 (ids)", ids, "list")
-  if opts ~= nil then V.check(w, "argument #2 (options)", opts, "table") end
-  for i, id in ipairs(ids) do
-    if type(id) ~= "string" and math.type(id) ~= "integer" then V.check(w, "ids[" .. i .. "]", id, "string") end
-  end
-  local out = {}
-  for at = 1, #ids, clari.max_opportunity_ids do
-    local part = {}
-    for k = at, math.min(#ids, at + clari.max_opportunity_ids - 1) do part[#part + 1] = tostring(ids[k]) end
-    local list = V.list("clari", self:call("GET", "/v4/opportunity", {query = {oppId = part, mode = opts and opts.mode or nil}}),
-      "GET /v4/opportunity")
-    for _, o in ipairs(list) do out[#out + 1] = o end
-  end
-  return json.array(out)
-end
-
---- Adds values to a picklist field of an ingested entity (POST
---- /v2/ingest/schema/{entity}/field; needs the partner key too). Sent as a
---- request that is safe to repeat (adding a value twice keeps one). Also
---- `clari.picklist_add(...)`.
---- Raises kind = "validation" for a bad entity, field, type or value;
---- kind = "http" with Clari's summary when Clari refuses it (a field the
---- partner schema does not define, ...).
----@param entity string  the entity, e.g. "opportunity"
----@param field string   the field's name
----@param field_type "picklist"|"multipicklist"
----@param values string[]  the values to add
----@return any answer  Clari's decoded answer ({message = "picklist options have been updated successfully."})
-function Client:picklist_add(entity, field, field_type, values)
-  local w = where("picklist_add")
-  check_entity(w, entity)
-  V.check(w, "argument #2 (field)", field, "string")
-  V.check(w, "argument #3 (type)", field_type, {picklist = true, multipicklist = true})
-  V.check(w, "argument #4 (values)", values, "list")
-  if #values == 0 then V.raise("clari", "validation", w.fname .. ": argument #4 (values) must hold at least one value") end
-  for i, v in ipairs(values) do V.check(w, "values[" .. i .. "]", v, "string") end
-  return self:call("POST", "/v2/ingest/schema/" .. entity .. "/field", {need = "ingestion", safe_to_repeat = true,
-    json = {fieldName = field, fieldType = field_type, values = json.array(values)}})
-end
-
---- The values of picklist fields of an ingested entity (GET
---- /v2/ingest/schema/{entity}/field?fieldNames=A,B; needs the partner key
---- too). Also `clari.picklist_get(entity, fields)`.
----   clari.picklist_get("opportunity", "stage")            --> {"Prospecting", ...} (one field: its values)
----   clari.picklist_get("opportunity", {"stage", "region"}) --> {stage = {...}, region = {...}}
----   clari.picklist_get("opportunity")                     --> every field: {stage = {...}, ...}
---- One field name gives that field's list of values, or nil when Clari's
---- answer does not name the field (no such picklist field); a list of names
---- (or none) gives Clari's answer, a table field name -> list of values.
---- Raises kind = "validation" for a bad entity or field name.
----@param entity string  the entity, e.g. "opportunity"
----@param fields? string|string[]  one field name, or a list of them; every field when nil
----@return table|nil values  as above
-function Client:picklist_get(entity, fields)
-  local w = where("picklist_get")
-  check_entity(w, entity)
-  local names
-  if type(fields) == "string" then
-    names = {fields}
-  elseif fields ~= nil then
-    V.check(w, "argument #2 (fields)", fields, "list")
-    names = fields
-  end
-  for i, n in ipairs(names or {}) do
-    V.check(w, "fields[" .. i .. "]", n, "string")
-    if n == "" or n:find(",", 1, true) then
-      V.raise("clari", "validation", w.fname .. ": a field name must be non-empty and without commas, got '" .. n .. "'")
-    end
-  end
-  local path = "/v2/ingest/schema/" .. entity .. "/field"
-  local query = names and #names > 0 and {fieldNames = table.concat(names, ",")} or nil
-  local answer = self:call("GET", path, {need = "ingestion", query = query})
-  if type(answer) == "table" and next(answer) == nil then answer = {} end
-  answer = V.object("clari", answer, "GET " .. path)
-  if type(fields) == "string" then return answer[fields] end
-  return answer
-end
-
 --- Cancels an export job (PATCH /v4/export/jobs/{id} {"type": "CANCEL"})
 --- and refreshes it: the same as `job:cancel()`. Also `clari.cancel(job)`.
 --- A cancel whose first answer was lost is sent again; Clari then answers
@@ -998,6 +533,13 @@ end
 ---@param job moonport.Job  a Clari export job
 ---@return moonport.Job job  the job, refreshed
 function Client:cancel(job) return job:cancel() end
+
+-- The methods of Clari's other API areas; those that need the module (its
+-- limits, response_error) are bound to it first.
+for _, part in ipairs{ingest, audit, opportunity} do
+  if part.bind then part.bind(clari) end
+  for name, method in pairs(part.Client) do Client[name] = method end
+end
 
 clari._expose{"export", "submit", "poll", "download", "jobs", "limits", "audit_events", "opportunities",
   "picklist_add", "picklist_get", "cancel"}

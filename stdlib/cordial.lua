@@ -43,19 +43,25 @@
 --- that is not among them, started after the attempt began (120 s of clock
 --- skew allowed) or not started yet, and not claimed by this process is
 --- adopted. "No job of that name" counts as "not made" only once the job
---- list has been seen, in this run, to list one of this run's exports under
---- its name (Cordial's documentation does not describe the list). When
---- Cordial's job list cannot tell (no names in it, no such listing, one
---- that cannot be read whole, one not yet seen to list this run's exports
---- by name, several candidates) nothing is sent again: the error says the
---- export may have been created and to look for it on the Jobs page of
---- Cordial's UI. Export names should be unique per export.
+--- list has been seen, in this run, to find a job by its name: one of this
+--- run's exports, or one of the account's earlier jobs (the first page of
+--- the list names it, and the list asked for that name shows it); Cordial's
+--- documentation does not describe the list. When Cordial's job list cannot
+--- tell (no names in it, no such listing, one that cannot be read whole, one
+--- not seen to find any job by its name, several candidates) nothing is
+--- sent again: the error says the export may have been created and to look
+--- for it on the Jobs page of Cordial's UI. Export names should be unique
+--- per export.
 local V = require "moonport.vendor"
+local args = require "moonport.args"
 local P = require "moonport.paging"
 local json = require "json"
 local http = require "http"
 local log = require "log"
 local dates = require "dates"
+
+-- The kinds of Job of cordial (their functions are defined below).
+local export_job = {}
 
 --- A Cordial client, made by `cordial.client{api_key=, base_url=, timeout=}`;
 --- its methods are the module's functions.
@@ -69,7 +75,7 @@ local cordial, Client = V.define{
   },
   auth = function(c) return {basic = {c:credential("api_key"), ""}} end,
   -- {error: true, errorKey, message}
-  error_body = function(b)
+  code_and_message = function(b)
     if type(b) ~= "table" then return nil end
     local key = b.errorKey or b.error_key
     local message = b.message
@@ -80,7 +86,7 @@ local cordial, Client = V.define{
     Scheduled = "queued", Pending = "queued", Throttled = "queued",
     Processing = "running", Done = "done", Failed = "failed",
   },
-  jobs = {},
+  jobs = {audience_trends = export_job, contacts = export_job, default = export_job},
 }
 
 --- The largest per_page cordial.jobs accepts.
@@ -122,7 +128,7 @@ local function nonempty(w, name, v, t)
   if v == nil then
     V.raise("cordial", "validation", string.format("%s: %s is required for type %s", w.fname, name, t))
   end
-  V.check(w, name, v, "string")
+  args.check(w, name, v, "string")
   if v == "" then V.raise("cordial", "validation", w.fname .. ": " .. name .. " must not be empty") end
 end
 
@@ -134,13 +140,13 @@ local function type_of(d) return type(d) == "table" and type(d.type) == "string"
 --- the copy kept in job.ref; nil, nil when there is none (the UI's Jobs page).
 local function check_destination(w, d)
   if d == nil then return nil, nil end
-  V.check(w, "field 'destination'", d, "table")
-  V.check_known(w, "destination field", d, destination_fields)
+  args.check(w, "field 'destination'", d, "table")
+  args.check_known(w, "destination field", d, destination_fields)
   for k, v in pairs(d) do
     if k == "port" then
-      if math.type(v) ~= "integer" and type(v) ~= "string" then V.check(w, "destination.port", v, "integer") end
+      if math.type(v) ~= "integer" and type(v) ~= "string" then args.check(w, "destination.port", v, "integer") end
     else
-      V.check(w, "destination." .. k, v, "string")
+      args.check(w, "destination." .. k, v, "string")
     end
   end
   if d.type == nil then V.raise("cordial", "validation", w.fname .. ": destination.type is required") end
@@ -289,7 +295,6 @@ end
 local canonical = {}
 for w in pairs(cordial.statuses) do canonical[w:lower()] = w end
 
-local export_job = {}
 
 function export_job.status_of(raw)
   local j = unwrap(raw)
@@ -364,7 +369,7 @@ local function download_s3(c, job, d, key, file, path)
     local e = res
     if type(e) == "table" and e.kind then
       V.raise("cordial", e.kind, "reading back " .. where_to .. ": " .. http.redact(tostring(e.message)),
-        {status = e.status, retryable = e.retryable})
+        {status = e.status, retryable = e.retryable, may_have_taken_effect = e.may_have_taken_effect})
     end
     V.raise("cordial", "network", "reading back " .. where_to .. ": " .. http.redact(tostring(e)))
   end
@@ -372,9 +377,10 @@ local function download_s3(c, job, d, key, file, path)
     if res.path then os.remove(res.path) end
     local code, message = s3_error(http.redact(res.body or ""))
     local kind = (res.status == 401 or res.status == 403) and "auth" or "http"
+    local retryable, may_have_taken_effect = V.verdict(res.status)
     V.raise("cordial", kind, string.format("reading back %s: S3 answered %d%s: %s", where_to, res.status,
       code and (" " .. code) or "", message or "no message"), {status = res.status, code = code,
-      retryable = res.status >= 500})
+      retryable = retryable, may_have_taken_effect = may_have_taken_effect})
   end
   return {path = path, bytes = res.bytes or V.file_size(path), rows = count_rows(path, job, file)}
 end
@@ -411,10 +417,6 @@ function export_job.download(c, job, path)
       tostring(d.aws_bucket), keys[i + 1].key)
   end
 end
-
-cordial._def.jobs.audience_trends = export_job
-cordial._def.jobs.contacts = export_job
-cordial._def.jobs.default = export_job
 
 ---------------------------------------------------------------------------
 -- Listing jobs
@@ -479,13 +481,13 @@ end
 ---@return moonport.Job[] jobs
 function Client:jobs(opts)
   local w = where("jobs")
-  if opts ~= nil then V.check(w, "argument #1 (options)", opts, "table") end
+  if opts ~= nil then args.check(w, "argument #1 (options)", opts, "table") end
   opts = opts or {}
-  V.check_known(w, "option", opts, {job_name = true, status = true, page = true, per_page = true})
-  V.check(w, "option 'job_name'", opts.job_name, "string", true)
-  V.check(w, "option 'status'", opts.status, status_words, true)
-  local page = V.check(w, "option 'page'", opts.page, "integer", true)
-  local per = V.check(w, "option 'per_page'", opts.per_page, "integer", true) or 100
+  args.check_known(w, "option", opts, {job_name = true, status = true, page = true, per_page = true})
+  args.check(w, "option 'job_name'", opts.job_name, "string", true)
+  args.check(w, "option 'status'", opts.status, status_words, true)
+  local page = args.check(w, "option 'page'", opts.page, "integer", true)
+  local per = args.check(w, "option 'per_page'", opts.per_page, "integer", true) or 100
   if page ~= nil and page < 1 then V.raise("cordial", "validation", w.fname .. ": page must be >= 1") end
   if per < 1 or per > cordial.max_per_page then
     V.raise("cordial", "validation", string.format("%s: per_page must be between 1 and %d", w.fname, cordial.max_per_page))
@@ -517,7 +519,7 @@ end
 ---@return moonport.Job job
 function Client:job_by_id(id)
   local w = where("job")
-  V.check(w, "argument #1 (id)", id, "string")
+  args.check(w, "argument #1 (id)", id, "string")
   if id == "" then V.raise("cordial", "validation", w.fname .. ": id must not be empty") end
   local raw = V.object("cordial", self:call("GET", "/v2/jobs/" .. seg(id)), "GET /v2/jobs/" .. seg(id))
   local j = unwrap(raw)
@@ -532,26 +534,47 @@ end
 -- Job ids this process has created or adopted -> the export's name.
 local claimed = {}
 
--- Per client: true once Cordial's job list, asked for a name, was seen to
--- list a job this process created under that name. Only then does "no job
--- of that name" mean that none was made: the jobs resource and its fields
--- are not in Cordial's documentation.
+-- Per client: true once Cordial's job list was seen to find jobs by their
+-- name: asked for a name, it listed a job this process created under that
+-- name, or a job of the account's (from the first page of the unfiltered
+-- list) that carries an id and a name. Only then does "no job of that name" mean
+-- that none was made: the jobs resource and its fields are not in
+-- Cordial's documentation.
 local listing_proven = setmetatable({}, {__mode = "k"})
 
---- Whether Cordial's job list finds this process's exports by name: seen
---- before, or shown now by listing one export this process made.
+--- Whether the list asked for `name` shows the job `id` under that name.
+local function lists_by_name(c, name, id)
+  local ok, list = pcall(jobs_named, c, name)
+  if not ok then return false end
+  for _, j in ipairs(list) do
+    if type(j) == "table" and id_of(j) == id and name_of(j) == name then return true end
+  end
+  return false
+end
+
+--- Whether Cordial's job list finds jobs by name: seen before, or shown now
+--- by listing one export this process made, or else one of the account's
+--- jobs (the first page of the list without a filter, even before this
+--- run made any export) by its name. An empty list, or jobs without an id
+--- or a name, prove nothing.
 local function prove_listing(c)
   if listing_proven[c] then return true end
   local tried = 0
   for id, name in pairs(claimed) do
     if type(name) == "string" then
       tried = tried + 1
-      local ok, list = pcall(jobs_named, c, name)
-      if ok then
-        for _, j in ipairs(list) do
-          if id_of(j) == id and name_of(j) == name then listing_proven[c] = true; return true end
-        end
-      end
+      if lists_by_name(c, name, id) then listing_proven[c] = true; return true end
+      if tried >= 2 then break end
+    end
+  end
+  local ok, list = pcall(jobs_page, c, {page = 1, per_page = 25})
+  if not ok then return false end
+  tried = 0
+  for _, j in ipairs(list) do
+    local id, name = type(j) == "table" and id_of(j) or nil, type(j) == "table" and name_of(j) or nil
+    if id ~= nil and name ~= nil and name ~= "" then
+      tried = tried + 1
+      if lists_by_name(c, name, id) then listing_proven[c] = true; return true end
       if tried >= 2 then break end
     end
   end
@@ -559,7 +582,7 @@ local function prove_listing(c)
 end
 
 local function check_name(w, name)
-  V.check(w, "field 'name'", name, "string")
+  args.check(w, "field 'name'", name, "string")
   if name == "" or name:find("[^%w%-]") then
     V.raise("cordial", "validation", string.format("%s: name may only contain letters, numbers and dashes "
       .. "(Cordial's rule for export names), got '%s'", w.fname, name))
@@ -622,10 +645,12 @@ local function find_export(c, name, snapshot, t0)
     return nil, string.format("Cordial's job list gives %d job(s) without a name or an id; %s", nameless, check_jobs_page(name))
   end
   -- No job of that name: that it was not made is sure only once the list
-  -- was seen to find this process's own exports by their name.
+  -- was seen to find jobs by their name (this process's exports, or the
+  -- account's earlier jobs).
   if not prove_listing(c) then
-    return nil, "Cordial's job list lists no job of that name, but it has not been seen to list an export of this "
-      .. "run by its name, so that cannot be trusted; " .. check_jobs_page(name)
+    return nil, "Cordial's job list lists no job of that name, but it has not been seen to find a job by its name "
+      .. "(it shows no job with an id and a name, or not when asked for that name), so that cannot be trusted; "
+      .. check_jobs_page(name)
   end
   return nil
 end
@@ -666,10 +691,10 @@ end
 
 local function check_strings(w, name, v, optional)
   if v == nil and optional then return nil end
-  V.check(w, name, v, "list")
+  args.check(w, name, v, "list")
   if #v == 0 then V.raise("cordial", "validation", w.fname .. ": " .. name .. " must not be empty") end
   for i, s in ipairs(v) do
-    V.check(w, name .. "[" .. i .. "]", s, "string")
+    args.check(w, name .. "[" .. i .. "]", s, "string")
     if s == "" then V.raise("cordial", "validation", w.fname .. ": " .. name .. "[" .. i .. "] must not be empty") end
   end
   return json.array(v)
@@ -679,11 +704,11 @@ local exports = {}
 
 function exports.audience_trends(c, p)
   local w = where("export")
-  V.check_known(w, "audience_trends parameter", p, {name = true, audiences = true, start = true, stop = true, destination = true})
+  args.check_known(w, "audience_trends parameter", p, {name = true, audiences = true, start = true, stop = true, destination = true})
   check_name(w, p.name)
   local audiences = check_strings(w, "field 'audiences'", p.audiences)
-  V.check(w, "field 'start'", p.start, "string")
-  V.check(w, "field 'stop'", p.stop, "string")
+  args.check(w, "field 'start'", p.start, "string")
+  args.check(w, "field 'stop'", p.stop, "string")
   local t1, t2 = user_date(p.start), user_date(p.stop)
   if not t1 then V.raise("cordial", "validation", w.fname .. ": start must be a date (2024-01-31 or ISO-8601), got '" .. p.start .. "'") end
   if not t2 then V.raise("cordial", "validation", w.fname .. ": stop must be a date (2024-01-31 or ISO-8601), got '" .. p.stop .. "'") end
@@ -698,16 +723,16 @@ end
 
 function exports.contacts(c, p)
   local w = where("export")
-  V.check_known(w, "contacts parameter", p, {name = true, export_type = true, destination = true, fields = true,
+  args.check_known(w, "contacts parameter", p, {name = true, export_type = true, destination = true, fields = true,
     lists = true, show_header = true, compress = true})
   check_name(w, p.name)
-  local export_type = V.check(w, "field 'export_type'", p.export_type or "csv", {csv = true, json = true, txt = true})
+  local export_type = args.check(w, "field 'export_type'", p.export_type or "csv", {csv = true, json = true, txt = true})
   local dest, kept = check_destination(w, p.destination)
   local body = {name = p.name, exportType = export_type, destination = dest}
   body.fields = check_strings(w, "field 'fields'", p.fields, true)
   body.lists = check_strings(w, "field 'lists'", p.lists, true)
-  body.showHeader = V.check(w, "field 'show_header'", p.show_header, "boolean", true)
-  body.compress = V.check(w, "field 'compress'", p.compress, "boolean", true)
+  body.showHeader = args.check(w, "field 'show_header'", p.show_header, "boolean", true)
+  body.compress = args.check(w, "field 'compress'", p.compress, "boolean", true)
   return start_export(c, "contacts", "/v2/contactexports", body, {destination = kept, show_header = body.showHeader,
     ext = export_type .. (body.compress and ".gz" or "")})
 end
@@ -742,8 +767,8 @@ end
 ---@return moonport.Job job  the export job (its kind is `kind`), queued
 function Client:export(kind, params)
   local w = where("export")
-  V.check(w, "argument #1 (kind)", kind, exports)
-  V.check(w, "argument #2 (params)", params, "table")
+  args.check(w, "argument #1 (kind)", kind, exports)
+  args.check(w, "argument #2 (params)", params, "table")
   return exports[kind](self, params)
 end
 

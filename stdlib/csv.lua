@@ -9,17 +9,10 @@
 --- Reading and writing are native (the csv.native module). An iterator given
 --- to csv.write is driven here, in Lua, so it may block and yield (an HTTP
 --- pager can feed csv.write directly); a list is written by one native call.
-local native = require "csv.native"
 local records = require "moonport.records"
 
-local csv = {
-  read = native.read,
-  writer = native.writer,
-}
-
--- csv.write(path, rows [, opts]) -> number of rows written (rows: a list, or
--- a function returning the next row, nil at the end). It has no function
--- line here: its doc block is in moonport.native_docs.lua, with csv.read's.
-csv.write = records.write_function(native)
-
-return csv
+-- csv.read and csv.writer are native; csv.write(path, rows [, opts]) ->
+-- number of rows written (rows: a list, or a function returning the next
+-- row, nil at the end) is made by moonport.records. Their doc blocks are in
+-- _meta/csv.lua.
+return records.module(require "csv.native")

@@ -24,7 +24,7 @@ local dates = {}
 ---------------------------------------------------------------------------
 
 local args = require "moonport.args"
-local raise, type_name = args.raise, args.type_name
+local raise = args.raise
 
 ---------------------------------------------------------------------------
 -- The calendar (proleptic Gregorian, Howard Hinnant's algorithms)
@@ -160,8 +160,8 @@ local function time_arg(fname, what, v)
     if type(v) == "string" then
       raise("validation", string.format("%s: %s: cannot read '%s' as a date: %s", fname, what, v, why))
     end
-    raise("validation", string.format("%s: %s must be a date string or a number of seconds, got %s%s", fname, what,
-      type_name(v), type(v) == "number" and (" (" .. why .. ")") or ""))
+    args.fail(fname, what, "a date string or a number of seconds",
+      type(v) == "number" and (tostring(v) .. " (" .. why .. ")") or args.got(v))
   end
   return t, why
 end
@@ -250,9 +250,7 @@ local formats = {
 function dates.format(t, fmt)
   local secs = time_arg("dates.format", "argument #1 (t)", t)
   fmt = fmt == nil and "iso" or fmt
-  if type(fmt) ~= "string" then
-    raise("validation", "dates.format: argument #2 (fmt) must be a string, got " .. type_name(fmt))
-  end
+  args.check("dates.format", "argument #2 (fmt)", fmt, "string")
   local f = formats[fmt]
   if f then return f(secs) end
   if fmt:find("%", 1, true) then
@@ -306,11 +304,7 @@ local function unit_arg(fname, what, unit, allowed)
     local u = unit:gsub("s$", "")
     if allowed[u] then return u end
   end
-  local names = {}
-  for k in pairs(allowed) do names[#names + 1] = k end
-  table.sort(names)
-  raise("validation", string.format("%s: %s must be one of %s, got %s", fname, what, table.concat(names, ", "),
-    type(unit) == "string" and ("'" .. unit .. "'") or type_name(unit)))
+  args.check(fname, what, unit, allowed)
 end
 
 -- t plus n calendar months; the day is kept, or the month's last day when
@@ -336,14 +330,15 @@ local add_units = {second = true, minute = true, hour = true, day = true, week =
 ---@return number           seconds since 1970 (UTC)
 function dates.add(t, n, unit)
   local secs = time_arg("dates.add", "argument #1 (t)", t)
-  if type(n) ~= "number" or n ~= n or n == math.huge or n == -math.huge then
-    raise("validation", "dates.add: argument #2 (n) must be a finite number, got " .. type_name(n))
+  args.check("dates.add", "argument #2 (n)", n, "number")
+  if n ~= n or n == math.huge or n == -math.huge then
+    args.fail("dates.add", "argument #2 (n)", "a finite number", tostring(n))
   end
   local u = unit_arg("dates.add", "argument #3 (unit)", unit, add_units)
   if fixed[u] then return tidy(secs + n * fixed[u]) end
   local whole = math.tointeger(n)
   if whole == nil then
-    raise("validation", string.format("dates.add: n must be a whole number of %ss, got %s", u, tostring(n)))
+    args.fail("dates.add", "argument #2 (n)", "a whole number of " .. u .. "s", tostring(n))
   end
   return add_months(secs, whole * months[u])
 end
@@ -425,20 +420,9 @@ function dates.range(from, to, opts)
     end
     raise("validation", string.format("dates.range: 'to' (%s) is before 'from' (%s)", shown(to, b0), shown(from, a)))
   end
-  if opts ~= nil and type(opts) ~= "table" then
-    raise("validation", "dates.range: argument #3 (options) must be a table, got " .. type_name(opts))
-  end
-  opts = opts or {}
-  for k in pairs(opts) do
-    if k ~= "step" and k ~= "span" then
-      raise("validation", "dates.range: unknown option '" .. tostring(k) .. "' (known: span, step)")
-    end
-  end
+  opts = args.options("dates.range", 3, opts, {step = true, span = true})
   local step = unit_arg("dates.range", "option 'step'", opts.step or "day", range_units)
-  local span = opts.span or 1
-  if math.type(span) ~= "integer" or span < 1 then
-    raise("validation", "dates.range: option 'span' must be an integer >= 1, got " .. tostring(span))
-  end
+  local span = args.check("dates.range", "option 'span'", opts.span, "integer >= 1", true) or 1
   local out = {}
   local k, start = 0, a
   while start < b do

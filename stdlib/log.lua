@@ -1,6 +1,7 @@
 --- log: one line per message on stderr, with the time and the level.
 --- log.info("exported %d rows to %s", n, path); log.debug only shows with -v.
 local host = require "moonport"
+local args = require "moonport.args"
 
 local log = {}
 
@@ -9,13 +10,9 @@ local function emit(level, fmt, ...)
   if select("#", ...) == 0 then
     text = tostring(fmt)
   else
-    if type(fmt) ~= "string" then
-      error(host.error("validation", "log." .. level .. ": argument #1 (format) must be a string, got " .. type(fmt)), 3)
-    end
+    args.check("log." .. level, "argument #1 (format)", fmt, "string")
     local ok, result = pcall(string.format, fmt, ...)
-    if not ok then
-      error(host.error("validation", "log." .. level .. ": bad format: " .. tostring(result)), 3)
-    end
+    if not ok then args.raise("validation", "log." .. level .. ": bad format: " .. tostring(result)) end
     text = result
   end
   host.log(level, text)

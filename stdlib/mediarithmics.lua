@@ -42,10 +42,14 @@
 --- whole), nothing is sent again: the error
 --- says the part may have been sent and which executions to check.
 local V = require "moonport.vendor"
+local args = require "moonport.args"
 local P = require "moonport.paging"
 local json = require "json"
 local log = require "log"
 local moonport = require "moonport"
+
+-- The kinds of Job of mediarithmics (their functions are defined below).
+local exec_job = {}
 
 --- A mediarithmics client, made by `mediarithmics.client{api_token=,
 --- base_url=, timeout=}`; its methods are the module's functions.
@@ -59,7 +63,7 @@ local mediarithmics, Client = V.define{
   },
   auth = function(c) return {authorization = c:credential("api_token")} end,
   -- {status: "error", error, error_code, error_id}
-  error_body = function(b)
+  code_and_message = function(b)
     if type(b) ~= "table" or (b.error == nil and b.error_code == nil) then return nil end
     local message = b.error
     if type(message) == "table" then message = message.message or json.encode(message) end
@@ -77,7 +81,7 @@ local mediarithmics, Client = V.define{
     FAILED = "failed", LOST = "failed",
     CANCELED = "cancelled",
   },
-  jobs = {},
+  jobs = {documents = exec_job},
 }
 
 --- The most bytes one execution carries (the vendor's limit: 100 MB); set
@@ -103,7 +107,7 @@ local function where(fname) return {vendor = "mediarithmics", fname = "mediarith
 --- made of letters, digits, '-', '_' and '.' (it goes into a path).
 local function check_id(w, name, v, optional)
   if v == nil and optional then return nil end
-  if math.type(v) == "integer" then v = tostring(v) else V.check(w, name, v, "string") end
+  if math.type(v) == "integer" then v = tostring(v) else args.check(w, name, v, "string") end
   if not v:match("^[%w_%-%.]+$") then
     V.raise("mediarithmics", "validation", string.format("%s: %s must be an id such as '1502', got '%s'", w.fname, name, v))
   end
@@ -195,13 +199,13 @@ end
 ---@return {id: string, datamart_id: string, name: string, document_type: string, mime_type: string, encoding: string, raw: table} import
 function Client:document_import(spec)
   local w = where("document_import")
-  V.check(w, "argument #1 (import spec)", spec, "table")
-  V.check_known(w, "field", spec, {datamart = true, document_type = true, mime_type = true, encoding = true, name = true})
+  args.check(w, "argument #1 (import spec)", spec, "table")
+  args.check_known(w, "field", spec, {datamart = true, document_type = true, mime_type = true, encoding = true, name = true})
   local dm = check_id(w, "field 'datamart'", spec.datamart)
-  local document_type = V.check(w, "field 'document_type'", spec.document_type, document_types)
-  local mime_type = V.check(w, "field 'mime_type'", spec.mime_type, mime_types)
-  local encoding = V.check(w, "field 'encoding'", spec.encoding, "string", true) or "utf-8"
-  local name = V.check(w, "field 'name'", spec.name, "string")
+  local document_type = args.check(w, "field 'document_type'", spec.document_type, document_types)
+  local mime_type = args.check(w, "field 'mime_type'", spec.mime_type, mime_types)
+  local encoding = args.check(w, "field 'encoding'", spec.encoding, "string", true) or "utf-8"
+  local name = args.check(w, "field 'name'", spec.name, "string")
   if not name:find("%S") then V.raise("mediarithmics", "validation", w.fname .. ": field 'name' must not be blank") end
   if document_type == "USER_ACTIVITY" and mime_type ~= "APPLICATION_X_NDJSON" then
     V.raise("mediarithmics", "validation", w.fname .. ": USER_ACTIVITY documents are NDJSON only (mime_type = \"APPLICATION_X_NDJSON\")")
@@ -245,10 +249,10 @@ end
 
 --- The import argument of submit/executions: {id=, datamart_id=, mime_type=} (as document_import returns).
 local function check_import(w, imp)
-  V.check(w, "argument #2 (import)", imp, "table")
+  args.check(w, "argument #2 (import)", imp, "table")
   local id = check_id(w, "import.id", imp.id)
   local dm = check_id(w, "import.datamart_id", imp.datamart_id or imp.datamart)
-  if imp.mime_type ~= nil then V.check(w, "import.mime_type", imp.mime_type, mime_types) end
+  if imp.mime_type ~= nil then args.check(w, "import.mime_type", imp.mime_type, mime_types) end
   return {id = id, datamart_id = dm, mime_type = imp.mime_type}
 end
 
@@ -276,7 +280,6 @@ local function seconds_of(v)
   return nil
 end
 
-local exec_job = {}
 
 function exec_job.status_of(raw, job)
   local d = type(raw) == "table" and (type(raw.data) == "table" and raw.data or raw) or {}
@@ -392,7 +395,6 @@ function exec_job.result(c, job)
   return raw.data.result
 end
 
-mediarithmics._def.jobs.documents = exec_job
 
 --- The executions of an import created since `since` (all when nil), newest
 --- first, at most `limit`, as decoded tables; and, with `flag`, why the
@@ -449,11 +451,11 @@ end
 function Client:executions(import, opts)
   local w = where("executions")
   local imp = check_import(w, import)
-  if opts ~= nil then V.check(w, "argument #2 (options)", opts, "table") end
+  if opts ~= nil then args.check(w, "argument #2 (options)", opts, "table") end
   opts = opts or {}
-  V.check_known(w, "option", opts, {since = true, limit = true})
-  local since = V.check(w, "option 'since'", opts.since, "number", true)
-  local limit = V.check(w, "option 'limit'", opts.limit, "integer", true)
+  args.check_known(w, "option", opts, {since = true, limit = true})
+  local since = args.check(w, "option 'since'", opts.since, "number", true)
+  local limit = args.check(w, "option 'limit'", opts.limit, "integer", true)
   local out = {}
   for i, d in ipairs((list_executions(self, imp, since, limit))) do
     out[i] = self:job("documents", tostring(d.id), {datamart = imp.datamart_id, import = imp.id},
@@ -597,7 +599,7 @@ local function item_records(w, next_item, format, header_names)
   local pending = first
   local header
   if columns == nil then
-    V.check(w, "row 1", first, "table")
+    args.check(w, "row 1", first, "table")
     if #first > 0 then
       columns, pending = {}, nil
       for i, v in ipairs(first) do columns[i] = csv_field(w, v, 1, i) end
@@ -787,20 +789,17 @@ end
 ---@return moonport.Job[] jobs  one per part, in order (none when there was nothing to send)
 function Client:submit(kind, import, data, opts)
   local w = where("submit")
-  V.check(w, "argument #1 (kind)", kind, {documents = true})
+  args.check(w, "argument #1 (kind)", kind, {documents = true})
   local imp = check_import(w, import)
   if type(data) ~= "string" and type(data) ~= "table" and type(data) ~= "function" then
-    V.raise("mediarithmics", "validation", string.format("%s: argument #3 (data) must be a list, an iterator function "
-      .. "or a file path, got %s", w.fname, data == nil and "nothing" or ("a " .. type(data))))
+    args.fail(w, "argument #3 (data)", "a list, an iterator function or a file path", args.got(data))
   end
-  if opts ~= nil then V.check(w, "argument #4 (options)", opts, "table") end
-  opts = opts or {}
-  V.check_known(w, "option", opts, {format = true, header = true})
-  local format = V.check(w, "option 'format'", opts.format, {ndjson = true, csv = true}, true)
+  opts = args.options(w, 4, opts, {format = true, header = true})
+  local format = args.check(w, "option 'format'", opts.format, {ndjson = true, csv = true}, true)
   if opts.header ~= nil then
-    V.check(w, "option 'header'", opts.header, "list")
+    args.check(w, "option 'header'", opts.header, "list")
     if #opts.header == 0 then V.raise("mediarithmics", "validation", w.fname .. ": option 'header' must list the columns") end
-    for i, name in ipairs(opts.header) do V.check(w, "header[" .. i .. "]", name, "string") end
+    for i, name in ipairs(opts.header) do args.check(w, "header[" .. i .. "]", name, "string") end
     if type(data) == "string" then
       V.raise("mediarithmics", "validation", w.fname .. ": option 'header' is for rows given as a list or an iterator; "
         .. "a CSV file brings its own header line")
@@ -873,8 +872,7 @@ end
 ---@return moonport.Job job  the job, refreshed
 function Client:cancel(job)
   if getmetatable(job) ~= V.Job then
-    V.raise("mediarithmics", "validation", "mediarithmics.cancel: argument #1 (job) must be a Job, got "
-      .. (job == nil and "nothing" or ("a " .. type(job))))
+    args.fail(where("cancel"), "argument #1 (job)", "a Job", args.got(job))
   end
   return job:cancel()
 end

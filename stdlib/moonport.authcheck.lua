@@ -83,8 +83,7 @@ function A.check(name)
   local kind = type(e) == "table" and e.kind or nil
   if kind == "auth" then
     r.status = (e.status == 401 or e.status == 403) and "refused" or "missing"
-  elseif kind == "network" or kind == "timeout" or kind == "rate_limited"
-    or (kind == "http" and (e.status or 0) >= 500) then
+  elseif V.transient(e) then
     r.status = "unreachable"
   else
     r.status = "error"

@@ -1,18 +1,22 @@
---- moonport.doc: the doc comments of moonport's modules, read at run time.
---- The one source of `moonport types` (LuaLS `---@meta` files) and of the
---- REPL's help() (stdlib/README.md): a function's doc is the block of `---`
---- lines right above its `function` line; the functions written in Swift
---- have theirs in moonport.native_docs.lua, matched by qualified name.
+--- moonport.doc: help() and `moonport types`, from the index of the doc
+--- comments that the build makes (DocIndex, run by the EmbedStdlib plugin):
+--- a function's doc is the block of `---` lines right above its `function`
+--- line (stdlib/README.md); the functions written in Swift have theirs in
+--- the `---@meta` stubs of stdlib/_meta/, matched by qualified name. No
+--- doc comment is parsed here: this module walks the modules as the runtime
+--- builds them and finds each function's entry in the index;
+--- moonport.doc.help writes help()'s text of it, moonport.doc.types the
+--- LuaLS files (both loaded at their first use).
 ---
 ---   local doc = require "moonport.doc"
 ---   print(doc.help(require("clari").export))
 ---   doc.write("moonport-types")   --> the list of files written
 ---   doc.missing()                 --> exposed functions that have no doc
 ---
---- Nothing here is hand-listed per function: the modules are walked as the
---- runtime builds them, so a function added without a doc shows up in
---- doc.missing() (and fails TypesTests).
+--- Nothing here is hand-listed per function, so a function added without a
+--- doc shows up in doc.missing() (and fails TypesTests).
 local stdlib = require "moonport.stdlib"
+local args = require "moonport.args"
 
 local doc = {}
 
@@ -22,153 +26,63 @@ doc.modules = {"json", "http", "csv", "ndjson", "log", "task", "state", "moonpor
   "clari", "claravine", "quantive", "cordial", "mediarithmics", "batch", "workflow", "dates", "reconcile"}
 
 ---------------------------------------------------------------------------
--- Source text and doc blocks
+-- The index (built with the binary; loaded at the first help() or types)
 ---------------------------------------------------------------------------
 
-local function split_lines(text)
-  local lines = {}
-  for line in (text .. "\n"):gmatch("([^\n]*)\n") do lines[#lines + 1] = (line:gsub("\r$", "")) end
-  return lines
+-- A block the index has no entry for (no `---` lines above that line).
+local empty_list = setmetatable({}, {__newindex = function() args.raise("usage", "moonport.doc: the index is read-only") end})
+local EMPTY = {lines = empty_list, has_text = false, summary = ""}
+local block_defaults = {__index = {text = empty_list, params = empty_list, returns = empty_list,
+  fields = empty_list, see = empty_list, deprecated = false, has_text = false, summary = ""}}
+
+local function prepare(file)
+  for _, block in pairs(file.blocks) do setmetatable(block, block_defaults) end
+  return file
 end
 
-local line_cache = {}
+local function load_chunk(text)
+  return assert(load(text, "=(moonport doc index)", "t", {}))()
+end
 
--- The lines of a chunk's source as debug.getinfo names it: "@stdlib/NAME.lua"
--- is the stdlib module as it was loaded (compiled in, or MOONPORT_STDLIB_DIR);
--- "@PATH" a file on disk. nil when there is no text (a chunk of the REPL).
-local function source_lines(source)
-  local cached = line_cache[source]
-  if cached ~= nil then return cached or nil end
-  local text
+local loaded_index
+
+-- {files = {[module] = file}, meta = {file...}} (DocIndex.swift says what a file holds).
+local function docs()
+  if loaded_index then return loaded_index end
+  loaded_index = load_chunk(stdlib.index())
+  for _, file in pairs(loaded_index.files) do prepare(file) end
+  for _, file in ipairs(loaded_index.meta) do prepare(file) end
+  return loaded_index
+end
+
+local script_files = {}
+
+-- The index entry of a chunk as debug.getinfo names it: "@stdlib/NAME.lua"
+-- is the stdlib module NAME; "@PATH" a file on disk (a script's, indexed
+-- when first asked). nil when there is none (a chunk of the REPL).
+local function file_of(source)
   local name = source:match("^@stdlib/(.+)%.lua$")
-  if name then text = stdlib.source(name) end
-  if text == nil and source:sub(1, 1) == "@" then
-    local f = io.open(source:sub(2), "rb")
-    if f then
-      text = f:read("a")
-      f:close()
-    end
+  if name then return docs().files[name] end
+  if source:sub(1, 1) ~= "@" then return nil end
+  local cached = script_files[source]
+  if cached == nil then
+    local text = stdlib.file(source:sub(2))
+    cached = text and prepare(load_chunk(text)) or false
+    script_files[source] = cached
   end
-  line_cache[source] = text and split_lines(text) or false
-  return line_cache[source] or nil
+  return cached or nil
 end
 
 local function module_source(name) return "@stdlib/" .. name .. ".lua" end
 
--- `---` starts a doc line; `----...` (a ruler) does not.
-local function is_doc_line(line)
-  return line ~= nil and line:match("^%s*%-%-%-") ~= nil and line:match("^%s*%-%-%-%-") == nil
+-- The doc block right above line n of a file (EMPTY when there is none).
+local function block_at(file, n)
+  return file and file.blocks[n] or EMPTY
 end
 
--- The doc block right above line n: its lines (indentation removed), maybe none.
-local function block_above(lines, n)
-  local first = n
-  while first > 1 and is_doc_line(lines[first - 1]) do first = first - 1 end
-  local block = {}
-  for i = first, n - 1 do block[#block + 1] = (lines[i]:gsub("^%s+", "")) end
-  return block
-end
-
--- The doc block that starts a file (the module's description).
-local function leading_block(lines)
-  local block = {}
-  for _, line in ipairs(lines) do
-    if not is_doc_line(line) then break end
-    block[#block + 1] = (line:gsub("^%s+", ""))
-  end
-  return block
-end
-
--- Whether a block says something: a line of text besides the annotations
--- (a block of bare @param lines is not a doc).
-local function has_text(block)
-  for _, line in ipairs(block or {}) do
-    if line:match("^%-%-%-%s*[^@%s]") then return true end
-  end
-  return false
-end
-
----------------------------------------------------------------------------
--- Annotations
----------------------------------------------------------------------------
-
--- Splits "TYPE rest" where TYPE may hold spaces inside brackets or around
--- `|` and `:` ("fun(a: string): integer", "table<string, any>").
-local function split_type(s)
-  local depth, i, n = 0, 1, #s
-  while i <= n do
-    local c = s:sub(i, i)
-    if c:match("[%(<{%[]") then
-      depth = depth + 1
-    elseif c:match("[%)>}%]]") then
-      depth = depth - 1
-    elseif c:match("%s") and depth <= 0 then
-      local j = s:match("^%s*()", i)
-      local before, after = s:sub(i - 1, i - 1), s:sub(j, j)
-      if before == ":" or before == "|" or after == "|" or (after == ":" and before == ")") then
-        i = j - 1
-      else
-        return s:sub(1, i - 1), s:sub(j)
-      end
-    end
-    i = i + 1
-  end
-  return s, ""
-end
-
-local function clean_description(s)
-  return (s:gsub("^#%s*", ""):gsub("^%-%-%s*", ""):gsub("%s+$", ""))
-end
-
--- A doc block read: text (description lines), params {name=, optional=,
--- type=, description=}, returns {type=, description=}, fields, see.
-local function parse_block(block)
-  local d = {text = {}, params = {}, returns = {}, fields = {}, see = {}, deprecated = false}
-  for _, line in ipairs(block) do
-    local body = line:gsub("^%-%-%-", "")
-    local tag, rest = body:match("^%s*@(%w+)%s*(.-)%s*$")
-    if tag == "param" then
-      local name, tail = rest:match("^(%S+)%s*(.*)$")
-      if name then
-        local ty, description = split_type(tail)
-        local optional = name:sub(-1) == "?"
-        d.params[#d.params + 1] = {name = optional and name:sub(1, -2) or name, optional = optional,
-          type = ty ~= "" and ty or "any", description = clean_description(description)}
-      end
-    elseif tag == "return" then
-      local ty, description = split_type(rest)
-      d.returns[#d.returns + 1] = {type = ty, description = clean_description(description)}
-    elseif tag == "field" then
-      local name, tail = rest:match("^(%S+)%s*(.*)$")
-      if name then
-        local ty, description = split_type(tail)
-        d.fields[#d.fields + 1] = {name = name, type = ty, description = clean_description(description)}
-      end
-    elseif tag == "see" then
-      d.see[#d.see + 1] = rest
-    elseif tag == "deprecated" then
-      d.deprecated = true
-    elseif tag == nil then
-      d.text[#d.text + 1] = (body:gsub("^ ", ""))
-    end
-  end
-  while d.text[1] and d.text[1]:match("^%s*$") do table.remove(d.text, 1) end
-  while #d.text > 0 and d.text[#d.text]:match("^%s*$") do table.remove(d.text) end
-  return d
-end
-
--- The first sentence of a block (at most one line's worth): what a listing shows.
-local function summary(block)
-  local words = {}
-  for _, line in ipairs(parse_block(block or {}).text) do
-    local s = line:match("^%s*(.-)%s*$")
-    if s == "" then break end
-    words[#words + 1] = s
-  end
-  local text = table.concat(words, " ")
-  local sentence = text:match("^(.-[%.!?])%s") or text
-  if #sentence > 100 then sentence = sentence:sub(1, 97):gsub("%s+%S*$", "") .. " ..." end
-  return sentence
+-- The block that starts a file (the module's description).
+local function leading_block(file)
+  return file and file.lead and file.blocks[file.lead] or EMPTY
 end
 
 local keywords = {}
@@ -180,30 +94,19 @@ local function is_identifier(s)
 end
 
 ---------------------------------------------------------------------------
--- The docs of the functions written in Swift (moonport.native_docs.lua)
+-- The docs of the functions written in Swift (stdlib/_meta/*.lua)
 ---------------------------------------------------------------------------
 
 local native_cache
 
-local function split_params(list)
-  local params = {}
-  for p in list:gmatch("[^,]+") do
-    p = p:match("^%s*(.-)%s*$")
-    if p ~= "" then params[#params + 1] = p end
-  end
-  return params
-end
-
 -- qualified name ("json.encode") -> {block=, source=, line=, params=}
-local function native_docs()
+local function meta_docs()
   if native_cache then return native_cache end
   native_cache = {}
-  local source = module_source("moonport.native_docs")
-  local lines = source_lines(source)
-  for i, line in ipairs(lines or {}) do
-    local qname, params = line:match("^%s*function%s+([%w_%.:]+)%s*%(([^)]*)%)")
-    if qname then
-      native_cache[qname] = {block = block_above(lines, i), source = source, line = i, params = split_params(params)}
+  for _, file in ipairs(docs().meta) do
+    local source = module_source("_meta/" .. file.name)
+    for _, f in ipairs(file.functions) do
+      native_cache[f.qname] = {block = block_at(file, f.at), source = source, line = f.at, params = f.params}
     end
   end
   return native_cache
@@ -248,24 +151,20 @@ local function own_params(f)
   return names
 end
 
--- The doc block above the line of `lines` that assigns `name`, for a
--- function that has no doc where it is defined (a Swift function, or one
--- made elsewhere: `csv.write = records.write_function(native)`): an
--- `X.name = ...` line (owners in `preferred` first) or a `name = value,`
--- line of a table constructor. `function X.name(` lines are not looked at:
--- the function they define has its doc above them.
-local function find_definition(lines, name, preferred)
-  if not is_identifier(name) then return nil end
+-- The doc block above the line of a file that assigns `name`, and the
+-- line, for a function that has no doc where it is defined (a Swift
+-- function, or one made elsewhere: `M.f = make_function(...)`):
+-- an `X.name = ...` line (owners in `preferred` first) or a `name = value,`
+-- line of a table constructor (the index's `defs`). `function X.name(`
+-- lines are not among them: the function they define has its doc above them.
+local function find_definition(file, name, preferred)
+  if not file or not is_identifier(name) then return nil end
   local best
-  for i, line in ipairs(lines) do
-    local owner = line:match("^%s*([%w_%.]+)%." .. name .. "%s*=[^=]")
-    local field = not owner and line:match("^%s*" .. name .. "%s*=%s*[%w_%.]+%s*,?%s*$")
-    if owner or field then
-      local block = block_above(lines, i)
-      if has_text(block) then
-        if owner and preferred[owner] then return block, i end
-        best = best or {block, i}
-      end
+  for _, def in ipairs(file.defs) do
+    if def.name == name then
+      local block = block_at(file, def.at)
+      if def.owner and preferred[def.owner] then return block, def.at end
+      best = best or {block, def.at}
     end
   end
   if best then return best[1], best[2] end
@@ -289,15 +188,12 @@ end
 -- params= (names), via= (qualified name whose doc it is)}; nil when none.
 function resolve(entry)
   local f = entry.fn
-  local native = native_docs()[entry.qname]
-  if native and has_text(native.block) then return native end
+  local native = meta_docs()[entry.qname]
+  if native and native.block.has_text then return native end
   local info = debug.getinfo(f, "S")
   if info.what == "Lua" and info.linedefined > 0 then
-    local lines = source_lines(info.source)
-    if lines then
-      local block = block_above(lines, info.linedefined)
-      if has_text(block) then return {block = block, source = info.source, line = info.linedefined, fn = f} end
-    end
+    local block = block_at(file_of(info.source), info.linedefined)
+    if block.has_text then return {block = block, source = info.source, line = info.linedefined, fn = f} end
   end
   if entry.calls then
     local d = resolve(entry.calls)
@@ -305,19 +201,17 @@ function resolve(entry)
   end
   local owner = entry.owner
   local source = module_source(owner.module)
-  local lines = source_lines(source)
-  if lines then
-    local short = owner.name:match("([%w_]+)$")
-    local block, line = find_definition(lines, entry.name, {[owner.name] = true, [short] = true, M = true})
-    if block then return {block = block, source = source, line = line, fn = f} end
-  end
+  local short = owner.name:match("([%w_]+)$")
+  local block, line = find_definition(docs().files[owner.module], entry.name,
+    {[owner.name] = true, [short] = true, M = true})
+  if block then return {block = block, source = source, line = line, fn = f} end
   return nil
 end
 
 -- The parameter names a stub and a signature show.
 local function params_of(entry, d)
   local names = {}
-  local parsed = d and parse_block(d.block)
+  local parsed = d and d.block
   if parsed and #parsed.params > 0 then
     for _, p in ipairs(parsed.params) do names[#names + 1] = p.name end
   elseif d and d.params then
@@ -352,26 +246,29 @@ end
 -- The `---@class NAME` block in the source of `module`, whose NAME matches
 -- one of `names`: {block=, class=} or nil.
 local function class_block(module, names)
-  local lines = source_lines(module_source(module))
-  for i, line in ipairs(lines or {}) do
-    local name = line:match("^%s*%-%-%-%s*@class%s+([%w_%.]+)")
-    if name and names[name] then
-      local last = i
-      while is_doc_line(lines[last + 1]) do last = last + 1 end
-      local block = block_above(lines, last + 1)
-      return {block = block, class = name}
-    end
+  local file = docs().files[module]
+  for _, class in ipairs(file and file.classes or {}) do
+    if names[class.name] then return {block = block_at(file, class.at), class = class.name} end
   end
   return nil
 end
 
--- The doc of a non-function field (`clari.max_ingest_records = 100`): its summary.
+-- The stub file of a native module (stdlib/_meta/json.lua), or nil.
+local function meta_of(module)
+  for _, file in ipairs(docs().meta) do
+    if file.name == module then return file end
+  end
+  return nil
+end
+
+-- The doc of a non-function field (`clari.max_ingest_records = 100`, or
+-- `json.null` in its stub): its summary.
 local function field_summary(node, key)
-  local lines = source_lines(module_source(node.module))
-  if not lines then return "" end
   local short = node.name:match("([%w_]+)$")
-  local block = find_definition(lines, key, {[node.name] = true, [short] = true})
-  return block and summary(block) or ""
+  local preferred = {[node.name] = true, [short] = true}
+  local block = find_definition(docs().files[node.module], key, preferred)
+    or find_definition(meta_of(node.module), key, preferred)
+  return block and block.summary or ""
 end
 
 local walk_table
@@ -407,18 +304,29 @@ function walk_table(node, t, index)
   end
 end
 
--- The methods written for `var` in a source (`function Response:json()`),
--- as entries of `node` that only the text knows.
-local function text_methods(node, lines, source, var)
-  for i, line in ipairs(lines) do
-    local sep, name, params = line:match("^%s*function%s+" .. var .. "([:.])([%a_][%w_]*)%s*%(([^)]*)%)")
-    if name and public(name) then
-      local block = block_above(lines, i)
+-- The methods written for a class's table `var` in a file (`function
+-- Response:json()`), as entries of `node` that only the text knows.
+local function text_methods(node, file, source, var)
+  for _, f in ipairs(file.functions) do
+    local sep, name = f.qname:sub(#var + 1, #var + 1), f.qname:sub(#var + 2)
+    if f.qname:sub(1, #var) == var and (sep == ":" or sep == ".") and name:match("^[%a_][%w_]*$") and public(name) then
+      local block = block_at(file, f.at)
       node.functions[#node.functions + 1] = {name = name, method = sep == ":", owner = node,
-        qname = node.name .. sep .. name, params = split_params(params),
-        doc = has_text(block) and {block = block, source = source, line = i} or nil}
+        qname = node.name .. sep .. name, params = f.params,
+        doc = block.has_text and {block = block, source = source, line = f.at} or nil}
     end
   end
+end
+
+-- The stdlib's own files (moonport.*), sorted: where the classes of no
+-- module (moonport.Job, moonport.Client) are written.
+local function internal_files()
+  local names = {}
+  for name in pairs(docs().files) do
+    if name:match("^moonport%.") then names[#names + 1] = name end
+  end
+  table.sort(names)
+  return names
 end
 
 -- The `---@class` blocks of the stdlib sources whose class no module
@@ -428,25 +336,33 @@ end
 -- when none). Returns {[module name] = {node...}}.
 local function text_classes(idx, known)
   local by_module, modules = {}, {}
-  local sources = {"moonport.native_docs", "moonport.vendor"}
+  local files = {}
+  for _, file in ipairs(docs().meta) do files[#files + 1] = {file, "_meta/" .. file.name} end
+  for _, name in ipairs(internal_files()) do files[#files + 1] = {docs().files[name], name} end
   for _, node in ipairs(idx.modules) do
-    sources[#sources + 1] = node.name
+    files[#files + 1] = {docs().files[node.name], node.name}
     modules[node.name] = true
   end
-  for _, module in ipairs(sources) do
+  for _, pair in ipairs(files) do
+    local file, module = pair[1], pair[2]
     local source = module_source(module)
-    local lines = source_lines(source) or {}
-    for i, line in ipairs(lines) do
-      local name = line:match("^%s*%-%-%-%s*@class%s+([%w_%.]+)")
-      if name and not known[name] then
+    for _, class in ipairs(file and file.classes or {}) do
+      local name = class.name
+      if not known[name] then
         known[name] = true
-        local last = i
-        while is_doc_line(lines[last + 1]) do last = last + 1 end
         local node = new_node(name, "class", module, nil, name)
-        node.class_block = block_above(lines, last + 1)
+        node.class_block = block_at(file, class.at)
         node.var = name:gsub("%.", "_")
-        local var = (lines[last + 1] or ""):match("^%s*local%s+([%a_][%w_]*)%s*=")
-        if var then text_methods(node, lines, source, var) end
+        if class.var then
+          text_methods(node, file, source, class.var)
+          -- A class of the stdlib's own files may get methods in another of them
+          -- (moonport.Client's job and poll, beside the Job).
+          if module:match("^moonport%.") then
+            for _, other in ipairs(internal_files()) do
+              if other ~= module then text_methods(node, docs().files[other], module_source(other), class.var) end
+            end
+          end
+        end
         local home = name:match("^(.*)%.[^.]+$")
         if not modules[home] then home = "moonport" end
         by_module[home] = by_module[home] or {}
@@ -479,7 +395,7 @@ local function index()
     local value = values[name]
     if value then
       local node = new_node(name, "module", name, value)
-      node.block = leading_block(source_lines(module_source(name)) or {})
+      node.block = leading_block(docs().files[name])
       idx.by_value[value] = node
       walk_table(node, value, idx)
       idx.modules[#idx.modules + 1] = node
@@ -487,8 +403,14 @@ local function index()
   end
   local ok, vendor = pcall(require, "moonport.vendor")
   if ok and is_class(vendor.Job) then
-    local found = class_block("moonport.vendor", {["moonport.Job"] = true, Job = true})
-    local node = new_node("Job", "class", "moonport.vendor", vendor.Job, found and found.class or "moonport.Job")
+    -- The file that announces moonport.Job: moonport.vendor, or another of its own.
+    local found, home = class_block("moonport.vendor", {["moonport.Job"] = true, Job = true}), "moonport.vendor"
+    for _, name in ipairs(internal_files()) do
+      if found then break end
+      found, home = class_block(name, {["moonport.Job"] = true, Job = true}), name
+    end
+    if not found then home = "moonport.vendor" end
+    local node = new_node("Job", "class", home, vendor.Job, found and found.class or "moonport.Job")
     node.class_block = found and found.block
     idx.by_value[vendor.Job] = node
     for _, k in ipairs(sorted_keys(vendor.Job)) do
@@ -541,381 +463,30 @@ function doc.missing()
 end
 
 ---------------------------------------------------------------------------
--- LuaLS ---@meta files
+-- For the presentation modules (moonport.doc.help, moonport.doc.types)
 ---------------------------------------------------------------------------
 
-local generated_note = "-- Generated by `moonport types` from the doc comments of moonport's stdlib: do not edit, run it again."
+-- The walk above: {modules=, classes=, by_value=, by_function=, by_name=, text_classes=}.
+doc.index = index
+-- The index entry of a chunk ("@stdlib/clari.lua", "@script.lua") and the block above one of its lines.
+doc.file_of = file_of
+doc.block_at = block_at
+doc.own_params = own_params
 
-local function emit_function(out, prefix, entry)
-  if entry.doc then
-    for _, line in ipairs(entry.doc.block) do out[#out + 1] = line end
-  end
-  out[#out + 1] = string.format("function %s%s%s(%s) end", prefix, entry.method and ":" or ".", entry.name,
-    table.concat(entry.params, ", "))
-  out[#out + 1] = ""
-end
+--- Writes the LuaLS `---@meta` files of the public modules into `dir`
+--- (moonport.doc.types): `moonport types`.
+function doc.write(...) return require("moonport.doc.types").write(...) end
 
-local function emit_fields(out, node)
-  for _, field in ipairs(node.fields) do
-    out[#out + 1] = string.format("---@field %s %s%s", field.name, field.type,
-      field.description ~= "" and (" " .. field.description) or "")
-  end
-end
+--- The text of the `---@meta` file of one module (moonport.doc.types).
+function doc.meta(...) return require("moonport.doc.types").meta(...) end
 
-local function emit_class_header(out, node)
-  if node.class_block then
-    for _, line in ipairs(node.class_block) do out[#out + 1] = line end
-  else
-    out[#out + 1] = "---@class " .. node.class
-  end
-end
-
-local function emit_children(out, node)
-  for _, child in ipairs(node.children) do
-    emit_class_header(out, child)
-    emit_fields(out, child)
-    out[#out + 1] = child.name .. " = {}"
-    out[#out + 1] = ""
-    for _, e in ipairs(child.functions) do emit_function(out, child.name, e) end
-    emit_children(out, child)
-  end
-end
-
-local function node_named(name)
-  local node = index().by_name[name]
-  if type(node) ~= "table" or node.functions == nil then return nil end
-  return node
-end
-
---- The text of the LuaLS `---@meta` file of a module ("clari"), or of a
---- class that no module holds ("Job"): the module's description, a
---- `---@class` with its fields, each function's doc block above a stub
---- `function clari.export(kind, params) end`, its classes and nested
---- tables, `return clari`. Raises when there is no such module.
----@param name string  a module name, or "Job"
----@return string
-function doc.meta(name)
-  local node = node_named(name)
-  if not node or (node.kind ~= "module" and name ~= "Job") then
-    error(string.format("moonport.doc.meta: no built-in module '%s'", tostring(name)), 2)
-  end
-  local out = {}
-  if node.kind == "module" then
-    out[#out + 1] = "---@meta " .. node.name
-    out[#out + 1] = generated_note
-    out[#out + 1] = ""
-    for _, line in ipairs(node.block or {}) do out[#out + 1] = line end
-    out[#out + 1] = "---@class " .. node.class
-    emit_fields(out, node)
-    out[#out + 1] = "local " .. node.name .. " = {}"
-    out[#out + 1] = ""
-    for _, e in ipairs(node.functions) do emit_function(out, node.name, e) end
-    emit_children(out, node)
-    for _, class in ipairs(index().text_classes[node.name] or {}) do
-      emit_class_header(out, class)
-      out[#out + 1] = "local " .. class.var .. " = {}"
-      out[#out + 1] = ""
-      for _, e in ipairs(class.functions) do emit_function(out, class.var, e) end
-    end
-    out[#out + 1] = "return " .. node.name
-  else
-    out[#out + 1] = "---@meta _"
-    out[#out + 1] = generated_note
-    out[#out + 1] = ""
-    emit_class_header(out, node)
-    emit_fields(out, node)
-    out[#out + 1] = "local " .. node.name .. " = {}"
-    out[#out + 1] = ""
-    for _, e in ipairs(node.functions) do emit_function(out, node.name, e) end
-  end
-  return table.concat(out, "\n") .. "\n"
-end
-
--- The file name of a meta file ("clari.lua"; a class: its LuaLS name).
-local function meta_file(node)
-  return (node.kind == "module" and node.name or node.class) .. ".lua"
-end
-
-local function write_file(path, text)
-  local f, why = io.open(path, "wb")
-  if not f then error(string.format("moonport types: cannot write %s (%s)", path, tostring(why)), 0) end
-  f:write(text)
-  f:close()
-end
-
---- Writes the `---@meta` file of every public module (and of the Job
---- class) into `dir`, which must exist, and an example `.luarc.json` for
---- the LuaLS language server (workspace.library = {dir}, Lua 5.4): copy it
---- to the root of the scripts' folder. Returns the paths written.
----@param dir string
----@param library? string  the folder .luarc.json names (default dir; `moonport types` gives it absolute, so the example still works once copied)
----@return string[]
-function doc.write(dir, library)
-  if #dir > 1 then dir = dir:gsub("/+$", "") end
-  local written = {}
-  local idx = index()
-  local function put(file, text)
-    local path = dir .. "/" .. file
-    write_file(path, text)
-    written[#written + 1] = path
-  end
-  for _, node in ipairs(idx.modules) do put(meta_file(node), doc.meta(node.name)) end
-  for _, node in ipairs(idx.classes) do put(meta_file(node), doc.meta(node.name)) end
-  local json = require "json"
-  put(".luarc.json", json.encode({
-    ["$schema"] = "https://raw.githubusercontent.com/LuaLS/vscode-lua/master/setting/schema.json",
-    runtime = {version = "Lua 5.4"},
-    workspace = {library = json.array({library or dir}), checkThirdParty = false},
-  }, {pretty = true, sort_keys = true}) .. "\n")
-  return written
-end
-
----------------------------------------------------------------------------
--- help()
----------------------------------------------------------------------------
-
-local function short_source(source, line)
-  if not source then return nil end
-  return source:gsub("^@", "") .. (line and (":" .. line) or "")
-end
-
-local function signature(entry)
-  local prefix = entry.owner.name .. (entry.method and ":" or ".")
-  local parsed = entry.doc and parse_block(entry.doc.block)
-  local returns = {}
-  for _, r in ipairs(parsed and parsed.returns or {}) do returns[#returns + 1] = r.type end
-  return prefix .. entry.name .. "(" .. table.concat(entry.params, ", ") .. ")"
-    .. (#returns > 0 and (" -> " .. table.concat(returns, ", ")) or "")
-end
-
-local function pad(s, width) return s .. string.rep(" ", width - #s) end
-
--- Name, type and description lines, aligned.
-local function table_lines(out, rows)
-  local w1, w2 = 0, 0
-  for _, r in ipairs(rows) do w1, w2 = math.max(w1, #r[1]), math.max(w2, #r[2]) end
-  for _, r in ipairs(rows) do
-    local line = "  " .. pad(r[1], w1) .. "  " .. (r[3] ~= "" and pad(r[2], w2) .. "  " .. r[3] or r[2])
-    out[#out + 1] = (line:gsub("%s+$", ""))
-  end
-end
-
-local function render_block(out, block)
-  local d = parse_block(block)
-  for _, line in ipairs(d.text) do out[#out + 1] = line end
-  if d.deprecated then out[#out + 1] = "Deprecated." end
-  if #d.params > 0 then
-    out[#out + 1] = ""
-    out[#out + 1] = "Parameters:"
-    local rows = {}
-    for _, p in ipairs(d.params) do rows[#rows + 1] = {p.name .. (p.optional and "?" or ""), p.type, p.description} end
-    table_lines(out, rows)
-  end
-  if #d.returns > 0 then
-    out[#out + 1] = ""
-    out[#out + 1] = "Returns:"
-    local rows = {}
-    for _, r in ipairs(d.returns) do rows[#rows + 1] = {r.type, r.description, ""} end
-    table_lines(out, rows)
-  end
-  if #d.fields > 0 then
-    out[#out + 1] = ""
-    out[#out + 1] = "Fields:"
-    local rows = {}
-    for _, f in ipairs(d.fields) do rows[#rows + 1] = {f.name, f.type, f.description} end
-    table_lines(out, rows)
-  end
-  for _, s in ipairs(d.see) do out[#out + 1] = "See: " .. s end
-end
-
-local function help_function(entry)
-  local out = {signature(entry)}
-  local d = entry.doc
-  if not d then
-    out[#out + 1] = ""
-    out[#out + 1] = "(no documentation)"
-    return table.concat(out, "\n")
-  end
-  if d.via then
-    out[#out + 1] = string.format("  calls %s on the default client (%s.default_client())", d.via, entry.owner.name)
-  end
-  out[#out + 1] = ""
-  render_block(out, d.block)
-  local where = d.source and not d.source:find("native_docs", 1, true) and short_source(d.source, d.line)
-  if where then
-    out[#out + 1] = ""
-    out[#out + 1] = "Defined at " .. where
-  end
-  return table.concat(out, "\n")
-end
-
-local function help_node(node)
-  local out = {}
-  local block = node.kind == "module" and node.block or node.class_block
-  if node.kind == "module" then
-    out[#out + 1] = string.format("module %s  (local %s = require \"%s\")", node.name, node.name, node.name)
-  elseif node.kind == "class" then
-    out[#out + 1] = string.format("class %s", node.class)
-  else
-    out[#out + 1] = string.format("table %s", node.name)
-  end
-  if block and #block > 0 then
-    out[#out + 1] = ""
-    render_block(out, block)
-  end
-  local rows = {}
-  local function list(n)
-    for _, e in ipairs(n.functions) do
-      local s = e.doc and summary(e.doc.block) or "(no documentation)"
-      rows[#rows + 1] = {n.name .. (e.method and ":" or ".") .. e.name .. "(" .. table.concat(e.params, ", ") .. ")", s, ""}
-    end
-  end
-  list(node)
-  for _, child in ipairs(node.children) do if child.kind == "table" then list(child) end end
-  if #rows > 0 then
-    out[#out + 1] = ""
-    out[#out + 1] = node.kind == "class" and "Methods:" or "Functions:"
-    table_lines(out, rows)
-  end
-  local classes = {}
-  for _, child in ipairs(node.children) do
-    if child.kind == "class" then classes[#classes + 1] = string.format("help(%s)", child.name) end
-  end
-  if #classes > 0 then
-    out[#out + 1] = ""
-    out[#out + 1] = "Classes: " .. table.concat(classes, ", ")
-  end
-  if #node.fields > 0 then
-    out[#out + 1] = ""
-    out[#out + 1] = "Fields:"
-    local frows = {}
-    for _, f in ipairs(node.fields) do frows[#frows + 1] = {node.name .. "." .. f.name, f.type, f.description} end
-    table_lines(out, frows)
-  end
-  local first = node.functions[1]
-  if first then
-    out[#out + 1] = ""
-    if node.kind == "class" then
-      out[#out + 1] = string.format("help \"%s\" shows one method.", first.qname)
-    else
-      out[#out + 1] = string.format("help(%s) shows one function.", first.qname)
-    end
-  end
-  return table.concat(out, "\n")
-end
-
-local standard = {"_G", "string", "table", "math", "io", "os", "coroutine", "utf8", "debug", "package"}
-
--- "string.format" for a function of Lua's standard library, or nil.
-local function standard_name(f)
-  for _, lib in ipairs(standard) do
-    local t = lib == "_G" and _G or _G[lib]
-    if type(t) == "table" then
-      for k, v in pairs(t) do
-        if v == f and type(k) == "string" then return lib == "_G" and k or (lib .. "." .. k) end
-      end
-    end
-  end
-  return nil
-end
-
--- A function no module exposes: a script's or a library's (doc read from
--- its file), or one of Lua's own.
-local function help_other_function(f)
-  local std = standard_name(f)
-  if std then
-    return string.format("%s: Lua's standard library (https://www.lua.org/manual/5.4/manual.html#pdf-%s)", std, std)
-  end
-  local info = debug.getinfo(f, "S")
-  if info.what ~= "Lua" then return "a built-in function with no documentation" end
-  local params = own_params(f) or {}
-  local out = {string.format("function(%s)  [%s:%d]", table.concat(params, ", "), info.short_src, info.linedefined)}
-  local lines = source_lines(info.source)
-  local block = lines and info.linedefined > 0 and block_above(lines, info.linedefined)
-  out[#out + 1] = ""
-  if block and has_text(block) then render_block(out, block) else out[#out + 1] = "(no documentation)" end
-  return table.concat(out, "\n")
-end
-
-local function orientation()
-  local names = {}
-  for _, node in ipairs(index().modules) do names[#names + 1] = node.name end
-  return table.concat({
-    "moonport's modules: " .. table.concat(names, ", "),
-    "",
-    "  clari = require \"clari\"      load a module (a REPL global lives until you quit)",
-    "  help(clari)                  its functions, one line each",
-    "  help(clari.export)           one function: signature, parameters, what it returns",
-    "  help(job)                    a value's class (a Job, a client)",
-    "  help \"clari.Client:export\"   the same, by name",
-    "",
-    "Editors: `moonport types` writes LuaLS definition files of all of this.",
-  }, "\n")
-end
-
---- The documentation of a value, as text: a function of a module (its
---- signature, doc, parameters and results), a module, class or nested table
---- (one line per function), an object whose class is known (a Job, a
---- client), or a qualified name ("clari.export", "clari.Client:export",
---- "json"). With no argument: how to start.
----@param value any  a function, a module table, an object, or a name
----@return string
-function doc.help(...)
-  if select("#", ...) == 0 then return orientation() end
-  local value = ...
-  local idx = index()
-  if type(value) == "string" then
-    local found = idx.by_name[value]
-    if found == nil then
-      return string.format("no documentation for '%s' (help() lists the modules)", value)
-    end
-    if found.functions then return help_node(found) end
-    return help_function(found)
-  end
-  if type(value) == "function" then
-    local entry = idx.by_function[value]
-    if entry then return help_function(entry) end
-    return help_other_function(value)
-  end
-  if type(value) == "table" then
-    local node = idx.by_value[value]
-    if type(node) ~= "table" then node = idx.by_value[getmetatable(value) or false] end
-    if type(node) == "table" then return help_node(node) end
-    return "a table with no documentation (help() lists the modules)"
-  end
-  if value == nil then return "help: got nil (a misspelt name? help() lists the modules)" end
-  return string.format("a %s with no documentation (help() lists the modules)", type(value))
-end
+--- The documentation of a value, as text (moonport.doc.help): help().
+function doc.help(...) return require("moonport.doc.help").help(...) end
 
 --- The REPL's global `help`: prints doc.help(...).
-function doc.print_help(...)
-  local text = doc.help(...)
-  local ok, activity = pcall(require, "moonport.activity")
-  local width = ok and activity.columns() or 0
-  if width >= 20 and type(text) == "string" then text = doc.wrap(text, width) end
-  print(text)
-end
+function doc.print_help(...) return require("moonport.doc.help").print_help(...) end
 
---- Wraps each line of `text` longer than `width` at word boundaries; the
---- continuation keeps the line's indentation (plus two spaces).
-function doc.wrap(text, width)
-  local out = {}
-  for line in (text .. "\n"):gmatch("(.-)\n") do
-    local indent = line:match("^(%s*)")
-    local first = true
-    while #line > width do
-      local cut
-      for i = width + 1, #indent + 2, -1 do
-        if line:sub(i, i) == " " then cut = i; break end
-      end
-      if not cut then break end
-      out[#out + 1] = line:sub(1, cut - 1)
-      line = indent .. (first and "  " or "  ") .. line:sub(cut + 1):gsub("^%s+", "")
-      first = false
-    end
-    out[#out + 1] = line
-  end
-  return table.concat(out, "\n")
-end
+--- Wraps each line of `text` longer than `width` at word boundaries.
+function doc.wrap(...) return require("moonport.doc.help").wrap(...) end
 
 return doc

@@ -1,14 +1,19 @@
 --- With -v, one debug line per `require` saying where the module was found:
 --- "built-in" for the modules compiled into moonport, else the file path, so a
 --- team sharing a library folder (MOONPORT_PATH, -I) sees which copy it runs.
---- Internal modules (moonport.*, *.native) are not listed. A file on the
+--- Internal modules (moonport.*, *.native, the parts of a built-in such as
+--- clari.ingest) are not listed. A file on the
 --- search path named like a built-in is never used: that is said too.
 local host = require "moonport"
 
 local loader = {}
 
+-- moonport's own modules, and the parts of a built-in module kept in files
+-- of their own (clari.ingest is part of clari).
 local function internal(name)
-  return name:match("^moonport%.") ~= nil or name:match("%.native$") ~= nil or name == "moonport"
+  local head = name:match("^([^.]+)%.")
+  return name == "moonport" or head == "moonport" or name:match("%.native$") ~= nil
+    or (head ~= nil and package.preload[head] ~= nil)
 end
 
 --- Wraps every searcher of package.searchers so that a found module is logged.

@@ -70,7 +70,7 @@ function P.items(spec)
       return
     end
     if spec.incomplete ~= "flag" then
-      require("moonport.vendor").raise(spec.vendor or "moonport", "validation", walk.incomplete
+      require("moonport.errors").raise(spec.vendor or "moonport", "validation", walk.incomplete
         .. "; narrow the listing so that fewer items match", {retryable = false})
     end
   end

@@ -1,21 +1,12 @@
---- Shared by the csv and ndjson modules: `write(path, list_or_iterator [, opts])`
---- over a format's native writer.
+--- Shared by the csv and ndjson modules: the module itself, with
+--- `write(path, list_or_iterator [, opts])` over a format's native writer; and what a download reports about the
+--- file it wrote (its size, its rows).
+local args = require "moonport.args"
+
 local records = {}
 
 local function fill(w, items, state)
   for item in items, state do w:write(item) end
-end
-
---- Errors point at the caller of write (level: its level), not at the stdlib.
-local function rethrow(err, level)
-  if type(err) == "table" and getmetatable(err) ~= nil
-     and (err.where == nil or err.where == "" or tostring(err.where):find("^stdlib/")) then
-    local info = debug.getinfo(level + 1, "Sl")
-    if info and info.currentline and info.currentline > 0 then
-      err.where = info.short_src .. ":" .. info.currentline .. ": "
-    end
-  end
-  error(err, 0)
 end
 
 --- The `write` function of a format whose native module has write(path, list, opts)
@@ -29,16 +20,50 @@ function records.write_function(native)
     if type(items) == "function" and opts ~= nil and type(opts) ~= "table" then state, opts = opts, nil end
     if type(items) ~= "function" then
       local ok, n = pcall(native.write, path, items, opts)
-      if not ok then rethrow(n, 2) end
+      if not ok then args.rethrow(n) end
       return n
     end
     local opened, writer = pcall(native.writer, path, opts)
-    if not opened then rethrow(writer, 2) end
+    if not opened then args.rethrow(writer) end
     local w <close> = writer
     local ok, err = pcall(fill, w, items, state)
-    if not ok then rethrow(err, 2) end
+    if not ok then args.rethrow(err) end
     return w:close()
   end
+end
+
+--- The module a record format's scripts see (csv, ndjson): `read` and
+--- `writer` as the native module has them, `write` made by write_function.
+function records.module(native)
+  return {
+    read = native.read,
+    writer = native.writer,
+    write = records.write_function(native),
+  }
+end
+
+--- Size of a file in bytes, or nil when it cannot be opened.
+function records.file_size(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local n = f:seek("end")
+  f:close()
+  return n
+end
+
+--- Data rows of a CSV file (the header row not counted).
+function records.count_csv_rows(path)
+  local csv = require "csv"
+  local n = 0
+  for _ in csv.read(path, {header = false}) do n = n + 1 end
+  return math.max(0, n - 1)
+end
+
+--- Lines of an NDJSON file (blank lines not counted).
+function records.count_lines(path)
+  local n = 0
+  for line in io.lines(path) do if line:find("%S") then n = n + 1 end end
+  return n
 end
 
 return records

@@ -7,17 +7,10 @@
 --- Values are decoded and encoded by the json module (json.null for null).
 --- An iterator given to ndjson.write is driven here, in Lua, so it may block
 --- and yield; a list is written by one native call.
-local native = require "ndjson.native"
 local records = require "moonport.records"
 
-local ndjson = {
-  read = native.read,
-  writer = native.writer,
-}
-
--- ndjson.write(path, values [, opts]) -> number of lines written (values: a
--- list, or a function returning the next value, nil at the end). It has no
--- function line here: its doc block is in moonport.native_docs.lua.
-ndjson.write = records.write_function(native)
-
-return ndjson
+-- ndjson.read and ndjson.writer are native; ndjson.write(path, values [,
+-- opts]) -> number of lines written (values: a list, or a function
+-- returning the next value, nil at the end) is made by moonport.records.
+-- Their doc blocks are in _meta/ndjson.lua.
+return records.module(require "ndjson.native")

@@ -45,6 +45,7 @@
 --- harmless). A DELETE whose first answer was lost and whose retry finds the
 --- goal gone counts as done.
 local V = require "moonport.vendor"
+local args = require "moonport.args"
 local json = require "json"
 local csv = require "csv"
 local ndjson = require "ndjson"
@@ -70,6 +71,9 @@ local function region_base(region, where)
   return bases[r]
 end
 
+-- The kinds of Job of quantive (their functions are defined below).
+local export_job, goal_job = {}, {}
+
 --- A Quantive client, made by `quantive.client{api_token=, account_id=,
 --- region=, base_url=, timeout=}`; its methods are the module's functions,
 --- and its `goals` field is a goals table bound to it.
@@ -88,7 +92,7 @@ local quantive, Client = V.define{
     return {bearer = c:credential("api_token"), headers = {["gtmhub-accountId"] = c:credential("account_id")}}
   end,
   -- {message} with 400, 401, 402, 403, 404, 500 (Quantive's documentation shows no error body: assumed).
-  error_body = function(b)
+  code_and_message = function(b)
     if type(b) ~= "table" then return nil end
     local message = b.message or b.error
     if type(message) == "table" then message = message.message end
@@ -96,7 +100,7 @@ local quantive, Client = V.define{
   end,
   -- Quantive has no job resource: exports and created goals are done at once.
   statuses = {DONE = "done"},
-  jobs = {},
+  jobs = {goals = export_job, goal = goal_job},
 }
 
 --- The page size of goals.list when opts.limit is not given.
@@ -129,8 +133,8 @@ local batch = require "batch"
 local function comma_list(w, name, v)
   if v == nil then return nil end
   if type(v) == "string" then return v end
-  V.check(w, name, v, "list")
-  for i, item in ipairs(v) do V.check(w, name .. "[" .. i .. "]", item, "string") end
+  args.check(w, name, v, "list")
+  for i, item in ipairs(v) do args.check(w, name .. "[" .. i .. "]", item, "string") end
   return table.concat(v, ",")
 end
 
@@ -141,14 +145,14 @@ local function goal_query(w, opts)
     if type(opts.tags) == "string" then
       q.tags = opts.tags
     else
-      V.check(w, "option 'tags'", opts.tags, "list")
+      args.check(w, "option 'tags'", opts.tags, "list")
       local titles = {}
       for i, tag in ipairs(opts.tags) do
         if type(tag) == "table" then
-          V.check(w, "option 'tags'[" .. i .. "].title", tag.title, "string")
+          args.check(w, "option 'tags'[" .. i .. "].title", tag.title, "string")
           tag = tag.title
         end
-        titles[i] = V.check(w, "option 'tags'[" .. i .. "]", tag, "string")
+        titles[i] = args.check(w, "option 'tags'[" .. i .. "]", tag, "string")
       end
       q.tags = table.concat(titles, ",")
     end
@@ -162,7 +166,7 @@ local function goal_query(w, opts)
       end
       q.filter = text
     else
-      q.filter = V.check(w, "option 'filter'", opts.filter, "string")
+      q.filter = args.check(w, "option 'filter'", opts.filter, "string")
     end
   end
   q.sort = comma_list(w, "option 'sort'", opts.sort)
@@ -254,11 +258,11 @@ local claimed = {}
 -- quantive.goals.list{tags=, filter=, sort=, fields=, limit=}: its doc block is above `t.list = ...` in bind_goals.
 local function goals_list(c, opts)
   local w = where("goals.list")
-  if opts ~= nil then V.check(w, "argument #1 (options)", opts, "table") end
+  if opts ~= nil then args.check(w, "argument #1 (options)", opts, "table") end
   opts = opts or {}
-  V.check_known(w, "option", opts, {tags = true, filter = true, sort = true, fields = true, limit = true})
+  args.check_known(w, "option", opts, {tags = true, filter = true, sort = true, fields = true, limit = true})
   local query = goal_query(w, opts)
-  local limit = V.check(w, "option 'limit'", opts.limit, "integer", true) or quantive.page_size
+  local limit = args.check(w, "option 'limit'", opts.limit, "integer", true) or quantive.page_size
   if limit < 1 or limit > quantive.max_page_size then
     V.raise("quantive", "validation", string.format("%s: limit (the page size) must be between 1 and %d, got %d",
       w.fname, quantive.max_page_size, limit))
@@ -268,7 +272,7 @@ end
 
 local function check_id(w, id)
   if math.type(id) == "integer" then id = tostring(id) end
-  V.check(w, "argument #1 (id)", id, "string")
+  args.check(w, "argument #1 (id)", id, "string")
   if id == "" then V.raise("quantive", "validation", w.fname .. ": id must not be empty") end
   return id
 end
@@ -280,24 +284,24 @@ end
 
 --- Checks the fields of a goal that moonport knows (others pass through to Quantive).
 local function check_goal(w, goal, label, creating)
-  V.check(w, label, goal, "table")
+  args.check(w, label, goal, "table")
   local function field(name) return label .. "." .. name end
   if creating or goal.name ~= nil then
-    V.check(w, field("name"), goal.name, "string")
+    args.check(w, field("name"), goal.name, "string")
     if not goal.name:find("%S") then V.raise("quantive", "validation", w.fname .. ": " .. field("name") .. " must not be empty") end
   end
-  if creating or goal.sessionId ~= nil then V.check(w, field("sessionId"), goal.sessionId, "string") end
-  if goal.ownerId ~= json.null then V.check(w, field("ownerId"), goal.ownerId, "string", true) end
-  if goal.description ~= json.null then V.check(w, field("description"), goal.description, "string", true) end
+  if creating or goal.sessionId ~= nil then args.check(w, field("sessionId"), goal.sessionId, "string") end
+  if goal.ownerId ~= json.null then args.check(w, field("ownerId"), goal.ownerId, "string", true) end
+  if goal.description ~= json.null then args.check(w, field("description"), goal.description, "string", true) end
   if goal.id ~= nil and creating then
     V.raise("quantive", "validation", w.fname .. ": " .. label .. " must not have an id (Quantive gives it one)")
   end
   if goal.tags ~= nil then
-    V.check(w, field("tags"), goal.tags, "list")
+    args.check(w, field("tags"), goal.tags, "list")
     for i, tag in ipairs(goal.tags) do
       if type(tag) ~= "string" then
-        V.check(w, field("tags") .. "[" .. i .. "]", tag, "table")
-        V.check(w, field("tags") .. "[" .. i .. "].title", tag.title, "string")
+        args.check(w, field("tags") .. "[" .. i .. "]", tag, "table")
+        args.check(w, field("tags") .. "[" .. i .. "].title", tag.title, "string")
       end
     end
   end
@@ -408,8 +412,7 @@ end
 -- An error after which the same request may be sent again: its outcome is
 -- unknown (the answer was lost), or it failed for a passing reason.
 local function transient(e)
-  return type(e) == "table" and (V.outcome_unknown(e) or e.kind == "network" or e.kind == "rate_limited"
-    or e.kind == "timeout" or (e.kind == "http" and (e.status or 0) >= 500))
+  return V.outcome_unknown(e) or V.transient(e)
 end
 
 local function goals_update(c, id, changes)
@@ -570,9 +573,9 @@ function Client:goals_delete(id) return goals_delete(self, id) end
 ---@return table[] sessions
 function Client:sessions(opts)
   local w = where("sessions")
-  if opts ~= nil then V.check(w, "argument #1 (options)", opts, "table") end
+  if opts ~= nil then args.check(w, "argument #1 (options)", opts, "table") end
   opts = opts or {}
-  V.check_known(w, "option", opts, {filter = true, sort = true, fields = true})
+  args.check_known(w, "option", opts, {filter = true, sort = true, fields = true})
   return json.array(V.list("quantive", self:call("GET", "/v1/sessions", {query = goal_query(w, opts)}), "GET /v1/sessions", {"items"}))
 end
 
@@ -615,7 +618,6 @@ end
 
 local formats = {csv = "csv", ndjson = "ndjson", jsonl = "ndjson", json = "json"}
 
-local export_job = {}
 function export_job.status_of(raw) return raw and raw.status or "DONE" end
 function export_job.refresh(_, job) return job.raw or done_raw, nil end
 
@@ -655,16 +657,13 @@ end
 function export_job.result(c, job)
   return collect(iterate_goals(c, export_query(job), quantive.max_page_size))
 end
-quantive._def.jobs.goals = export_job
 
-local goal_job = {}
 function goal_job.status_of() return "DONE" end
 function goal_job.refresh(_, job) return job.raw or done_raw, nil end
 function goal_job.result(c, job)
   if job.raw and job.raw.id ~= nil then return job.raw end
   return goals_get(c, job.id)
 end
-quantive._def.jobs.goal = goal_job
 
 --- A Job for an export of goals, done at once (Quantive has no export jobs;
 --- also `quantive.export`): `job:download(path)` then lists every matching
@@ -679,10 +678,10 @@ quantive._def.jobs.goal = goal_job
 ---@return moonport.Job job  kind "goals", status "done"
 function Client:export(kind, params)
   local w = where("export")
-  V.check(w, "argument #1 (kind)", kind, {goals = true})
-  if params ~= nil then V.check(w, "argument #2 (params)", params, "table") end
+  args.check(w, "argument #1 (kind)", kind, {goals = true})
+  if params ~= nil then args.check(w, "argument #2 (params)", params, "table") end
   params = params or {}
-  V.check_known(w, "goals parameter", params, {tags = true, filter = true, sort = true, fields = true})
+  args.check_known(w, "goals parameter", params, {tags = true, filter = true, sort = true, fields = true})
   local ref = goal_query(w, params)
   return self:job("goals", "goals-export", ref, done_raw)
 end
@@ -701,19 +700,19 @@ end
 ---@return moonport.Job[] jobs  one per goal, in order
 function Client:submit(kind, target, data, opts)
   local w = where("submit")
-  V.check(w, "argument #1 (kind)", kind, {goals = true})
+  args.check(w, "argument #1 (kind)", kind, {goals = true})
   if target ~= nil then
     V.raise("quantive", "validation", w.fname .. ": argument #2 (target) must be nil for goals (a goal names its session)")
   end
   if opts ~= nil then
-    V.check(w, "argument #4 (options)", opts, "table")
+    args.check(w, "argument #4 (options)", opts, "table")
     local k = next(opts)
     if k ~= nil then
       V.raise("quantive", "validation", string.format("%s: goals take no options (got '%s')", w.fname, tostring(k)))
     end
   end
   if type(data) ~= "table" and type(data) ~= "function" then
-    V.check(w, "argument #3 (goals)", data, "list")
+    args.check(w, "argument #3 (goals)", data, "list")
   end
   local items = {}
   for item in batch._source(w.fname, "argument #3 (goals)", data) do items[#items + 1] = item end

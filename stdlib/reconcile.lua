@@ -36,7 +36,7 @@ reconcile.Result = Result
 ---------------------------------------------------------------------------
 
 local args = require "moonport.args"
-local raise, type_name = args.raise, args.type_name
+local raise, fail = args.raise, args.fail
 
 ---------------------------------------------------------------------------
 -- Normalising values
@@ -99,8 +99,8 @@ local function key_function(key)
   local kt = type(key)
   local function field_of(row, n, side, f)
     if type(row) ~= "table" then
-      raise("validation", string.format("reconcile.compare: row %d of %s is %s, not a table (give key = function(row) ... end)",
-        n, side, type_name(row)))
+      fail("reconcile.compare", string.format("row %d of %s", n, side),
+        "a table (or give key = function(row) ... end)", args.got(row))
     end
     return row[f]
   end
@@ -118,7 +118,7 @@ local function key_function(key)
     local set = {}
     for i, f in ipairs(key) do
       if type(f) ~= "string" and math.type(f) ~= "integer" then
-        raise("validation", string.format("reconcile.compare: key[%d] must be a field name or a column number, got %s", i, type_name(f)))
+        fail("reconcile.compare", string.format("key[%d]", i), "a field name or a column number", args.got(f))
       end
       set[f] = true
     end
@@ -134,8 +134,8 @@ local function key_function(key)
   elseif kt == "function" then
     return function(row, n, side) return must(norm(key(row)), n, side, "the key function returned nothing") end, {}
   end
-  raise("validation", "reconcile.compare: option 'key' must be a field name, a column number, a list of them or a "
-    .. "function(row), got " .. type_name(key))
+  fail("reconcile.compare", "option 'key'", "a field name, a column number, a list of them or a function(row)",
+    args.got(key))
 end
 
 local function sort_fields(list)
@@ -163,24 +163,19 @@ end
 ---@param opts table                        {key = FIELD | COLUMN | {FIELD, ...} | function(row), fields = {FIELD, ...}}
 ---@return reconcile.Result                 the result
 function reconcile.compare(sent, reported, opts)
-  if type(opts) ~= "table" then
-    raise("validation", "reconcile.compare: argument #3 (options) must be a table with at least 'key', got " .. type_name(opts))
+  args.check("reconcile.compare", "argument #3 (options)", opts, "table")
+  args.check_known("reconcile.compare", "option", opts, {key = true, fields = true})
+  if opts.key == nil then
+    fail("reconcile.compare", "option 'key'", "the field that identifies a row (a name, a column number, a list of them "
+      .. "or a function(row))", "nil")
   end
-  for k in pairs(opts) do
-    if k ~= "key" and k ~= "fields" then
-      raise("validation", "reconcile.compare: unknown option '" .. tostring(k) .. "' (known: fields, key)")
-    end
-  end
-  if opts.key == nil then raise("validation", "reconcile.compare: option 'key' is required (the field that identifies a row)") end
   local key_of, key_fields = key_function(opts.key)
   local fields = opts.fields
   if fields ~= nil then
-    if type(fields) ~= "table" then
-      raise("validation", "reconcile.compare: option 'fields' must be a list of field names, got " .. type_name(fields))
-    end
+    if type(fields) ~= "table" then fail("reconcile.compare", "option 'fields'", "a list of field names", args.got(fields)) end
     for i, f in ipairs(fields) do
       if type(f) ~= "string" and math.type(f) ~= "integer" then
-        raise("validation", string.format("reconcile.compare: fields[%d] must be a field name or a column number, got %s", i, type_name(f)))
+        fail("reconcile.compare", string.format("fields[%d]", i), "a field name or a column number", args.got(f))
       end
     end
   end
@@ -284,9 +279,7 @@ end
 ---@return string          the report, lines ending in "\n"
 function Result:report(limit)
   if getmetatable(self) ~= Result then raise("usage", "reconcile: call it as r:report() (with a colon)") end
-  if limit ~= nil and (math.type(limit) ~= "integer" or limit < 1) then
-    raise("validation", "r:report: argument #1 (limit) must be an integer >= 1, got " .. tostring(limit))
-  end
+  args.check("r:report", "argument #1 (limit)", limit, "integer >= 1", true)
   limit = limit or 10
   if self.ok then
     return string.format("reconcile: %d sent, %d reported: all %d matched\n", self.sent, self.reported, self.matched)

@@ -20,7 +20,7 @@
 --- from), else (-e, stdin, the REPL) the unnamed namespace.
 local native = require "moonport.state"
 local json = require "json"
-local moonport = require "moonport"
+local args = require "moonport.args"
 local task = require "moonport.task"
 local context = require "moonport.context"
 local log = require "log"
@@ -55,13 +55,11 @@ local function strip(stored) return stored:sub(#K("") + 1) end
 function state.namespace() return namespace() end
 
 local function fail(fname, message)
-  error(moonport.error("validation", "state." .. fname .. ": " .. message, nil, 3), 0)
+  args.raise("validation", "state." .. fname .. ": " .. message)
 end
 
 local function check_key(fname, key)
-  if type(key) ~= "string" or key == "" then
-    fail(fname, "argument #1 (key) must be a non-empty string, got " .. (key == "" and "an empty string" or type(key)))
-  end
+  args.check("state." .. fname, "argument #1 (key)", key, "non-empty string")
 end
 
 -- Classes by metatable and by name: {name=, dump=, load=}.
@@ -79,10 +77,11 @@ local by_meta, by_name = {}, {}
 ---@param mt table     the metatable of the objects
 ---@param handlers {dump: fun(obj: any): any, load: fun(plain: any): any}
 function state.register_class(name, mt, handlers)
-  if type(name) ~= "string" or type(mt) ~= "table" or type(handlers) ~= "table"
-    or type(handlers.dump) ~= "function" or type(handlers.load) ~= "function" then
-    fail("register_class", "usage: state.register_class(name, metatable, {dump = fn, load = fn})")
-  end
+  args.check("state.register_class", "argument #1 (name)", name, "string")
+  args.check("state.register_class", "argument #2 (metatable)", mt, "table")
+  args.check("state.register_class", "argument #3 (handlers)", handlers, "table")
+  args.check("state.register_class", "handlers.dump", handlers.dump, "function")
+  args.check("state.register_class", "handlers.load", handlers.load, "function")
   local class = {name = name, dump = handlers.dump, load = handlers.load}
   by_meta[mt], by_name[name] = class, class
 end
@@ -113,8 +112,8 @@ local function load(v, origin)
   if type(name) == "string" then
     local class = by_name[name]
     if not class then
-      error(moonport.error("usage", "state: a stored value is a '" .. name .. "', and no module loaded so far knows how to "
-        .. "bring it back (require the module that made it first)", nil, 3), 0)
+      args.raise("usage", "state: a stored value is a '" .. name .. "', and no module loaded so far knows how to "
+        .. "bring it back (require the module that made it first)")
     end
     return class.load(load(v.data, origin), origin)
   end
@@ -175,7 +174,7 @@ end
 ---@param prefix? string
 ---@return string[] keys
 function state.keys(prefix)
-  if prefix ~= nil and type(prefix) ~= "string" then fail("keys", "argument #1 (prefix) must be a string") end
+  args.check("state.keys", "argument #1 (prefix)", prefix, "string", true)
   local out = native.keys(K("v:" .. (prefix or "")))
   for i, k in ipairs(out) do out[i] = strip(k):sub(3) end
   return out
@@ -192,7 +191,7 @@ end
 ---@param prefix? string
 ---@return {key: string, kind: "set"|"once", stored_at: string}[] entries
 function state.list(prefix)
-  if prefix ~= nil and type(prefix) ~= "string" then fail("list", "argument #1 (prefix) must be a string") end
+  args.check("state.list", "argument #1 (prefix)", prefix, "string", true)
   local out = {}
   for _, e in ipairs(native.entries(K("v:" .. (prefix or "")))) do
     out[#out + 1] = {key = strip(e.key):sub(3), kind = "set", stored_at = e.stored_at}
@@ -231,12 +230,12 @@ local running = {}
 ---@return any ...  fn's results
 function state.once(key, fn)
   check_key("once", key)
-  if type(fn) ~= "function" then fail("once", "argument #2 (fn) must be a function, got " .. type(fn)) end
+  args.check("state.once", "argument #2 (fn)", fn, "function")
   local id = K("once:" .. key)
   local me = coroutine.running()
   if running[key] == me then
-    error(moonport.error("usage", "state.once: '" .. key .. "' was asked for again from inside its own fn "
-      .. "(it would wait for itself for ever)", nil, 2), 0)
+    args.raise("usage", "state.once: '" .. key .. "' was asked for again from inside its own fn "
+      .. "(it would wait for itself for ever)")
   end
   while running[key] do task.sleep(0.02) end
   local function stored()
@@ -308,7 +307,7 @@ function state._journal_set(ctx, what, record)
   native.set(state._journal_prefix(ctx.once) .. what, encode("once", record))
 end
 
--- state.path() is native: its doc block is in moonport.native_docs.lua.
+-- state.path() is native: its doc block is in _meta/state.lua.
 state.path = native.path
 
 return state

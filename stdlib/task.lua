@@ -8,8 +8,8 @@
 --- A task that fails and is never waited for is reported when the script
 --- ends (exit 1): errors are never swallowed.
 local native = require "moonport.task"
-local moonport = require "moonport"
 local context = require "moonport.context"
+local args = require "moonport.args"
 
 local task = {
   wait = native.wait,
@@ -30,10 +30,6 @@ local task = {
 function task.spawn(fn, ...)
   if type(fn) ~= "function" then return native.spawn(fn, ...) end
   return native.spawn(context.inherit(fn), ...)
-end
-
-local function validation(fmt, ...)
-  return moonport.error("validation", string.format(fmt, ...))
 end
 
 --- Waits for every handle; returns the list of first results, or raises the
@@ -61,14 +57,8 @@ end
 ---@param fns function[]  the functions (called with no arguments)
 ---@return any[] results  results[i]: the first result of fns[i]
 function task.all(fns)
-  if type(fns) ~= "table" then
-    error(validation("task.all: argument #1 (fns) must be a list of functions, got %s", type(fns)), 2)
-  end
-  for i = 1, #fns do
-    if type(fns[i]) ~= "function" then
-      error(validation("task.all: item %d must be a function, got %s", i, type(fns[i])), 2)
-    end
-  end
+  args.check("task.all", "argument #1 (fns)", fns, "list")
+  for i = 1, #fns do args.check("task.all", "item " .. i, fns[i], "function") end
   local handles = {}
   for i = 1, #fns do handles[i] = task.spawn(fns[i]) end
   return wait_all(handles)
@@ -91,42 +81,49 @@ task.default_concurrency = 8
 ---@param opts? {concurrency?: integer}  how many run at once
 ---@return any[] results  results[i]: the first result of fn(list[i], i)
 function task.map(list, fn, opts)
-  if type(list) ~= "table" then
-    error(validation("task.map: argument #1 (list) must be a table, got %s", type(list)), 2)
-  end
-  if type(fn) ~= "function" then
-    error(validation("task.map: argument #2 (fn) must be a function, got %s", type(fn)), 2)
-  end
-  if opts ~= nil and type(opts) ~= "table" then
-    error(validation("task.map: argument #3 (options) must be a table, got %s", type(opts)), 2)
-  end
+  args.check("task.map", "argument #1 (list)", list, "table")
+  args.check("task.map", "argument #2 (fn)", fn, "function")
+  args.check("task.map", "argument #3 (options)", opts, "table", true)
   local limit = opts and opts.concurrency or task.default_concurrency
-  if math.type(limit) ~= "integer" or limit < 1 then
-    error(validation("task.map: concurrency must be an integer >= 1, got %s", tostring(limit)), 2)
-  end
+  args.check("task.map", "concurrency", limit, "integer >= 1")
   local n = #list
-  local results = {}
-  local next_index, stop = 0, false
-  local errors = {}
-  -- Each worker takes the next item until none is left; after a failure no
-  -- new item starts, and the failure of the lowest index is raised.
+  local next_index = 0
+  return task._pool(math.min(limit, n), function(pool)
+    if pool.stop then return nil end
+    next_index = next_index + 1
+    if next_index > n then return nil end
+    return next_index, list[next_index]
+  end, fn)
+end
+
+-- The worker pool of task.map and batch.run: `workers` tasks, each calling
+-- take(pool) for the next index and item (nil index: none left) and then
+-- fn(item, index), until take returns nil; results[index] is fn's first
+-- result. A failure (fn's, or one take reports by pool.fail(index, err))
+-- sets pool.stop, so that take starts nothing new; once every task has
+-- ended, the error of the lowest index is raised (a task that itself died
+-- counts after every index). Returns the results.
+function task._pool(workers, take, fn)
+  local pool = {stop = false}
+  local results, errors = {}, {}
+  function pool.fail(index, err)
+    errors[#errors + 1] = {index = index, error = err}
+    pool.stop = true
+  end
   local function worker()
-    while not stop do
-      next_index = next_index + 1
-      local i = next_index
-      if i > n then return end
-      local ok, value = pcall(fn, list[i], i)
-      if ok then
-        results[i] = value
-      else
-        errors[#errors + 1] = {index = i, error = value}
-        stop = true
-      end
+    while true do
+      local i, item = take(pool)
+      if i == nil then return end
+      local ok, value = pcall(fn, item, i)
+      if ok then results[i] = value else pool.fail(i, value) end
     end
   end
   local handles = {}
-  for w = 1, math.min(limit, n) do handles[w] = task.spawn(worker) end
-  wait_all(handles)
+  for w = 1, workers do handles[w] = task.spawn(worker) end
+  for w = 1, #handles do
+    local ok, e = pcall(native.wait, handles[w])
+    if not ok then errors[#errors + 1] = {index = math.huge, error = e} end
+  end
   if #errors > 0 then
     table.sort(errors, function(a, b) return a.index < b.index end)
     error(errors[1].error, 0)

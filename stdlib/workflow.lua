@@ -40,7 +40,7 @@ workflow.Workflow = Workflow
 ---------------------------------------------------------------------------
 
 local args = require "moonport.args"
-local raise, type_name = args.raise, args.type_name
+local raise, check = args.raise, args.check
 
 -- Steps and workflow.run re-raise a failure unchanged, which would make the
 -- traceback start at the re-raise: an error object keeps where it was first
@@ -122,22 +122,10 @@ end
 ---@return any ...        what fn returned (or, resumed, what it returned the first time)
 function Workflow:step(name, fn, opts)
   check_self(self, "step")
-  if type(name) ~= "string" or name == "" then
-    raise("validation", "wf:step: argument #1 (name) must be a non-empty string, got " .. type_name(name))
-  end
-  if type(fn) ~= "function" then
-    raise("validation", "wf:step: argument #2 (fn) must be a function, got " .. type_name(fn))
-  end
-  if opts ~= nil and type(opts) ~= "table" then
-    raise("validation", "wf:step: argument #3 (options) must be a table, got " .. type_name(opts))
-  end
-  opts = opts or {}
-  for k in pairs(opts) do
-    if k ~= "once" then raise("validation", "wf:step: unknown option '" .. tostring(k) .. "' (known: once)") end
-  end
-  if opts.once ~= nil and (type(opts.once) ~= "string" or opts.once == "") then
-    raise("validation", "wf:step: option 'once' must be a non-empty string, got " .. type_name(opts.once))
-  end
+  check("wf:step", "argument #1 (name)", name, "non-empty string")
+  check("wf:step", "argument #2 (fn)", fn, "function")
+  opts = args.options("wf:step", 3, opts, {once = true})
+  check("wf:step", "option 'once'", opts.once, "non-empty string", true)
 
   local step = new_record(name)
   step.status, step.started, step.once = "running", moonport.now(), opts.once
@@ -185,12 +173,8 @@ end
 ---@param reason? string   why it was skipped
 function Workflow:skip(name, reason)
   check_self(self, "skip")
-  if type(name) ~= "string" or name == "" then
-    raise("validation", "wf:skip: argument #1 (name) must be a non-empty string, got " .. type_name(name))
-  end
-  if reason ~= nil and type(reason) ~= "string" then
-    raise("validation", "wf:skip: argument #2 (reason) must be a string, got " .. type_name(reason))
-  end
+  check("wf:skip", "argument #1 (name)", name, "non-empty string")
+  check("wf:skip", "argument #2 (reason)", reason, "string", true)
   local step = new_record(name)
   step.status = "skipped"
   if reason then step.notes[1] = reason end
@@ -206,12 +190,8 @@ end
 ---@return number        the new total of that count
 function Workflow:count(label, n)
   check_self(self, "count")
-  if type(label) ~= "string" or label == "" then
-    raise("validation", "wf:count: argument #1 (label) must be a non-empty string, got " .. type_name(label))
-  end
-  if n ~= nil and type(n) ~= "number" then
-    raise("validation", "wf:count: argument #2 (n) must be a number, got " .. type_name(n))
-  end
+  check("wf:count", "argument #1 (label)", label, "non-empty string")
+  check("wf:count", "argument #2 (n)", n, "number", true)
   return add_count(target(self), label, n or 1)
 end
 
@@ -220,9 +200,7 @@ end
 ---@param text string   the note
 function Workflow:note(text)
   check_self(self, "note")
-  if type(text) ~= "string" then
-    raise("validation", "wf:note: argument #1 (text) must be a string, got " .. type_name(text))
-  end
+  check("wf:note", "argument #1 (text)", text, "string")
   local rec = target(self)
   rec.notes[#rec.notes + 1] = text
 end
@@ -349,22 +327,10 @@ end
 ---@param opts? table                     {print = false} not to print the table
 ---@return any ...                        what fn returned
 function workflow.run(name, fn, opts)
-  if type(name) ~= "string" or name == "" then
-    raise("validation", "workflow.run: argument #1 (name) must be a non-empty string, got " .. type_name(name))
-  end
-  if type(fn) ~= "function" then
-    raise("validation", "workflow.run: argument #2 (fn) must be a function, got " .. type_name(fn))
-  end
-  if opts ~= nil and type(opts) ~= "table" then
-    raise("validation", "workflow.run: argument #3 (options) must be a table, got " .. type_name(opts))
-  end
-  opts = opts or {}
-  for k in pairs(opts) do
-    if k ~= "print" then raise("validation", "workflow.run: unknown option '" .. tostring(k) .. "' (known: print)") end
-  end
-  if opts.print ~= nil and type(opts.print) ~= "boolean" then
-    raise("validation", "workflow.run: option 'print' must be a boolean, got " .. type_name(opts.print))
-  end
+  check("workflow.run", "argument #1 (name)", name, "non-empty string")
+  check("workflow.run", "argument #2 (fn)", fn, "function")
+  opts = args.options("workflow.run", 3, opts, {print = true})
+  check("workflow.run", "option 'print'", opts.print, "boolean", true)
   local wf = setmetatable({
     name = name, _status = "running", _started = moonport.now(),
     _steps = {}, _open = {}, _own = new_record(name),

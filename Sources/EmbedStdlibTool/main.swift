@@ -1,10 +1,15 @@
+import DocIndex
 import Foundation
 
 // Usage: EmbedStdlibTool OUTPUT.swift STDLIB_FOLDER [ENUM]
 // Writes `EmbeddedStdlib.modules`: module name ("log" for log.lua,
-// "a.b" for a.b.lua) -> Lua source, each as a raw string literal.
+// "a.b" for a.b.lua) -> Lua source, each as a raw string literal, and
+// `EmbeddedStdlib.docIndex`: the doc blocks of those files and of the
+// `---@meta` stubs of STDLIB_FOLDER/_meta/ (which are not modules), read by
+// DocIndex into a Lua table constructor that moonport.doc loads at the
+// first help() or `moonport types`.
 // With ENUM (e.g. EmbeddedExamples for scripts/examples): a public enum
-// of that name, the same list.
+// of that name, the same list, and no index.
 let arguments = CommandLine.arguments.dropFirst()
 guard let output = arguments.first else {
     FileHandle.standardError.write(Data("usage: EmbedStdlibTool OUTPUT STDLIB_FOLDER\n".utf8))
@@ -32,12 +37,21 @@ guard let folder = arguments.dropFirst().first else {
     FileHandle.standardError.write(Data("usage: EmbedStdlibTool OUTPUT STDLIB_FOLDER\n".utf8))
     exit(2)
 }
-let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".lua") }.sorted()
-for file in files {
-    let url = URL(fileURLWithPath: folder).appendingPathComponent(file)
-    let name = url.deletingPathExtension().lastPathComponent
-    let source = try String(contentsOf: url, encoding: .utf8)
+func luaFiles(_ folder: String) throws -> [(name: String, source: String)] {
+    try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".lua") }.sorted().map { file in
+        let url = URL(fileURLWithPath: folder).appendingPathComponent(file)
+        return (url.deletingPathExtension().lastPathComponent, try String(contentsOf: url, encoding: .utf8))
+    }
+}
+let modules = try luaFiles(folder)
+for (name, source) in modules {
     out += "        (name: \"\(name)\", source: \(rawLiteral(source))),\n"
 }
-out += "    ]\n}\n"
+out += "    ]\n"
+if enumName == nil {
+    let metaFolder = URL(fileURLWithPath: folder).appendingPathComponent("_meta").path
+    let meta = FileManager.default.fileExists(atPath: metaFolder) ? try luaFiles(metaFolder) : []
+    out += "    static let docIndex = \(rawLiteral(DocIndex.luaChunk(modules: modules, meta: meta)))\n"
+}
+out += "}\n"
 try out.write(to: URL(fileURLWithPath: output), atomically: true, encoding: .utf8)

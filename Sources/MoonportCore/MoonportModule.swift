@@ -1,5 +1,6 @@
 import CLua
 import CMoonport
+import DocIndex
 import LuaBridge
 import Logging
 #if canImport(Glibc)
@@ -17,7 +18,8 @@ public enum MoonportModule {
         lua.push(version)
         lua.rawSet(-2, "version")
 
-        // moonport.error(kind, message [, fields [, level]]) -> error object (not raised)
+        // moonport.error(kind, message [, fields]) -> error object (not raised); its
+        // `where` names the first line outside moonport's stdlib (the one rule).
         lua.setFunction(-1, "error", qualifiedName: "moonport.error") { call in
             let kindName = try call.string(1, "kind")
             guard let kind = LuaError.Kind(rawValue: kindName) else {
@@ -42,14 +44,7 @@ public enum MoonportModule {
             extra["kind"] = nil
             extra["message"] = nil
             error.extra = extra
-            // level: whose position `where` names (1, the default: the caller
-            // of moonport.error; 2: its caller; ...), as error() takes it.
-            let level = call.isMissing(4) ? nil : try call.integer(4, "level")
             call.lua.push(error)
-            if let level {
-                call.lua.pushWhere(level: Int32(clamping: max(level, 1)))
-                call.lua.rawSet(-2, "where")
-            }
             return .results(1)
         }
 
@@ -110,29 +105,29 @@ public enum MoonportModule {
     }
 }
 
-/// `require "moonport.stdlib"`: the source text of the stdlib modules, as
-/// they were loaded (the compiled-in copy, or the file of
-/// MOONPORT_STDLIB_DIR). `moonport.doc` reads the doc comments in it.
-///   source(name) -> the text of stdlib/NAME.lua, or nil
-///   names() -> the module names, sorted
+/// `require "moonport.stdlib"`: the doc blocks of the stdlib, for
+/// moonport.doc (help(), `moonport types`). Nothing is read until it asks.
+///   index() -> the text of a Lua chunk returning the index (DocIndex): the
+///     one the build made of the compiled-in stdlib, or, with
+///     MOONPORT_STDLIB_DIR, one made now of the modules as they were loaded
+///     (and of that folder's _meta/*.lua)
+///   file(path) -> the same for one file on disk (a script's), or nil
 enum StdlibSourceModule {
     static func builtin(modules: [(name: String, source: String)]) -> BuiltinModule {
-        var byName: [String: String] = [:]
-        for (name, source) in modules { byName[name] = source }
-        let names = byName.keys.sorted()
-        let sources = byName
-        return BuiltinModule(name: "moonport.stdlib") { call in
+        BuiltinModule(name: "moonport.stdlib") { call in
             let lua = call.lua
             lua.newTable(recordCount: 2)
-            lua.setFunction(-1, "source", qualifiedName: "moonport.stdlib.source") { call in
-                let name = try call.string(1, "name")
-                guard let text = sources[name] else { return call.results(.nil) }
-                return call.results(.text(text))
+            lua.setFunction(-1, "index", qualifiedName: "moonport.stdlib.index") { call in
+                guard let folder = Environment.get("MOONPORT_STDLIB_DIR"), !folder.isEmpty else {
+                    return call.results(.text(EmbeddedStdlib.docIndex))
+                }
+                let meta = MoonportHost.stdlibOverride(folder: folder + "/_meta", over: [])
+                return call.results(.text(DocIndex.luaChunk(modules: modules, meta: meta)))
             }
-            lua.setFunction(-1, "names", qualifiedName: "moonport.stdlib.names") { call in
-                call.results(.table(Dictionary(uniqueKeysWithValues: names.enumerated().map {
-                    (LuaValue.integer(Int64($0.offset + 1)), LuaValue.text($0.element))
-                })))
+            lua.setFunction(-1, "file", qualifiedName: "moonport.stdlib.file") { call in
+                let path = try call.string(1, "path")
+                guard let text = MoonportHost.readWholeFile(path) else { return call.results(.nil) }
+                return call.results(.text(DocIndex.luaChunk(file: (name: path, source: text))))
             }
             return .results(1)
         }

@@ -28,6 +28,9 @@ import NIOHTTP1
 ///   `dataDirectory/<type>/<path>/<file>`; the UI (`aws`, or no destination)
 ///   into `dataDirectory/ui/<job id>/<file>`, which no API reads. A destination
 ///   whose server or bucket is `sim-fail` ends Failed (STORAGE_CONNECTION_ERROR).
+/// - History (assumed): the jobs resource starts with `historyCount` finished
+///   contacts exports made before the run (`contacts-YYYY-MM`), as a real
+///   account's does; `reset` brings them back.
 /// - Rate limits per endpoint and method (assumed): every answer carries
 ///   `X-Rate-Limit-Limit`, `X-Rate-Limit-Remaining`, `X-Rate-Limit-Reset`
 ///   (seconds until the window resets); 429 adds `Retry-After` (seconds).
@@ -110,10 +113,56 @@ final class CordialSim: VendorModule, @unchecked Sendable {
             ], lists: lists))
         }
         contacts = list
+        state = freshState()
     }
 
     func reset() {
-        lock.withLock { state = State(ids: IdGenerator(seed: context.seed, stream: "cordial.ids")) }
+        let fresh = freshState()
+        lock.withLock { state = fresh }
+    }
+
+    /// How many finished exports the account has from before the run.
+    static let historyCount = 3
+
+    /// The state the simulator starts from: no job of the run yet, and the
+    /// account's history (`historyCount` exports made before the run).
+    private func freshState() -> State {
+        var s = State(ids: IdGenerator(seed: context.seed, stream: "cordial.ids"))
+        for job in history() {
+            s.jobs[job.id] = job
+            s.order.append(job.id)
+        }
+        return s
+    }
+
+    /// (assumed: 003_3d234a6b4716e979.txt is silent on what an account
+    /// already holds) A real account's jobs resource is not empty: monthly
+    /// contacts exports made before the run, oldest first, finished (Done),
+    /// their files on the Jobs page of the UI (no destination), named
+    /// `contacts-YYYY-MM` for the month they ran. Their lists, rows and ids
+    /// come from the seed (ids from a stream of their own, so the run's job
+    /// ids do not depend on them); their times, like every time the
+    /// simulator shows, from the wall clock. They are read as every job is
+    /// (`jobJSON`), so they have the same shape under every variant, and are
+    /// not counted as created by the run.
+    private func history() -> [Job] {
+        var rng = SplitMix64(seed: context.seed, stream: "cordial.history")
+        var ids = IdGenerator(seed: context.seed, stream: "cordial.history.ids")
+        let now = context.clock.now()
+        let fields = ["email", "channels.email.subscribeStatus"]
+        var jobs: [Job] = []
+        for monthsAgo in stride(from: Self.historyCount, through: 1, by: -1) {
+            let created = now - Double(monthsAgo * 30) * 86_400 - Double(rng.int(0...20 * 3600))
+            let name = "contacts-" + String(Dates.day(created).prefix(7))
+            let list = rng.pick(audiences)
+            let selected = contacts.filter { $0.lists.contains(list) }
+            var text = fields.joined(separator: ",") + "\n"
+            for c in selected { text += fields.map { Self.csvField(c.fields[$0] ?? "") }.joined(separator: ",") + "\n" }
+            jobs.append(Job(id: ids.objectId(), jobName: name, kind: "contactexports", exportType: "csv", destination: nil,
+                            destinationType: "aws", created: created, fileName: name + ".csv", content: Array(text.utf8),
+                            rows: selected.count, failure: nil, location: nil, written: true))
+        }
+        return jobs
     }
 
     func routes() -> [Route] {

@@ -163,20 +163,33 @@ final class SimHTTPHandler: ChannelInboundHandler {
                 send(context, head, route.fault(fault!), keepAlive: keepAlive)
             default:
                 run(context, route, params, request) { handler, context, response in
+                    var delivery = response.delivery
                     switch fault {
-                    case .lost:
-                        context.close(promise: nil)
-                    case .truncate:
-                        handler.send(context, head, response, keepAlive: false, truncate: true)
-                    case .slow:
-                        let delay = TimeAmount.nanoseconds(Int64(handler.app.clock.real(SimApp.slowDelay) * 1e9))
-                        context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
-                            handler.send(context, head, response, keepAlive: keepAlive)
-                        }
-                    default:
-                        handler.send(context, head, response, keepAlive: keepAlive)
+                    case .lost: delivery = .dropped
+                    case .truncate: delivery = .cut(response.contentLength / 2)
+                    case .slow: delivery = .delayed(handler.app.clock.real(SimApp.slowDelay))
+                    default: break
                     }
+                    handler.deliver(context, head, response, delivery, keepAlive: keepAlive)
                 }
+            }
+        }
+    }
+
+    /// Writes the answer as `delivery` says: at once, after a delay, cut
+    /// short, or not at all (the connection is closed).
+    private func deliver(_ context: ChannelHandlerContext, _ head: HTTPRequestHead, _ response: SimResponse,
+                         _ delivery: SimResponse.Delivery, keepAlive: Bool) {
+        switch delivery {
+        case .normal:
+            send(context, head, response, keepAlive: keepAlive)
+        case .dropped:
+            context.close(promise: nil)
+        case .cut(let bytes):
+            send(context, head, response, keepAlive: false, cutAfter: bytes)
+        case .delayed(let seconds):
+            context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(max(0, seconds) * 1e9))) {
+                self.send(context, head, response, keepAlive: keepAlive)
             }
         }
     }
@@ -206,10 +219,10 @@ final class SimHTTPHandler: ChannelInboundHandler {
         }
     }
 
-    /// Writes a response. `truncate`: the full Content-Length is promised, half
-    /// the body is sent, then the connection is closed.
+    /// Writes a response. `cutAfter`: the full Content-Length is promised, that
+    /// many body bytes are sent, then the connection is closed.
     fileprivate func send(_ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ response: SimResponse,
-                          keepAlive: Bool, truncate: Bool = false) {
+                          keepAlive: Bool, cutAfter: Int? = nil) {
         guard active else { return }
         let length = response.contentLength
         var headers = HTTPHeaders(response.headers)
@@ -222,8 +235,8 @@ final class SimHTTPHandler: ChannelInboundHandler {
         let status = HTTPResponseStatus(statusCode: response.status)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
         let withBody = request.method != .HEAD && length > 0
-        if truncate {
-            let cut = withBody ? length / 2 : 0
+        if let cutAfter {
+            let cut = withBody ? min(max(0, cutAfter), length) : 0
             let source: any GeneratedBody
             switch response.body {
             case .bytes(let b): source = BytesBody(bytes: b)

@@ -109,9 +109,24 @@ public struct SimResponse: Sendable {
         case generated(any GeneratedBody)
     }
 
+    /// How the server writes the answer. An injected fault (`lost`,
+    /// `truncate`, `slow`) overrides it on vendor routes; the HTTP test
+    /// server's routes (Tests/CLITests/TestHTTPServer.swift) set it themselves.
+    public enum Delivery: Sendable, Equatable {
+        case normal
+        /// After this many seconds of real time.
+        case delayed(Double)
+        /// The status and the full Content-Length, then only this many body
+        /// bytes, then the connection is closed.
+        case cut(Int)
+        /// No answer: the connection is closed.
+        case dropped
+    }
+
     public var status: Int
     public var headers: [(String, String)]
     public var body: Body
+    public var delivery: Delivery = .normal
 
     init(status: Int, headers: [(String, String)] = [], body: Body = .bytes([])) {
         self.status = status

@@ -306,27 +306,11 @@ enum OptionOrder {
     /// `--sandbx` before the script: an unknown option, with the nearest one.
     static func unknownOption(_ word: String) -> String {
         let name = word.split(separator: "=", maxSplits: 1).first.map(String.init) ?? word
-        let near = runOptions.filter { $0.hasPrefix("--") }.min { editDistance($0, name) < editDistance($1, name) }
+        let near = runOptions.filter { $0.hasPrefix("--") }.min { ErrorText.editDistance($0, name) < ErrorText.editDistance($1, name) }
         var text = "unknown option '\(name)'"
-        if let near, editDistance(near, name) <= 3 { text += "; did you mean \(near)?" }
+        if let near, ErrorText.editDistance(near, name) <= 3 { text += "; did you mean \(near)?" }
         return text + " (moonport run --help lists the options)"
     }
-}
-
-/// Levenshtein distance (for "did you mean").
-func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
-    if a.isEmpty { return b.count }
-    if b.isEmpty { return a.count }
-    var prev = Array(0...b.count)
-    for i in 1...a.count {
-        var cur = [i] + Array(repeating: 0, count: b.count)
-        for j in 1...b.count {
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-        }
-        prev = cur
-    }
-    return prev[b.count]
 }
 
 /// What `moonport run` does once its command line is understood.

@@ -4,12 +4,9 @@ import XCTest
 /// Ctrl-C while requests are in flight cancels them and exits 130 at once.
 final class HTTPInterruptTests: XCTestCase {
     func testCtrlCCancelsRequestsInFlight() throws {
-        let (server, input, base) = try HTTPVerboseTests.startServer()
-        defer {
-            kill(server.processIdentifier, SIGKILL)
-            server.waitUntilExit()
-            try? input.fileHandleForWriting.close()
-        }
+        let server = try TestHTTPServer()
+        defer { server.stop() }
+        let base = server.base
         let start = Date()
         let r = try MoonportProcess.run(["run", "-e", """
             local http, task = require "http", require "task"

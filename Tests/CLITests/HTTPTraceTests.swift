@@ -11,12 +11,9 @@ final class HTTPTraceTests: XCTestCase {
     ]
 
     func withServer(_ body: (String) throws -> Void) throws {
-        let (server, input, base) = try HTTPVerboseTests.startServer()
-        defer {
-            kill(server.processIdentifier, SIGKILL)
-            server.waitUntilExit()
-            try? input.fileHandleForWriting.close()
-        }
+        let server = try TestHTTPServer()
+        defer { server.stop() }
+        let base = server.base
         try body(base)
     }
 
@@ -63,26 +60,12 @@ final class HTTPTraceTests: XCTestCase {
         try withServer { base in
             let folder = try MoonportProcess.temporaryFolder()
             defer { try? FileManager.default.removeItem(at: folder) }
-            let script = folder.appendingPathComponent("traced.lua")
             let trace = folder.appendingPathComponent("trace.ndjson")
             let download = folder.appendingPathComponent("out.bin")
-            try MoonportProcess.write("""
-                local http = require "http"
-                local base, closed = arg[1], arg[2]
-                local auth = {bearer = "TRACE-BEARER-111", headers = {["X-Account-Id"] = "TRACE-ACCT-222"}}
-                local res = http.post(base .. "/echo", {query = {api_key = "TRACE-QKEY-444", page = 2}, auth = auth,
-                  json = {password = "TRACE-PW-333", name = "visible-name", nested = {list = {{api_token = "TRACE-NESTED-555"}}}}})
-                assert(res.status == 200)
-                http.post(base .. "/echo", {form = {client_secret = "TRACE-FORM-666", grant = "x"}, auth = {basic = {"svc-user", "TRACE-BASICPW-777"}}})
-                http.get(base .. "/status/503-then-200?key=tr1", {auth = auth, retry = {attempts = 3, base = 0.01}})
-                http.get(base .. "/download?size=5000", {stream_to = arg[3], auth = auth})
-                pcall(http.get, "http://127.0.0.1:" .. closed .. "/x", {retry = false, auth = auth})
-                local ok, e = pcall(http.get, base .. "/echo-auth", {auth = {authorization = "TRACE-ECHO-888"}})
-                print(ok, tostring(e))
-                http.get(base .. "/echo-auth", {auth = auth})  -- uncaught: the message goes to stderr
-                """, to: script)
-            let closed = Self.closedPort()
-            let r = try MoonportProcess.run(["run", "-v", "--trace", trace.path, script.path, base, String(closed), download.path], timeout: 60)
+            let script = LuaScriptTests.root.appendingPathComponent("Tests/lua/support/http_trace.lua")
+            let closed = TestHTTPServer.closedPort()
+            let r = try MoonportProcess.run(["run", "-v", "--trace", trace.path, script.path, base, String(closed), download.path],
+                                            timeout: 60)
             XCTAssertEqual(r.status, 1, r.stderr)
             XCTAssertTrue(r.stdout.hasPrefix("false\t"), r.stdout)
             XCTAssertTrue(r.stdout.contains("Invalid authentication credentials: ***"), r.stdout)
@@ -180,22 +163,6 @@ final class HTTPTraceTests: XCTestCase {
         XCTAssertEqual(r.status, 2, r.stderr)
         XCTAssertTrue(r.stderr.contains("--trace"), r.stderr)
         XCTAssertEqual(r.stdout, "")
-    }
-
-    /// A port nothing listens on: bound, then closed at once.
-    static func closedPort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        _ = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-        }
-        return Int(UInt16(bigEndian: addr.sin_port))
     }
 }
 

@@ -10,6 +10,7 @@ final class LuaScriptTests: XCTestCase {
 
     func testRecords() throws { try LuaTestFile.run("records_test.lua") }
     func testRuntime() throws { try LuaTestFile.run("runtime_test.lua") }
+    func testTask() throws { try LuaTestFile.run("task_test.lua") }
 
     /// A *_test.lua anywhere below Tests/lua that no test method runs would
     /// never run: each must be named by one LuaTestFile.run call (and each

@@ -3,8 +3,9 @@ import XCTest
 
 /// The one runner of the Lua test files, Tests/lua/**/*_test.lua: each runs
 /// as its own XCTest case (a one-line method calling LuaTestFile.run(path),
-/// in LuaScriptTests, StdlibHelperTests or VendorBindingTests: XCTest on
-/// Linux needs its methods at compile time), under `moonport run --sandbox`
+/// in LuaScriptTests, StdlibHelperTests, VendorBindingTests or HTTPTests,
+/// which starts the HTTP test server first: XCTest on Linux needs its
+/// methods at compile time), under `moonport run --sandbox`
 /// in a folder of its own. A file under vendors/ runs once in the
 /// simulator's default readings, then once for every other reading of each
 /// of its vendor's variants. LuaScriptTests.testEveryLuaTestFileHasATestMethod
@@ -12,12 +13,14 @@ import XCTest
 enum LuaTestFile {
     static let folder = LuaScriptTests.root.appendingPathComponent("Tests/lua")
 
-    /// Runs Tests/lua/`relative` (once per variant reading for a vendor's file).
-    static func run(_ relative: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    /// Runs Tests/lua/`relative` (once per variant reading for a vendor's file),
+    /// with `environment` added (e.g. the HTTP test server's URL).
+    static func run(_ relative: String, environment extra: [String: String] = [:],
+                    file: StaticString = #filePath, line: UInt = #line) throws {
         let name = String(relative.split(separator: "/").last!.dropLast("_test.lua".count))
         let vendor = relative.hasPrefix("vendors/") ? name : nil
         let readings = try vendor.map { try variants(of: $0) } ?? []
-        let runs: [[String: String]] = [[:]] + readings.map { ["MOONPORT_SIM_VARIANT": $0] }
+        let runs: [[String: String]] = [extra] + readings.map { extra.merging(["MOONPORT_SIM_VARIANT": $0]) { $1 } }
         for environment in runs {
             let r = try MoonportProcess.runLuaTest("Tests/lua/\(relative)", environment: environment, file: file, line: line)
             let passed = r.stdout.split(separator: "\n").last { $0.contains(" passed, ") } ?? "no summary"

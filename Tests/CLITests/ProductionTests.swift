@@ -40,7 +40,7 @@ final class ProductionTests: XCTestCase {
             interruptAfter: interruptAfter, signal: signal, timeout: timeout)
     }
 
-    /// python3 -m json.tool (and jq) accept the text: it is valid JSON.
+    /// python3 -m json.tool and jq accept the text, where they are installed: it is valid JSON.
     private func checkWithJSONTools(_ text: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let path = folder.appendingPathComponent("check-\(UUID().uuidString).json")
         try text.write(to: path, atomically: true, encoding: .utf8)
@@ -53,7 +53,7 @@ final class ProductionTests: XCTestCase {
             p.standardError = err
             try p.run()
             p.waitUntilExit()
-            if tool[0] == "jq" && p.terminationStatus == 127 { continue }  // no jq here
+            if p.terminationStatus == 127 { continue }  // the tool is not installed here
             XCTAssertEqual(p.terminationStatus, 0, "\(tool[0]) refused: \(text)\n\(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))",
                 file: file, line: line)
         }
@@ -390,12 +390,9 @@ final class ProductionTests: XCTestCase {
             pcall(c.call, c, "GET", "/echo")
             error(require("moonport").error("auth", "refused key " .. key))
             """)
-        let (server, input, base) = try HTTPVerboseTests.startServer()
-        defer {
-            kill(server.processIdentifier, SIGKILL)
-            server.waitUntilExit()
-            try? input.fileHandleForWriting.close()
-        }
+        let server = try TestHTTPServer()
+        defer { server.stop() }
+        let base = server.base
         let summary = folder.appendingPathComponent("summary.json")
         let r = try run(["run", "--summary", summary.path, path, base])
         XCTAssertEqual(r.status, 3, r.stderr)
@@ -505,12 +502,9 @@ final class ProductionTests: XCTestCase {
     }
 
     func test401WithAProfileKeyPointsAtTheProfileNotAVariable() throws {
-        let (server, input, base) = try HTTPVerboseTests.startServer()
-        defer {
-            kill(server.processIdentifier, SIGKILL)
-            server.waitUntilExit()
-            try? input.fileHandleForWriting.close()
-        }
+        let server = try TestHTTPServer()
+        defer { server.stop() }
+        let base = server.base
         let config = try credentials("[default.clari]\napi_key = \"abc-profile-key\"\nbase_url = \"\(base)\"\n")
         let r = try run(["run", "-e", "local c = require('clari').default_client(); c:call('GET', '/status/401')"],
             environment: ["XDG_CONFIG_HOME": config.path])
@@ -520,12 +514,9 @@ final class ProductionTests: XCTestCase {
     }
 
     func testNetworkErrorsInPlainWords() throws {
-        let (server, input, base) = try HTTPVerboseTests.startServer()
-        defer {
-            kill(server.processIdentifier, SIGKILL)
-            server.waitUntilExit()
-            try? input.fileHandleForWriting.close()
-        }
+        let server = try TestHTTPServer()
+        defer { server.stop() }
+        let base = server.base
         let r = try run(["run", "-e", "require('http').get('\(base)/reset', {retry = {attempts = 2, base = 0.01}})"])
         XCTAssertEqual(r.status, 4, r.stderr)
         XCTAssertTrue(r.stderr.contains("closed the connection"), r.stderr)

@@ -239,6 +239,101 @@ final class TypesTests: XCTestCase {
         XCTAssertTrue(doc.stdout.contains("Job:wait(opts)"), doc.stdout)
     }
 
+    // (e) the doc blocks are indexed at build time (DocIndex, run by the
+    // EmbedStdlib plugin): the stubs of stdlib/_meta/ are data, not modules;
+    // a run that does not ask for help loads no index; the index the build
+    // made is the one the same reader makes of the files on disk.
+
+    func testMetaStubsAreNotModulesAndARunLoadsNoDocIndex() throws {
+        let chunk = """
+            for name in pairs(package.preload) do
+              assert(not name:find("_meta", 1, true), "a preloaded stub: " .. name)
+            end
+            assert(package.preload["moonport.native_docs"] == nil, "moonport.native_docs is gone")
+            assert(not pcall(require, "_meta.json"), "_meta.json is not a module")
+            assert(not pcall(require, "_meta/json"), "_meta/json is not a module")
+            assert(package.loaded["moonport.doc"] == nil and package.loaded["moonport.stdlib"] == nil,
+              "a run that asks for no help loads no doc index")
+            print("ok")
+            """
+        let r = try MoonportProcess.run(["run", "-e", chunk], directory: folder)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertEqual(r.stdout, "ok\n", r.stderr)
+        // The stub folder exists and each file announces itself as ---@meta.
+        let meta = Self.root.appendingPathComponent("stdlib/_meta")
+        let stubs = try FileManager.default.contentsOfDirectory(atPath: meta.path).filter { $0.hasSuffix(".lua") }
+        for module in ["json", "moonport", "task", "csv", "ndjson", "http", "state"] {
+            XCTAssertTrue(stubs.contains("\(module).lua"), "stdlib/_meta/\(module).lua: \(stubs)")
+        }
+        for stub in stubs {
+            let text = try String(contentsOf: meta.appendingPathComponent(stub), encoding: .utf8)
+            XCTAssertTrue(text.hasPrefix("---@meta "), "\(stub) starts with ---@meta")
+        }
+        let check = try MoonportProcess.run(["check"] + stubs.map { meta.appendingPathComponent($0).path })
+        XCTAssertEqual(check.status, 0, "the stubs are valid Lua: \(check.stderr)")
+    }
+
+    func testTheBuiltIndexIsTheOneTheFilesOnDiskGive() throws {
+        let built = try generate()
+        let out = folder.appendingPathComponent("from-disk")
+        let r = try MoonportProcess.run(["types", "--out", out.path],
+                                        environment: ["MOONPORT_STDLIB_DIR": Self.root.appendingPathComponent("stdlib").path])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let files = try FileManager.default.contentsOfDirectory(atPath: built.path).filter { $0.hasSuffix(".lua") }.sorted()
+        XCTAssertEqual(files, try FileManager.default.contentsOfDirectory(atPath: out.path).filter { $0.hasSuffix(".lua") }.sorted())
+        for file in files {
+            let a = try String(contentsOf: built.appendingPathComponent(file), encoding: .utf8)
+            let b = try String(contentsOf: out.appendingPathComponent(file), encoding: .utf8)
+            XCTAssertEqual(a, b, "\(file): the compiled-in index and the files on disk differ (rebuild?)")
+        }
+        // A native function's doc comes from its stub; a Lua one says where it is defined.
+        let help = try MoonportProcess.run(["run", "-e", """
+            local doc = require "moonport.doc"
+            print(doc.help(require("json").encode))
+            print(doc.help(require("clari").Client.export))
+            print(doc.help(require("json")))
+            """])
+        XCTAssertEqual(help.status, 0, help.stderr)
+        // A field of a native module has its doc in the stub too.
+        XCTAssertTrue(help.stdout.contains("  json.null  userdata  JSON's null: the one value"), help.stdout)
+        XCTAssertTrue(help.stdout.contains("json.encode(value, opts) -> string"), help.stdout)
+        XCTAssertTrue(help.stdout.contains("Encodes a Lua value as JSON text."), help.stdout)
+        XCTAssertFalse(help.stdout.contains("_meta"), "a stub is not a place to go: \(help.stdout)")
+        let text = try String(contentsOf: Self.root.appendingPathComponent("stdlib/clari.lua"), encoding: .utf8)
+        let line = try XCTUnwrap(text.components(separatedBy: "\n").firstIndex { $0.hasPrefix("function Client:export(") }) + 1
+        XCTAssertTrue(help.stdout.contains("Defined at stdlib/clari.lua:\(line)"), help.stdout)
+    }
+
+    /// help() of a script's own function: its file is indexed when asked, by
+    /// the reader the build uses.
+    func testHelpOfAScriptsFunctionReadsItsDocBlock() throws {
+        let script = folder.appendingPathComponent("mine.lua")
+        try MoonportProcess.write("""
+            local M = {}
+
+            --- Adds the tax to a price.
+            --- Rounds to cents.
+            ---@param price number  before tax
+            ---@param rate? number  0.2 by default
+            ---@return number total  with tax
+            function M.with_tax(price, rate) return price * (1 + (rate or 0.2)) end
+
+            local function bare(x) return x end
+
+            print(require("moonport.doc").help(M.with_tax))
+            print(require("moonport.doc").help(bare))
+            """, to: script)
+        let r = try MoonportProcess.run(["run", "mine.lua"], directory: folder)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("function(price, rate)  ["), r.stdout)
+        XCTAssertTrue(r.stdout.contains("mine.lua:8]\n\nAdds"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("Adds the tax to a price.\nRounds to cents."), r.stdout)
+        XCTAssertTrue(r.stdout.contains("  price  number  before tax"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("  rate?  number  0.2 by default"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("Returns:\n  number  total  with tax"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("mine.lua:10]\n\n(no documentation)"), r.stdout)
+    }
+
     // (d) no secret reaches a doc: the generator never prints a value, even
     // with every vendor's credentials loaded.
     func testNoSecretInTheTypesOrTheHelp() throws {

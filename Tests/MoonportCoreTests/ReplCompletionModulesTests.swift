@@ -11,6 +11,8 @@ final class ReplCompletionModulesTests: XCTestCase {
         XCTAssertEqual(s.complete("local q = require('quan").candidates, ["quantive"])
         XCTAssertEqual(s.complete("require 'work").insertion, "flow")
         XCTAssertFalse(s.complete("require \"").candidates.contains { $0.hasPrefix("moonport.") })
+        // The parts of a built-in kept in files of their own are not offered.
+        XCTAssertFalse(s.complete("require \"").candidates.contains { $0.hasPrefix("clari.") || $0.hasSuffix(".native") })
         XCTAssertTrue(s.complete("require \"moonport.pa").candidates.contains("moonport.paging"))
         // not a require: ordinary completion (nothing in a string)
         XCTAssertEqual(s.complete("print \"clar").candidates, [])

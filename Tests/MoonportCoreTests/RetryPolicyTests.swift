@@ -179,6 +179,37 @@ final class RetryPolicyTests: XCTestCase {
 
     // MARK: idempotency
 
+    /// The facts an http error carries: retryable and may-have-taken-effect.
+    func testVerdictOnEachOutcome() {
+        let cases: [(AttemptOutcome, retryable: Bool, mayHaveTakenEffect: Bool)] = [
+            (.connectionRefused, true, false),
+            (.connectionFailed("reset"), true, true),
+            (.timedOut, true, true),
+            (.response(status: 429, headers: []), true, false),
+            (.response(status: 503, headers: []), true, false),
+            (.response(status: 500, headers: []), true, true),
+            (.response(status: 502, headers: []), true, true),
+            (.response(status: 504, headers: []), true, true),
+            (.response(status: 400, headers: []), false, false),
+            (.response(status: 404, headers: []), false, false),
+            (.response(status: 501, headers: []), false, true),
+            (.response(status: 201, headers: []), false, true),
+        ]
+        for (outcome, retryable, effect) in cases {
+            XCTAssertEqual(RetryPolicy.isRetryable(outcome), retryable, "\(outcome)")
+            XCTAssertEqual(RetryPolicy.mayHaveTakenEffect(outcome), effect, "\(outcome)")
+            // A POST is repeated exactly when it cannot have taken effect.
+            let d = RetryPolicy(attempts: 3, base: 0).decide(attempt: 1, outcome: outcome, method: "POST")
+            if !retryable {
+                XCTAssertEqual(d, .done, "\(outcome)")
+            } else if case .retry = d {
+                XCTAssertFalse(effect, "\(outcome)")
+            } else {
+                XCTAssertTrue(effect, "\(outcome)")
+            }
+        }
+    }
+
     func testIdempotentMethods() {
         for m in ["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "get", "Put"] {
             XCTAssertTrue(RetryPolicy.isIdempotent(method: m), m)
@@ -337,6 +368,41 @@ final class RetryPolicyTests: XCTestCase {
         XCTAssertTrue(d.isRetry)
         XCTAssertLessThanOrEqual(d.wait!, 0.5)
     }
+    /// The retry numbers and the http.request options have one source each
+    /// (RetryPolicy, and http.lua's `known` table); the doc block of
+    /// http.request, which help() and `moonport types` show, is checked
+    /// against them, so that it cannot drift.
+    func testTheHTTPRequestDocStatesThePolicyAndEveryOption() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let source = try String(contentsOf: root.appendingPathComponent("stdlib/http.lua"), encoding: .utf8)
+        let lines = source.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard let fn = lines.firstIndex(of: "function http.request(opts)") else { return XCTFail("no http.request") }
+        var first = fn
+        while first > 0 && lines[first - 1].hasPrefix("---") { first -= 1 }
+        let doc = lines[first..<fn].joined(separator: " ").replacingOccurrences(of: "---", with: " ")
+            .split(whereSeparator: { $0 == " " }).joined(separator: " ")
+        let p = RetryPolicy.default
+        func number(_ v: Double) -> String { v == v.rounded() ? String(Int(v)) : String(v) }
+        XCTAssertTrue(doc.contains("default \(p.attempts) attempts"), doc)
+        XCTAssertTrue(doc.contains("backoff \(number(p.base)) s to \(number(p.max)) s"), doc)
+        XCTAssertTrue(doc.contains("\(number(p.maxTotalWait)) s of waiting at most"), doc)
+        let statuses = RetryPolicy.retryableStatuses.sorted().map(String.init).joined(separator: ", ")
+        XCTAssertTrue(doc.contains("Retried: connection errors, timeouts, \(statuses);"), doc)
+        // Every option the code accepts is documented, in the text and in the @param type.
+        guard let start = source.range(of: "local known = {"),
+              let end = source.range(of: "}", range: start.upperBound..<source.endIndex) else {
+            return XCTFail("no known table")
+        }
+        let names = source[start.upperBound..<end.lowerBound].split(separator: ",")
+            .compactMap { $0.split(separator: "=").first?.trimmingCharacters(in: .whitespacesAndNewlines) }
+        XCTAssertEqual(names.count, 16, names.description)
+        let param = lines[first..<fn].first { $0.hasPrefix("---@param opts") } ?? ""
+        for name in names {
+            XCTAssertTrue(doc.contains(" \(name) (") || doc.contains(" \(name) ") , "help(http.request) does not list \(name)")
+            XCTAssertTrue(param.contains("\(name):") || param.contains("\(name)?:"), "the @param type lacks \(name)")
+        }
+    }
 }
 
 final class RateLimitTests: XCTestCase {
@@ -464,4 +530,6 @@ final class RateLimitTests: XCTestCase {
         }
         XCTAssertEqual(goes.value.withLock { $0 }, 25)
     }
+
 }
+

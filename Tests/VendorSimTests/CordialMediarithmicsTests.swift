@@ -264,17 +264,70 @@ final class CordialTests: SimTestCase {
         }
         let honoured = try await listing([:], "jobName=job-1&per_page=100") as? [[String: Any]]
         XCTAssertEqual(honoured?.count, 5)
+        // 25 jobs of the run and the account's earlier ones.
+        let all = 25 + CordialSim.historyCount
         let ignored = try await listing(["cordial.jobs_filter": "ignored"], "jobName=job-1&per_page=100") as? [[String: Any]]
-        XCTAssertEqual(ignored?.count, 25)
+        XCTAssertEqual(ignored?.count, all)
         let capped = try await listing(["cordial.paging": "capped"], "page=2&per_page=100") as? [[String: Any]]
-        XCTAssertEqual(capped?.count, 5, "page 2 of pages of 20")
+        XCTAssertEqual(capped?.count, all - 20, "page 2 of pages of 20")
         let noPaging = try await listing(["cordial.paging": "ignored"], "page=3&per_page=2") as? [[String: Any]]
-        XCTAssertEqual(noPaging?.count, 25)
+        XCTAssertEqual(noPaging?.count, all)
         let cappedFirst = try await listing(["cordial.paging": "capped_ignored"], "page=2&per_page=100") as? [[String: Any]]
         XCTAssertEqual(cappedFirst?.count, 20, "always the first page of 20")
         let wrapped = try await listing(["cordial.jobs_listing": "wrapped"], "page=1&per_page=10") as? [String: Any]
         XCTAssertEqual((wrapped?["data"] as? [Any])?.count, 10)
-        XCTAssertEqual(wrapped?.num("total"), 25)
+        XCTAssertEqual(wrapped?.num("total"), all)
+    }
+
+    /// (assumed: 003_3d234a6b4716e979.txt is silent) The account has finished exports from before the run,
+    /// listed oldest last, shaped as every job is, not counted as created, back after a reset, the same per seed.
+    func testTheAccountHasEarlierExports() async throws {
+        func earlier(_ h: SimHarness) async throws -> [[String: Any]] {
+            let list = try await h.send(.GET, "/cordial/v2/jobs?per_page=100", headers: Auth.cordial)
+            XCTAssertEqual(list.status, 200, list.text)
+            return list.array.compactMap { $0 as? [String: Any] }
+        }
+        // A simulator of its own: the class's `sim` holds the other tests' jobs.
+        let sim = try SimHarness()
+        defer { sim.shutdown() }
+        let jobs = try await earlier(sim)
+        XCTAssertEqual(jobs.count, CordialSim.historyCount)
+        let r = try await sim.send(.POST, "/cordial/v2/contactexports", headers: Auth.cordial, json: ["name": "run-export", "exportType": "csv"])
+        let id = try XCTUnwrap(r.object.str("jobId"))
+        let seen = try await sim.poll("/cordial/v2/jobs/\(id)", headers: Auth.cordial, terminal: ["Done", "Failed"]) { $0.object.str("status") }
+        XCTAssertEqual(seen.last, "Done")
+        let made = try await sim.send(.GET, "/cordial/v2/jobs/\(id)", headers: Auth.cordial).object
+        var starts: [String] = []
+        for job in jobs {
+            XCTAssertEqual(job.str("status"), "Done")
+            let name = try XCTUnwrap(job.str("jobName"))
+            XCTAssertNotNil(name.range(of: #"^contacts-\d{4}-\d{2}$"#, options: .regularExpression), name)
+            XCTAssertEqual(Set(job.keys), Set(made.keys), "the same fields as a job of the run")
+            XCTAssertEqual(Set(job.dict("result").keys), Set(made.dict("result").keys).subtracting(["location"]))
+            XCTAssertEqual(job.num("completedItems"), job.num("totalItems"))
+            starts.append(try XCTUnwrap(job.dict("times").str("start")))
+            let one = try await sim.send(.GET, "/cordial/v2/jobs/\(job.str("_id") ?? "")", headers: Auth.cordial)
+            XCTAssertEqual(one.object.str("jobName"), name)
+        }
+        XCTAssertEqual(starts, starts.sorted(by: >), "newest first")
+        let listed = try await earlier(sim)
+        XCTAssertEqual(listed.first?.str("_id"), id, "the run's export is the newest")
+        XCTAssertEqual(listed.count, CordialSim.historyCount + 1)
+        let stats = try await sim.stats()
+        XCTAssertEqual(stats.dict("created").dict("cordial").num("exports"), 1, "earlier exports are not the run's")
+
+        _ = try await sim.send(.POST, "/__sim/reset")
+        let back = try await earlier(sim)
+        XCTAssertEqual(back.compactMap { $0.str("_id") }, jobs.compactMap { $0.str("_id") }, "back after a reset")
+        let again = try await sim.send(.POST, "/cordial/v2/contactexports", headers: Auth.cordial, json: ["name": "run-export", "exportType": "csv"])
+        XCTAssertEqual(again.object.str("jobId"), id, "the run's ids do not depend on them")
+
+        let a = try SimHarness { $0.seed = 5 }, b = try SimHarness { $0.seed = 5 }, c = try SimHarness { $0.seed = 6 }
+        defer { a.shutdown(); b.shutdown(); c.shutdown() }
+        let (la, lb, lc) = (try await earlier(a), try await earlier(b), try await earlier(c))
+        XCTAssertEqual(la.compactMap { $0.str("_id") }, lb.compactMap { $0.str("_id") }, "the same seed, the same jobs")
+        XCTAssertEqual(la.compactMap { $0.num("totalItems") }, lb.compactMap { $0.num("totalItems") })
+        XCTAssertNotEqual(la.compactMap { $0.str("_id") }, lc.compactMap { $0.str("_id") })
     }
 }
 

@@ -35,7 +35,8 @@ import sys
 
 _here = os.path.dirname(os.path.abspath(__file__))
 # This folder holds json.py and http.py: keep it off the path so the
-# standard library's modules are found.
+# standard library's modules are found (after importing this folder's common).
+import common  # noqa: E402
 sys.path = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 
 import argparse  # noqa: E402
@@ -52,7 +53,7 @@ import time  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(_here), "reliability"))
 from reliability import Sim  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(_here))
+REPO = common.REPO
 LUA_BENCH = os.path.join(_here, "claravine_bench.lua")
 DATASET = "ds-campaigns"
 FIELDS = ["campaign_id", "campaign_name", "channel", "region", "start_date", "budget"]
@@ -162,16 +163,6 @@ def ensure_requests():
         subprocess.run([sys.executable, "-m", "pip", "install", "--user", "requests"], check=True)
 
 
-def build_moonport(scratch):
-    cmd = ["swift", "build", "-c", "release", "--product", "moonport"]
-    if scratch:
-        cmd += ["--scratch-path", scratch]
-    print("building:", " ".join(cmd), flush=True)
-    subprocess.run(cmd, cwd=REPO, check=True)
-    out = subprocess.run(cmd + ["--show-bin-path"], cwd=REPO, check=True, capture_output=True, text=True)
-    return os.path.join(out.stdout.strip(), "moonport")
-
-
 def write_csv(path, rows):
     if os.path.exists(path):
         return
@@ -183,26 +174,6 @@ def write_csv(path, rows):
         for i in range(1, rows + 1):
             w.writerow(row(i))
     os.replace(tmp, path)
-
-
-def run_child(cmd, env):
-    """Runs cmd in a fresh process; returns (RESULT fields, ru_maxrss kB, wall s, CPU s)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=REPO, env=env)
-        _, status, usage = os.wait4(p.pid, 0)
-        wall = time.perf_counter() - start
-        code = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        text = out.read().decode("utf-8", "replace")
-        if code != 0:
-            sys.exit("failed (%d): %s\n%s%s" % (code, " ".join(cmd), text, err.read().decode("utf-8", "replace")))
-    for line in text.splitlines():
-        if line.startswith("RESULT "):
-            fields = {k: float(v) for k, v in (kv.split("=", 1) for kv in line.split()[1:])}
-            return fields, usage.ru_maxrss, wall, usage.ru_utime + usage.ru_stime
-    sys.exit("no RESULT line from: %s\n%s" % (" ".join(cmd), text))
 
 
 def client_env(sim):
@@ -232,12 +203,11 @@ def main():
     ap.add_argument("--scratch", default=".build-bench-release", help="scratch path of the release build")
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--concurrency", type=int, default=16)
-    ap.add_argument("--json-out", metavar="FILE",
-                    help="also write the results as JSON (rows and moonport-vs-reference comparisons) to FILE")
+    common.add_json_out_option(ap)
     a = ap.parse_args()
 
     ensure_requests()
-    binary = os.path.abspath(a.bin) if a.bin else build_moonport(a.scratch)
+    binary = os.path.abspath(a.bin) if a.bin else common.build_moonport(a.scratch)
     csv_path = os.path.join(REPO, "bench-out", "claravine-%d.csv" % a.rows)
     write_csv(csv_path, a.rows)
     parts = (a.rows + 999) // 1000
@@ -257,7 +227,7 @@ def main():
             cmd = [os.path.join(tmp, "state.sqlite") if x == "STATE" else x for x in cmd]
             sim = Sim(binary)
             try:
-                fields, rss, wall, cpu = run_child(cmd, client_env(sim))
+                fields, rss, wall, cpu = common.run_child(cmd, client_env(sim))
                 check_stats(sim.stats(), parts, a.rows, label)
             finally:
                 sim.stop()

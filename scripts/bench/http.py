@@ -57,10 +57,10 @@ import sys
 # This file is called http.py: keep its folder off the import path so that
 # the standard library's http (used by requests in the python child) is found.
 _here = os.path.dirname(os.path.abspath(__file__))
-import nginx_ref  # noqa: E402  (this folder's, imported before the folder leaves the path)
+import common  # noqa: E402  (this folder's, imported before the folder leaves the path)
+import nginx_ref  # noqa: E402  (likewise)
 sys.path = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 
-import argparse  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import shutil  # noqa: E402
@@ -72,7 +72,7 @@ import threading  # noqa: E402
 import time  # noqa: E402
 
 
-REPO = os.path.dirname(os.path.dirname(_here))
+REPO = common.REPO
 LUA_BENCH = os.path.join(_here, "http_bench.lua")
 MB = 1_000_000
 MIB = 1_048_576
@@ -84,30 +84,13 @@ SMALL_BODY = (b'{"id":1234567,"name":"moonport bench","status":"active","tags":[
 
 
 def ensure_tools(need_python_requests):
-    wanted = {"nginx": "nginx-light", "wrk": "wrk", "curl": "curl"}
-    missing = [pkg for tool, pkg in wanted.items() if not shutil.which(tool)]
+    also = []
     if need_python_requests:
         try:
             subprocess.run([sys.executable, "-c", "import requests"], check=True, capture_output=True)
         except subprocess.CalledProcessError:
-            missing.append("python3-requests")
-    if not missing:
-        return
-    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    print("installing:", " ".join(missing), flush=True)
-    subprocess.run(prefix + ["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(prefix + ["apt-get", "install", "-y", "-qq"] + missing, check=True, env=env)
-
-
-def build_moonport(scratch):
-    cmd = ["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "moonport"]
-    if scratch:
-        cmd += ["--scratch-path", scratch]
-    print("building:", " ".join(cmd), flush=True)
-    subprocess.run(cmd, cwd=REPO, check=True)
-    out = subprocess.run(cmd + ["--show-bin-path"], cwd=REPO, check=True, capture_output=True, text=True)
-    return os.path.join(out.stdout.strip(), "moonport")
+            also.append("python3-requests")
+    common.ensure_commands(nginx_ref.TOOLS, also)
 
 
 # ---------------------------------------------------------------- data
@@ -365,13 +348,10 @@ def parse_wrk(text):
 
 
 def main():
-    if len(sys.argv) >= 2 and sys.argv[1] == "--python-child":
-        python_child(*sys.argv[2:6])
+    if common.ran_python_child(python_child, 4):
         return
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--bin", help="the moonport binary (default: build it with swift build -c release)")
-    ap.add_argument("--scratch-path", help="swift build --scratch-path, when building")
+    ap = common.parser(__doc__)
     ap.add_argument("--requests", type=int, default=10000, help="GETs per moonport / python client (default 10000)")
     ap.add_argument("--size-mb", type=int, default=1024, help="size of the download in MiB (default 1024 = 1 GiB)")
     ap.add_argument("--skip-download", action="store_true", help="only the small GETs")
@@ -380,10 +360,9 @@ def main():
     ap.add_argument("--duration", type=int, default=5, help="seconds of each wrk run (default 5)")
     ap.add_argument("--runs", type=int, default=1, help="runs of each client (the best is kept; default 1)")
     ap.add_argument("--python-threads", type=int, default=64, help="threads of the second python row (0: skip it)")
-    ap.add_argument("--out", default=os.path.join(REPO, "bench-out"), help="folder for the data (default bench-out/)")
+    common.add_out_option(ap)
     ap.add_argument("--serve", action="store_true", help="only start the server, print its URLs and wait (for profiling)")
-    ap.add_argument("--json-out", metavar="FILE",
-                    help="also write the results as JSON (rows and moonport-vs-reference comparisons) to FILE")
+    common.add_json_out_option(ap)
     args = ap.parse_args()
 
     # Ctrl-C or a kill stops nginx too (the finally below), also when started in the background.
@@ -399,7 +378,7 @@ def main():
 
     binary = None
     if not args.serve:
-        binary = os.path.abspath(args.bin) if args.bin else build_moonport(args.scratch_path)
+        binary = os.path.abspath(args.bin) if args.bin else common.build_moonport(args.scratch_path, static=True)
 
     server = Nginx(big_path)
     try:

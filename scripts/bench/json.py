@@ -35,17 +35,16 @@ import sys
 # This file is called json.py: keep its folder off the import path so that
 # `import json` below is the standard library's.
 _here = os.path.dirname(os.path.abspath(__file__))
+import common  # noqa: E402  (this folder's, imported before the folder leaves the path)
 sys.path = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 
-import argparse  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(_here))
+REPO = common.REPO
 LUA_BENCH = os.path.join(_here, "json_bench.lua")
 MB = 1_000_000
 
@@ -225,27 +224,6 @@ def python_child(path, mode):
           % (size, decode_s, encode_s, decode_peak, encode_peak, out_bytes))
 
 
-def run_child(cmd):
-    """Runs cmd in a fresh process; returns (fields, ru_maxrss in kB, wall seconds)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=REPO)
-        _, status, usage = os.wait4(p.pid, 0)
-        wall = time.perf_counter() - start
-        p.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        text = out.read().decode("utf-8", "replace")
-        if p.returncode != 0:
-            sys.exit("failed (%d): %s\n%s%s" % (p.returncode, " ".join(cmd), text,
-                                                 err.read().decode("utf-8", "replace")))
-    for line in text.splitlines():
-        if line.startswith("RESULT "):
-            fields = dict(kv.split("=", 1) for kv in line.split()[1:])
-            return {k: float(v) for k, v in fields.items()}, usage.ru_maxrss, wall
-    sys.exit("no RESULT line from: %s\n%s" % (" ".join(cmd), text))
-
-
 # ---------------------------------------------------------------- main
 
 def ensure_lua_cjson():
@@ -258,38 +236,20 @@ def ensure_lua_cjson():
         if ok:
             return
     missing.append("lua-cjson")
-    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    print("installing:", " ".join(missing), flush=True)
-    subprocess.run(prefix + ["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(prefix + ["apt-get", "install", "-y", "-qq"] + missing, check=True, env=env)
-
-
-def build_moonport(scratch):
-    cmd = ["swift", "build", "-c", "release", "--product", "moonport"]
-    if scratch:
-        cmd += ["--scratch-path", scratch]
-    print("building:", " ".join(cmd), flush=True)
-    subprocess.run(cmd, cwd=REPO, check=True)
-    out = subprocess.run(cmd + ["--show-bin-path"], cwd=REPO, check=True, capture_output=True, text=True)
-    return os.path.join(out.stdout.strip(), "moonport")
+    common.apt_install(missing)
 
 
 def main():
-    if len(sys.argv) >= 2 and sys.argv[1] == "--python-child":
-        python_child(sys.argv[2], sys.argv[3])
+    if common.ran_python_child(python_child, 2):
         return
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--bin", help="the moonport binary (default: build it with swift build -c release)")
-    ap.add_argument("--scratch-path", help="swift build --scratch-path, when building")
+    ap = common.parser(__doc__)
     ap.add_argument("--size-mb", type=float, default=100, help="size of the generated file (default 100)")
     ap.add_argument("--seed", type=int, default=20240601)
     ap.add_argument("--runs", type=int, default=3, help="processes per implementation and phase (best is kept)")
-    ap.add_argument("--out", default=os.path.join(REPO, "bench-out"), help="folder for the data (default bench-out/)")
+    common.add_out_option(ap)
     ap.add_argument("--only", default="moonport,cjson,python", help="comma-separated subset of moonport,cjson,python")
-    ap.add_argument("--json-out", metavar="FILE",
-                    help="also write the results as JSON (rows and moonport-vs-reference comparisons) to FILE")
+    common.add_json_out_option(ap)
     args = ap.parse_args()
 
     os.makedirs(args.out, exist_ok=True)
@@ -305,7 +265,7 @@ def main():
     only = set(args.only.split(","))
     impls = []
     if "moonport" in only:
-        binary = os.path.abspath(args.bin) if args.bin else build_moonport(args.scratch_path)
+        binary = os.path.abspath(args.bin) if args.bin else common.build_moonport(args.scratch_path)
         impls.append(("moonport json", ("decode", "roundtrip"),
                       lambda mode: [binary, "run", LUA_BENCH, "json", path, mode]))
         impls.append(("moonport json.read(path)", ("read",),
@@ -324,7 +284,7 @@ def main():
                 "maxrss_kb": 0, "out_bytes": 0}
         for run in range(args.runs):
             for mode in modes:
-                fields, maxrss, wall = run_child(cmd(mode))
+                fields, maxrss, wall, _ = common.run_child(cmd(mode))
                 best["decode_s"] = min(best["decode_s"], fields["decode_s"])
                 if mode in ("decode", "read"):
                     best["decode_peak_kb"] = max(best["decode_peak_kb"], fields["decode_peak_kb"])

@@ -12,6 +12,10 @@ import subprocess
 import sys
 import time
 
+# The commands of the nginx references and their Debian packages
+# (common.ensure_commands installs the missing ones).
+TOOLS = {"nginx": "nginx-light", "wrk": "wrk", "curl": "curl"}
+
 
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -33,7 +33,6 @@ MB = 1,000,000 bytes. Standard library only; shares its plumbing (running a
 child, building moonport, the record generator) with scripts/bench/json.py.
 """
 
-import argparse
 import importlib.util
 import os
 import random
@@ -47,11 +46,12 @@ _spec = importlib.util.spec_from_file_location("bench_json", os.path.join(_here,
 bench_json = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench_json)
 import json  # noqa: E402  (the standard library's)
+import common  # noqa: E402
 
-REPO = bench_json.REPO
+REPO = common.REPO
 MB = bench_json.MB
 LUA_BENCH = os.path.join(_here, "records_bench.lua")
-run_child = bench_json.run_child
+run_child = common.run_child
 
 COLUMNS = ["id", "external_id", "name", "email", "status", "amount", "created_at", "city", "score", "note"]
 
@@ -63,48 +63,48 @@ def _csv_field(v):
     return v
 
 
-def generate_csv(path, size, seed):
-    r = random.Random(seed)
+def _write_lines(path, size, head, line):
+    """Writes `head`, then line(1), line(2), ... until the file holds `size`
+    bytes (through PATH.part, renamed at the end); returns how many lines
+    came after the head."""
     tmp = path + ".part"
-    written = 0
+    written = len(head.encode("utf-8"))
     n = 0
     with open(tmp, "w", encoding="utf-8", newline="") as f:
-        head = ",".join(COLUMNS) + "\n"
         f.write(head)
-        written += len(head)
         while written < size:
             n += 1
-            first, last = r.choice(bench_json.FIRST), r.choice(bench_json.LAST)
-            note = " ".join(r.choice(bench_json.WORDS) for _ in range(r.randint(1, 4)))
-            x = r.random()
-            if x < 0.08:
-                note += ", " + r.choice(bench_json.WORDS)
-            elif x < 0.1:
-                note = 'said "' + note + '"'
-            row = [n, "%016x" % r.getrandbits(64), f"{first} {last}",
-                   f"{first.lower().replace(' ', '.')}@example.com", r.choice(bench_json.STATUSES),
-                   "%.2f" % r.uniform(100, 2_000_000), bench_json._ts(r), r.choice(bench_json.CITIES),
-                   repr(r.random()), note]
-            line = ",".join(_csv_field(v) for v in row) + "\n"
-            f.write(line)
-            written += len(line.encode("utf-8"))
+            text = line(n)
+            f.write(text)
+            written += len(text.encode("utf-8"))
     os.replace(tmp, path)
     return n
+
+
+def generate_csv(path, size, seed):
+    r = random.Random(seed)
+
+    def line(n):
+        first, last = r.choice(bench_json.FIRST), r.choice(bench_json.LAST)
+        note = " ".join(r.choice(bench_json.WORDS) for _ in range(r.randint(1, 4)))
+        x = r.random()
+        if x < 0.08:
+            note += ", " + r.choice(bench_json.WORDS)
+        elif x < 0.1:
+            note = 'said "' + note + '"'
+        row = [n, "%016x" % r.getrandbits(64), f"{first} {last}",
+               f"{first.lower().replace(' ', '.')}@example.com", r.choice(bench_json.STATUSES),
+               "%.2f" % r.uniform(100, 2_000_000), bench_json._ts(r), r.choice(bench_json.CITIES),
+               repr(r.random()), note]
+        return ",".join(_csv_field(v) for v in row) + "\n"
+
+    return _write_lines(path, size, ",".join(COLUMNS) + "\n", line)
 
 
 def generate_ndjson(path, size, seed):
     r = random.Random(seed)
-    tmp = path + ".part"
-    written = 0
-    n = 0
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        while written < size:
-            n += 1
-            line = json.dumps(bench_json._record(r, n), ensure_ascii=False, separators=(",", ":")) + "\n"
-            f.write(line)
-            written += len(line.encode("utf-8"))
-    os.replace(tmp, path)
-    return n
+    return _write_lines(path, size, "", lambda n: json.dumps(bench_json._record(r, n), ensure_ascii=False,
+                                                             separators=(",", ":")) + "\n")
 
 
 # ---------------------------------------------------------------- Python child
@@ -146,21 +146,17 @@ def python_child(fmt, mode, path, out):
 # ---------------------------------------------------------------- main
 
 def main():
-    if len(sys.argv) >= 2 and sys.argv[1] == "--python-child":
-        python_child(*sys.argv[2:6])
+    if common.ran_python_child(python_child, 4):
         return
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--bin", help="the moonport binary (default: build it with swift build -c release)")
-    ap.add_argument("--scratch-path", help="swift build --scratch-path, when building")
+    ap = common.parser(__doc__)
     ap.add_argument("--size-mb", type=float, default=200, help="size of each generated file (default 200)")
     ap.add_argument("--seed", type=int, default=20240601)
     ap.add_argument("--runs", type=int, default=1, help="processes per implementation and phase (best is kept)")
-    ap.add_argument("--out", default=os.path.join(REPO, "bench-out"), help="folder for the data (default bench-out/)")
+    common.add_out_option(ap)
     ap.add_argument("--only", default="moonport,lua,python", help="comma-separated subset of moonport,lua,python")
     ap.add_argument("--formats", default="csv,ndjson", help="comma-separated subset of csv,ndjson")
-    ap.add_argument("--json-out", metavar="FILE",
-                    help="also write the results as JSON (rows and moonport-vs-reference comparisons) to FILE")
+    common.add_json_out_option(ap)
     args = ap.parse_args()
 
     os.makedirs(args.out, exist_ok=True)
@@ -181,7 +177,7 @@ def main():
     only = args.only.split(",")
     impls = []
     if "moonport" in only:
-        binary = os.path.abspath(args.bin) if args.bin else bench_json.build_moonport(args.scratch_path)
+        binary = os.path.abspath(args.bin) if args.bin else common.build_moonport(args.scratch_path)
         impls.append(("moonport", lambda fmt, mode, p: [binary, "run", LUA_BENCH, "moonport", fmt, mode, p, copy_out]))
     if "lua" in only:
         bench_json.ensure_lua_cjson()
@@ -204,7 +200,7 @@ def main():
             best = {"read": float("inf"), "copy": float("inf"), "rows": 0, "peak_read": 0, "peak_copy": 0}
             for run in range(args.runs):
                 for mode in ("read", "copy"):
-                    fields, maxrss, wall = run_child(cmd(fmt, mode, path))
+                    fields, maxrss, wall, _ = run_child(cmd(fmt, mode, path))
                     best[mode] = min(best[mode], fields["seconds"])
                     best["rows"] = int(fields["rows"])
                     best["peak_" + mode] = max(best["peak_" + mode], maxrss)

@@ -35,7 +35,8 @@ import sys
 # scripts/bench holds json.py and http.py: keep this folder off the import
 # path so that the standard library's json and http are found.
 _here = os.path.dirname(os.path.abspath(__file__))
-import nginx_ref  # noqa: E402  (this folder's, imported before the folder leaves the path)
+import common  # noqa: E402  (this folder's, imported before the folder leaves the path)
+import nginx_ref  # noqa: E402  (likewise)
 sys.path = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 
 import argparse  # noqa: E402
@@ -49,7 +50,7 @@ import time  # noqa: E402
 import urllib.request  # noqa: E402
 
 
-REPO = os.path.dirname(os.path.dirname(_here))
+REPO = common.REPO
 GOAL = 5000
 MB = 1_000_000
 MIB = 1_048_576
@@ -62,26 +63,6 @@ CREDS = {
     "quantive": [("Authorization", "Bearer sandbox-quantive-api-token"), ("gtmhub-accountId", "sandbox-quantive-account")],
     "claravine": [("X-Api-Key", "sandbox-claravine-api-key"), ("X-Api-Secret", "sandbox-claravine-api-secret")],
 }
-
-
-def ensure_tools():
-    wanted = {"nginx": "nginx-light", "wrk": "wrk", "curl": "curl"}
-    missing = [pkg for tool, pkg in wanted.items() if not shutil.which(tool)]
-    if not missing:
-        return
-    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    print("installing:", " ".join(missing), flush=True)
-    subprocess.run(prefix + ["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(prefix + ["apt-get", "install", "-y", "-qq"] + missing, check=True, env=env)
-
-
-def build(scratch):
-    cmd = ["swift", "build", "-c", "release", "--scratch-path", scratch, "--product", "moonport"]
-    print("building:", " ".join(cmd), flush=True)
-    subprocess.run(cmd, cwd=REPO, check=True)
-    out = subprocess.run(cmd + ["--show-bin-path"], cwd=REPO, check=True, capture_output=True, text=True)
-    return os.path.join(out.stdout.strip(), "moonport")
 
 
 free_port = nginx_ref.free_port
@@ -166,12 +147,11 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--download-mb", type=int, default=1024, help="MiB of the sim-bytes download")
     ap.add_argument("--skip-download", action="store_true")
-    ap.add_argument("--json-out", metavar="FILE",
-                    help="also write the results as JSON (rows and moonport-vs-reference comparisons) to FILE")
+    common.add_json_out_option(ap)
     args = ap.parse_args()
 
-    ensure_tools()
-    binary = args.bin or build(args.scratch)
+    common.ensure_commands(nginx_ref.TOOLS)
+    binary = args.bin or common.build_moonport(args.scratch)
     prefix = tempfile.mkdtemp(prefix="moonport-bench-sim-")
     procs = []
     try:

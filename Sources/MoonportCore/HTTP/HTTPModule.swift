@@ -1,13 +1,17 @@
 import CLua
 import LuaBridge
 
-/// `require "moonport.http"`: the primitive under stdlib/http.lua.
-///   send{method=, url=, headers={name = value | {values}}, body=, timeout=,
-///        retry = false | {attempts=, base=, max=, max_wait=}, safe_to_repeat=}
-///     -> {status=, reason=, headers={lower-case name = value}, body=, url=, attempts=}
-///        auth = {bearer=, headers=} | {basic={user, password}} | {header=, value=}
-///             | {authorization=} | {key_header=, key=, secret_header=, secret=}}
-///     -> {status=, reason=, headers={lower-case name = value}, body=, url=, attempts=}
+/// `require "moonport.http"`: the primitive under stdlib/http.lua, which
+/// checks the options of http.request and hands over flat values.
+///   send{method=, url=, headers = {name, value, ...}, body=, timeout=,
+///        retry_off= | retry_attempts=, retry_base=, retry_max=, retry_max_wait=,
+///        safe_to_repeat=, stream_to=, body_file=,
+///        parts = {name, value, file, filename, content_type, ...} (five per part, false where absent),
+///        auth_headers = {name, value, ...}, auth_basic_user=, auth_basic_password=,
+///        aws_access_key=, aws_secret_key=, aws_region=, aws_service=, aws_session_token=}
+///     -> {status=, reason=, headers={lower-case name = value}, body=, url=, attempts=},
+///        gave_up (the retry policy's reason when a status it retries outlasted the retries)
+///   verdict(status) -> retryable, may_have_taken_effect (the retry policy's verdict on an answer)
 ///   redact_url(url) -> the URL with secret query values masked
 ///   redact(text) -> the text with every secret value seen so far masked (***)
 enum HTTPModule {
@@ -23,10 +27,20 @@ enum HTTPModule {
                     e.message = Redaction.scrub(e.message)
                     throw e
                 }
-                return try call.suspend(starting: { Transport.shared.start(spec, completion: $0) }, deliver: { lua, result in
+                return try call.suspend(starting: { done in
+                    Transport.shared.start(spec) { done($0.mapError(luaError)) }
+                }, deliver: { lua, result in
                     push(result, on: lua)
-                    return 1
+                    if let why = result.gaveUp { lua.push(why) } else { lua.pushNil() }
+                    return 2
                 })
+            }
+            lua.setFunction(-1, "verdict", qualifiedName: "http.verdict") { call in
+                // The retry policy's verdict on an answer: retryable, may_have_taken_effect.
+                let outcome = AttemptOutcome.response(status: Int(try call.integer(1, "status")), headers: [])
+                call.lua.push(RetryPolicy.isRetryable(outcome))
+                call.lua.push(RetryPolicy.mayHaveTakenEffect(outcome))
+                return .results(2)
             }
             lua.setFunction(-1, "redact_url", qualifiedName: "http.redact_url") { call in
                 call.results(.text(Redaction.scrub(Redaction.url(try call.string(1, "url")))))
@@ -47,342 +61,120 @@ enum HTTPModule {
         }
     }
 
-    static func requestSpec(_ t: LuaOptions) throws -> HTTPRequestSpec {
-        let method = try t.string("method")?.uppercased() ?? "GET"
-        guard method.allSatisfy({ $0.isLetter }), !method.isEmpty else {
-            throw LuaError.validation("http.request: method '\(method)' is not an HTTP method")
+    /// The one place a failure of the transport becomes the Lua error
+    /// object: its facts as fields (status, retryable,
+    /// may_have_taken_effect, attempts); a message may quote what the
+    /// server said, so its secrets are masked.
+    static func luaError(_ error: any Error) -> any Error {
+        switch error {
+        case let f as HTTPFailure:
+            let message = Redaction.scrub(f.message)
+            let kind: LuaError.Kind
+            switch f.kind {
+            case .network: kind = .network
+            case .timeout: kind = .timeout
+            case .rateLimited: kind = .rateLimited
+            case .http: kind = .http
+            case .tooLarge: return LuaError.usage(message)
+            }
+            var extra: [String: LuaValue] = ["may_have_taken_effect": .boolean(f.mayHaveTakenEffect)]
+            if let attempts = f.attempts { extra["attempts"] = .integer(Int64(attempts)) }
+            return LuaError(kind, message, status: f.status, retryable: f.retryable, extra: extra)
+        case var e as LuaError:
+            e.message = Redaction.scrub(e.message)
+            return e
+        default:
+            return error
         }
+    }
+
+    /// The request stdlib/http.lua checked and flattened (its options are
+    /// listed there, in `known`): strings, numbers and flat lists only.
+    static func requestSpec(_ t: LuaOptions) throws -> HTTPRequestSpec {
         let url = try t.requiredString("url")
         guard let parts = URLParts(url), parts.scheme == "http" || parts.scheme == "https" else {
             throw LuaError.validation("http.request: url '\(Redaction.url(url))' is not an http:// or https:// URL")
         }
-        var spec = HTTPRequestSpec(method: method, url: url)
-        let lua = t.lua
-        try t.with("headers") { i in
-            guard !lua.isNoneOrNil(i) else { return }
-            guard lua.type(at: i) == LUA_TTABLE else { throw t.fieldError("headers", expected: "a table") }
-            lua.ensureStack(3)
-            lua.pushNil()
-            while lua_next(lua.L, i) != 0 {
-                defer { lua.pop() }
-                guard lua.type(at: -2) == LUA_TSTRING, let name = lua.toString(-2) else {
-                    throw LuaError.validation("http.request: header names must be strings, got \(lua.typeName(at: -2))")
-                }
-                guard name.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }) else {
-                    throw LuaError.validation("http.request: '\(name)' is not a valid header name")
-                }
-                func add(_ index: Int32) throws {
-                    guard let v = lua.toString(index), lua.type(at: index) == LUA_TSTRING || lua.type(at: index) == LUA_TNUMBER
-                    else {
-                        throw LuaError.validation("http.request: header '\(name)' must be a string, got \(lua.typeName(at: index))")
-                    }
-                    guard !v.contains("\r") && !v.contains("\n") else {
-                        throw LuaError.validation("http.request: header '\(name)' contains a line break")
-                    }
-                    spec.headers.append((name: name, value: v))
-                }
-                if lua.type(at: -1) == LUA_TTABLE {
-                    let n = lua.rawLength(-1)
-                    for k in 0..<n {
-                        lua_rawgeti(lua.L, -1, lua_Integer(k + 1))
-                        defer { lua.pop() }
-                        try add(-1)
-                    }
-                } else {
-                    try add(-1)
-                }
-            }
-        }
+        var spec = HTTPRequestSpec(method: try t.requiredString("method"), url: url)
+        spec.headers = pairs(try list(t, "headers"))
         try t.with("body") { i in
-            guard !lua.isNoneOrNil(i) else { return }
-            guard let bytes = lua.withBytes(at: i, { Array($0.bindMemory(to: UInt8.self)) }) else {
+            guard !t.lua.isNoneOrNil(i) else { return }
+            guard let bytes = t.lua.withBytes(at: i, { Array($0.bindMemory(to: UInt8.self)) }) else {
                 throw t.fieldError("body", expected: "a string")
             }
             spec.body = bytes
         }
-        if let timeout = try t.number("timeout") {
-            guard timeout > 0, timeout.isFinite else {
-                throw LuaError.validation("http.request: timeout must be a number of seconds > 0, got \(timeout)")
-            }
-            spec.timeout = timeout
+        if let timeout = try t.number("timeout") { spec.timeout = timeout }
+        if try t.bool("retry_off") == true {
+            spec.retry = .none
+        } else {
+            if let a = try t.integer("retry_attempts") { spec.retry.attempts = Int(a) }
+            if let b = try t.number("retry_base") { spec.retry.base = max(0, b) }
+            if let m = try t.number("retry_max") { spec.retry.max = max(0, m) }
+            if let w = try t.number("retry_max_wait") { spec.retry.maxTotalWait = max(0, w) }
         }
-        try t.with("retry") { i in
-            if lua.isNoneOrNil(i) { return }
-            if lua.type(at: i) == LUA_TBOOLEAN {
-                spec.retry = lua.toBool(i) ? .default : .none
-                return
-            }
-            guard lua.type(at: i) == LUA_TTABLE else { throw t.fieldError("retry", expected: "false or a table") }
-            let r = LuaOptions(lua: lua, index: i, owner: "http.request: retry")
-            var policy = RetryPolicy.default
-            if let a = try r.integer("attempts") {
-                guard a >= 1 else { throw LuaError.validation("http.request: retry.attempts must be >= 1, got \(a)") }
-                policy.attempts = Int(a)
-            }
-            if let b = try r.number("base") { policy.base = max(0, b) }
-            if let m = try r.number("max") { policy.max = max(0, m) }
-            if let w = try r.number("max_wait") { policy.maxTotalWait = max(0, w) }
-            spec.retry = policy
+        // Credentials: registered as secrets, masked everywhere.
+        var auth = Auth(headers: [])
+        if let user = try t.string("auth_basic_user") {
+            auth = .basic(user: Secret(user), password: Secret(try t.string("auth_basic_password") ?? ""))
         }
-        try t.with("auth") { i in
-            guard !lua.isNoneOrNil(i) else { return }
-            spec.authorize(try auth(lua, at: i))
-        }
-        try t.with("aws_sigv4") { i in
-            guard !lua.isNoneOrNil(i) else { return }
-            guard lua.type(at: i) == LUA_TTABLE else { throw t.fieldError("aws_sigv4", expected: "a table") }
-            let a = LuaOptions(lua: lua, index: i, owner: "http.request: aws_sigv4")
-            func required(_ name: String) throws -> String {
-                guard let v = try a.string(name), !v.isEmpty else {
-                    throw LuaError.validation("http.request: aws_sigv4.\(name) is required (a non-empty string)")
-                }
-                return v
-            }
-            let signer = AWSSigV4(accessKey: Secret(try required("access_key")), secretKey: Secret(try required("secret_key")),
-                                  region: try required("region"), service: try a.string("service") ?? "s3",
-                                  sessionToken: try a.string("session_token").map { Secret($0) })
+        for (name, value) in pairs(try list(t, "auth_headers")) { auth = auth + .header(name, Secret(value)) }
+        if !auth.headers.isEmpty { spec.authorize(auth) }
+        if let access = try t.string("aws_access_key") {
+            let signer = AWSSigV4(
+                accessKey: Secret(access), secretKey: Secret(try t.requiredString("aws_secret_key")),
+                region: try t.requiredString("aws_region"), service: try t.string("aws_service") ?? "s3",
+                sessionToken: try t.string("aws_session_token").map { Secret($0) })
             guard spec.upload == nil, let signed = signer.sign(method: spec.method, url: spec.url, body: spec.body) else {
                 throw LuaError.validation("http.request: aws_sigv4 signs requests with a plain body (or none) and a valid URL")
             }
             spec.headers.append(contentsOf: signed.plain)
             spec.authorize(signed.auth)
         }
-        if let path = try t.string("body_file") {
-            guard spec.body == nil else { throw LuaError.validation("http.request: give body or body_file, not both") }
-            spec.attach(try Upload.file(path))
-        }
-        try t.with("multipart") { i in
-            guard !lua.isNoneOrNil(i) else { return }
-            guard spec.body == nil, spec.upload == nil else {
-                throw LuaError.validation("http.request: give one of json, form, body, body_file or multipart, not several")
+        if let path = try t.string("body_file") { spec.attach(try Upload.file(path)) }
+        let flat = try list(t, "parts")
+        if !flat.isEmpty {
+            // Five per part: name, value, file, filename, content_type (nil where absent).
+            var parts: [Upload.Part] = []
+            var k = 0
+            while k + 4 < flat.count {
+                let text = { (v: [UInt8]?) in v.map { String(decoding: $0, as: UTF8.self) } }
+                let name = text(flat[k]) ?? ""
+                if let path = text(flat[k + 2]) {
+                    parts.append(.file(name: name, path: path, filename: text(flat[k + 3]) ?? path,
+                                       contentType: text(flat[k + 4]) ?? "application/octet-stream"))
+                } else {
+                    parts.append(.field(name: name, value: flat[k + 1] ?? [], contentType: text(flat[k + 4])))
+                }
+                k += 5
             }
-            spec.attach(try multipart(lua, at: i))
+            spec.attach(try Upload.multipart(parts))
         }
         spec.safeToRepeat = try t.bool("safe_to_repeat") ?? false
-        if let path = try t.string("stream_to") {
-            guard !path.isEmpty else { throw LuaError.validation("http.request: stream_to must be a file path") }
-            spec.streamTo = path
-        }
+        spec.streamTo = try t.string("stream_to")
         return spec
     }
 
-    /// `multipart = {{name=, value= | file=, filename=, content_type=}, ...}`
-    /// (parts in order), or `{name = "text" | {file=, filename=, content_type=}}`
-    /// (parts sorted by name). File parts stream from disk.
-    static func multipart(_ lua: LuaState, at i: Int32) throws -> Upload {
-        guard lua.type(at: i) == LUA_TTABLE else {
-            throw LuaError.validation("http.request: field 'multipart' must be a table, got \(lua.typeName(at: i))")
-        }
-        lua.ensureStack(4)
-        let count = lua.rawLength(i)
-        var parts: [Upload.Part] = []
-        func text(_ at: Int32, _ what: String) throws -> String? {
-            if lua.isNoneOrNil(at) { return nil }
-            guard lua.type(at: at) == LUA_TSTRING, let v = lua.toString(at) else {
-                throw LuaError.validation("http.request: \(what) must be a string, got \(lua.typeName(at: at))")
-            }
-            guard !v.contains("\r") && !v.contains("\n") else {
-                throw LuaError.validation("http.request: \(what) contains a line break")
-            }
-            return v
-        }
-        /// A string's bytes, or a number as text (as Lua's tostring writes it).
-        func textBytes(_ at: Int32) -> [UInt8]? {
-            switch lua.type(at: at) {
-            case LUA_TSTRING: return lua.withBytes(at: at) { Array($0.bindMemory(to: UInt8.self)) }
-            case LUA_TNUMBER: return lua.toString(at).map { Array($0.utf8) }
-            default: return nil
-            }
-        }
-        /// The part described by the table at `p`; `name` is known when the parts are keyed by name.
-        func part(_ p: Int32, name given: String?, label: String) throws -> Upload.Part {
-            func field(_ key: String) throws -> String? {
-                lua.rawGet(p, key)
+    /// t[field] as a list of byte strings (nil for an entry that is not a string).
+    static func list(_ t: LuaOptions, _ field: String) throws -> [[UInt8]?] {
+        let lua = t.lua
+        return try t.with(field) { i in
+            if lua.isNoneOrNil(i) { return [] }
+            guard lua.type(at: i) == LUA_TTABLE else { throw t.fieldError(field, expected: "a list") }
+            lua.ensureStack(2)
+            return (0..<lua.rawLength(i)).map { k in
+                lua_rawgeti(lua.L, i, lua_Integer(k + 1))
                 defer { lua.pop() }
-                return try text(lua.top, "\(label).\(key)")
+                return lua.type(at: -1) == LUA_TSTRING ? lua.withBytes(at: -1) { Array($0.bindMemory(to: UInt8.self)) } : nil
             }
-            lua.pushNil()
-            while lua_next(lua.L, p) != 0 {
-                lua.pop()
-                let key = lua.type(at: -1) == LUA_TSTRING ? lua.toString(-1) ?? "" : ""
-                guard ["name", "value", "file", "filename", "content_type"].contains(key) else {
-                    lua.pop()
-                    throw LuaError.validation("http.request: \(label) has an unknown field '\(key)' (use name, value or file, filename, content_type)")
-                }
-            }
-            guard let name = try given ?? field("name"), !name.isEmpty else {
-                throw LuaError.validation("http.request: \(label).name is required (a string)")
-            }
-            let contentType = try field("content_type")
-            if let path = try field("file") {
-                lua.rawGet(p, "value")
-                defer { lua.pop() }
-                guard lua.isNoneOrNil(-1) else {
-                    throw LuaError.validation("http.request: \(label) gives both value and file")
-                }
-                let base = path.split(separator: "/").last.map(String.init) ?? path
-                return .file(name: name, path: path, filename: try field("filename") ?? base,
-                             contentType: contentType ?? "application/octet-stream")
-            }
-            lua.rawGet(p, "value")
-            defer { lua.pop() }
-            guard let bytes = textBytes(-1) else {
-                throw LuaError.validation("http.request: \(label) needs value (a string) or file (a path)")
-            }
-            return .field(name: name, value: bytes, contentType: contentType)
         }
-        if count > 0 {
-            for k in 1...count {
-                lua_rawgeti(lua.L, i, lua_Integer(k))
-                defer { lua.pop() }
-                guard lua.type(at: -1) == LUA_TTABLE else {
-                    throw LuaError.validation("http.request: multipart[\(k)] must be a table {name=, value= or file=}, got \(lua.typeName(at: -1))")
-                }
-                parts.append(try part(lua.top, name: nil, label: "multipart[\(k)]"))
-            }
-        } else {
-            var named: [(String, Upload.Part)] = []
-            lua.pushNil()
-            while lua_next(lua.L, i) != 0 {
-                defer { lua.pop() }
-                guard lua.type(at: -2) == LUA_TSTRING, let name = lua.toString(-2) else {
-                    throw LuaError.validation("http.request: multipart keys must be part names (strings), got \(lua.typeName(at: -2))")
-                }
-                let label = "multipart.\(name)"
-                if lua.type(at: -1) == LUA_TTABLE {
-                    named.append((name, try part(lua.top, name: name, label: label)))
-                } else if lua.type(at: -1) == LUA_TSTRING || lua.type(at: -1) == LUA_TNUMBER {
-                    named.append((name, .field(name: name, value: textBytes(-1) ?? [], contentType: nil)))
-                } else {
-                    throw LuaError.validation("http.request: \(label) must be a string or a table {file=, filename=, content_type=}, got \(lua.typeName(at: -1))")
-                }
-            }
-            parts = named.sorted { $0.0 < $1.0 }.map(\.1)
-        }
-        guard !parts.isEmpty else { throw LuaError.validation("http.request: multipart has no parts") }
-        return try Upload.multipart(parts)
     }
 
-    /// The `auth` table of http.request. Errors name the field, never the value.
-    static func auth(_ lua: LuaState, at i: Int32) throws -> Auth {
-        let owner = "http.request: auth"
-        guard lua.type(at: i) == LUA_TTABLE else {
-            throw LuaError.validation("\(owner) must be a table, got \(lua.typeName(at: i))")
+    /// A flat list {name, value, name, value, ...} as pairs.
+    static func pairs(_ flat: [[UInt8]?]) -> [(name: String, value: String)] {
+        stride(from: 0, to: flat.count - 1, by: 2).map { k in
+            (name: String(decoding: flat[k] ?? [], as: UTF8.self), value: String(decoding: flat[k + 1] ?? [], as: UTF8.self))
         }
-        let known: Set<String> = ["bearer", "basic", "header", "value", "authorization", "key_header", "key",
-            "secret_header", "secret", "headers"]
-        var present: Set<String> = []
-        lua.ensureStack(4)
-        lua.pushNil()
-        while lua_next(lua.L, i) != 0 {
-            lua.pop()
-            guard lua.type(at: -1) == LUA_TSTRING, let k = lua.toString(-1) else {
-                throw LuaError.validation("\(owner): keys must be strings, got \(lua.typeName(at: -1))")
-            }
-            guard known.contains(k) else {
-                throw LuaError.validation("\(owner): unknown field '\(k)' (use bearer, basic, header + value, authorization, or key_header + key + secret_header + secret)")
-            }
-            present.insert(k)
-        }
-        // A credential value: a non-empty string (numbers are taken as text).
-        func credential(_ at: Int32, _ field: String, allowEmpty: Bool = false) throws -> Secret {
-            let t = lua.type(at: at)
-            guard t == LUA_TSTRING || t == LUA_TNUMBER, let v = lua.toString(at) else {
-                throw LuaError.validation("\(owner): field '\(field)' must be a string, got \(lua.typeName(at: at))")
-            }
-            guard allowEmpty || !v.isEmpty else { throw LuaError.validation("\(owner): field '\(field)' is empty") }
-            guard !v.contains("\r") && !v.contains("\n") else {
-                throw LuaError.validation("\(owner): field '\(field)' contains a line break")
-            }
-            return Secret(v)
-        }
-        func headerName(_ at: Int32, _ field: String) throws -> String {
-            guard lua.type(at: at) == LUA_TSTRING, let n = lua.toString(at), !n.isEmpty,
-                n.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") })
-            else {
-                throw LuaError.validation("\(owner): field '\(field)' must be a header name (a string without spaces or ':')")
-            }
-            return n
-        }
-        func field<R>(_ name: String, _ body: (Int32) throws -> R) rethrows -> R {
-            lua.rawGet(i, name)
-            defer { lua.pop() }
-            return try body(lua.top)
-        }
-        let forms = ["bearer", "basic", "header", "authorization", "key_header"].filter { present.contains($0) }
-        if forms.count > 1 {
-            throw LuaError.validation("\(owner): give one of bearer, basic, header, authorization or key_header, not \(forms.joined(separator: " and "))")
-        }
-        var result = Auth(headers: [])
-        switch forms.first {
-        case "bearer":
-            result = .bearer(try field("bearer") { try credential($0, "bearer") })
-        case "basic":
-            result = try field("basic") { b in
-                guard lua.type(at: b) == LUA_TTABLE else {
-                    throw LuaError.validation("\(owner): field 'basic' must be a table {user, password}, got \(lua.typeName(at: b))")
-                }
-                func part(_ n: lua_Integer, _ name: String, allowEmpty: Bool) throws -> Secret {
-                    lua.rawGet(b, name)
-                    if lua.isNoneOrNil(-1) {
-                        lua.pop()
-                        lua_rawgeti(lua.L, b, n)
-                    }
-                    defer { lua.pop() }
-                    if allowEmpty && lua.isNoneOrNil(-1) { return Secret("") }
-                    if lua.isNoneOrNil(-1) {
-                        throw LuaError.validation("\(owner): field 'basic.\(name)' is required (basic = {user, password})")
-                    }
-                    return try credential(lua.top, "basic.\(name)", allowEmpty: allowEmpty)
-                }
-                let user = try part(1, "user", allowEmpty: false)
-                if user.reveal().contains(":") {
-                    throw LuaError.validation("\(owner): field 'basic.user' must not contain ':'")
-                }
-                return .basic(user: user, password: try part(2, "password", allowEmpty: true))
-            }
-        case "header":
-            let name = try field("header") { try headerName($0, "header") }
-            guard present.contains("value") else {
-                throw LuaError.validation("\(owner): field 'value' is required with 'header'")
-            }
-            result = .header(name, try field("value") { try credential($0, "value") })
-        case "authorization":
-            result = .authorization(try field("authorization") { try credential($0, "authorization") })
-        case "key_header":
-            for f in ["key", "secret_header", "secret"] where !present.contains(f) {
-                throw LuaError.validation("\(owner): field '\(f)' is required with 'key_header'")
-            }
-            result = .keyAndSecret(
-                keyHeader: try field("key_header") { try headerName($0, "key_header") },
-                key: try field("key") { try credential($0, "key") },
-                secretHeader: try field("secret_header") { try headerName($0, "secret_header") },
-                secret: try field("secret") { try credential($0, "secret") })
-        default:
-            for f in ["value", "key", "secret_header", "secret"] where present.contains(f) {
-                throw LuaError.validation("\(owner): field '\(f)' needs \(f == "value" ? "'header'" : "'key_header'")")
-            }
-            if !present.contains("headers") {
-                throw LuaError.validation("\(owner): give one of bearer, basic, header, authorization or key_header")
-            }
-        }
-        if present.contains("headers") {
-            try field("headers") { h in
-                guard lua.type(at: h) == LUA_TTABLE else {
-                    throw LuaError.validation("\(owner): field 'headers' must be a table, got \(lua.typeName(at: h))")
-                }
-                var extra: [Auth.Header] = []
-                lua.pushNil()
-                while lua_next(lua.L, h) != 0 {
-                    defer { lua.pop() }
-                    let name = try headerName(-2, "headers")
-                    extra.append(Auth.Header(name: name, value: try credential(lua.top, "headers." + name)))
-                }
-                extra.sort { $0.name < $1.name }
-                result = result + Auth(headers: extra)
-            }
-        }
-        return result
     }
 
     static func push(_ r: HTTPResult, on lua: LuaState) {
@@ -419,3 +211,7 @@ enum HTTPModule {
         lua.rawSet(-2, "headers")
     }
 }
+
+/// An error of the Lua bridge met while sending (a file to send or to
+/// write) ends the exchange as it is.
+extension LuaError: LocalFailure {}

@@ -45,6 +45,27 @@ public struct RetryPolicy: Sendable, Equatable {
     /// The statuses that are retried: 429, 500, 502, 503, 504.
     public static let retryableStatuses: Set<Int> = [429, 500, 502, 503, 504]
 
+    /// Whether an outcome is one the policy retries (a transient failure):
+    /// a connection failure, a timeout, or one of `retryableStatuses`.
+    public static func isRetryable(_ outcome: AttemptOutcome) -> Bool {
+        if case .response(let status, _) = outcome { return retryableStatuses.contains(status) }
+        return true
+    }
+
+    /// Whether the request may have taken effect on the server: false when
+    /// it can be shown not to have (the connection was refused; a 429 or 503
+    /// turned it away; another 4xx rejected it), true otherwise (the answer
+    /// was lost, reset or late after sending; a 5xx other than 503 may come
+    /// after the work was done; a 2xx or 3xx answer accepted it). This is
+    /// what decides whether a non-idempotent request may be repeated.
+    public static func mayHaveTakenEffect(_ outcome: AttemptOutcome) -> Bool {
+        switch outcome {
+        case .connectionRefused: return false
+        case .response(let status, _): return !(status == 429 || status == 503 || (400..<500).contains(status))
+        case .connectionFailed, .timedOut: return true
+        }
+    }
+
     /// GET, HEAD, PUT, DELETE, OPTIONS (and TRACE) are idempotent (RFC 9110 §9.2.2);
     /// POST, PATCH and anything unknown are not.
     public static func isIdempotent(method: String) -> Bool {
@@ -78,8 +99,8 @@ public struct RetryPolicy: Sendable, Equatable {
         let what = Self.describe(outcome)
         let status: Int?
         let headers: [(name: String, value: String)]
+        guard Self.isRetryable(outcome) else { return .done }
         if case .response(let s, let h) = outcome {
-            guard Self.retryableStatuses.contains(s) else { return .done }
             status = s
             headers = h
         } else {
@@ -88,15 +109,8 @@ public struct RetryPolicy: Sendable, Equatable {
         }
         let prefix = total > 1 ? "\(what), attempt \(attempt) of \(total)" : what
 
-        // Can the request be shown not to have taken effect?
-        let notApplied: Bool
-        switch outcome {
-        case .connectionRefused: notApplied = true
-        case .response(let s, _): notApplied = s == 429 || s == 503
-        case .connectionFailed, .timedOut: notApplied = false
-        }
         let idempotent = Self.isIdempotent(method: method)
-        let repeatable = idempotent || safeToRepeat || notApplied
+        let repeatable = idempotent || safeToRepeat || !Self.mayHaveTakenEffect(outcome)
         let upperMethod = method.uppercased()
 
         if attempt >= total {

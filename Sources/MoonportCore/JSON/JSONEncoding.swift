@@ -135,7 +135,7 @@ struct JSONEmitter {
     var deepTables = Set<UnsafeRawPointer>()
     var sortedKeys: [SortKey] = []
 
-    init(L: OpaquePointer, function: String, options: JSONEncodeOptions, out: JSONWriter = JSONWriter(capacity: 1024)) {
+    init(L: OpaquePointer, function: String, options: JSONEncodeOptions, out: JSONWriter) {
         self.L = L
         self.out = out
         self.function = function
@@ -765,29 +765,19 @@ extension JSONWriter {
     static func encode(_ lua: LuaState, value: Int32, options: JSONEncodeOptions, function: String) throws
         -> JSONWriter
     {
-        let L = lua.L
-        let root = lua.absolute(value)
-        guard lua.ensureStack(32) else { throw LuaError.validation("\(function): the Lua stack is full") }
-        let base = lua.top
-        defer { lua_settop(L, base) }
-        var emitter = JSONEmitter(L: L, function: function, options: options)
-        defer { emitter.releaseFrames() }
-        JSONModule.pushSentinels(lua)
-        emitter.nullPointer = lua_touserdata(L, -4)
-        emitter.arrayMTPointer = lua_topointer(L, -3)
-        emitter.objectMTPointer = lua_topointer(L, -2)
-        emitter.sideMarks = lua.top
+        var out = JSONWriter(capacity: 1024)
         do {
-            try emitter.run(root)
+            try encode(lua, value: value, options: options, function: function, appendingTo: &out)
         } catch {
-            emitter.out.deallocate()
+            out.deallocate()
             throw error
         }
-        return emitter.out
+        return out
     }
 
-    /// Encodes the value at `value` compactly at the end of `out` (ndjson's
-    /// writer reuses one buffer for every line). On error `out` is as it was.
+    /// Encodes the value at `value` at the end of `out` (ndjson's writer
+    /// reuses one buffer for every line; the function above, a fresh one).
+    /// On error `out` is as it was.
     static func encode(
         _ lua: LuaState, value: Int32, options: JSONEncodeOptions, function: String, appendingTo out: inout JSONWriter
     ) throws {

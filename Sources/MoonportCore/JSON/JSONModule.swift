@@ -237,21 +237,16 @@ struct JSONEncodeOptions {
 
 /// json.read / json.write.
 enum JSONFiles {
-    static func ioError(_ function: String, _ what: String, _ path: String, errno code: Int32) -> LuaError {
-        let reason = String(cString: strerror(code))
-        return LuaError.validation("\(function): cannot \(what) '\(path)': \(reason)", extra: ["file": .text(path)])
-    }
-
     /// Reads the whole file and decodes it. A regular file is read into a
     /// private anonymous mapping, which the parser gives back page by page
     /// as it goes (its strings are copied into Lua), so the peak memory is
     /// about that of the decoded value, not value + text.
     static func readFile(_ lua: LuaState, path: String) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw ioError("json.read", "open", path, errno: errno) }
+        if fd < 0 { throw RecordIO.ioError("json.read", "open", path, errno: errno) }
         defer { close(fd) }
         var info = stat()
-        if fstat(fd, &info) != 0 { throw ioError("json.read", "stat", path, errno: errno) }
+        if fstat(fd, &info) != 0 { throw RecordIO.ioError("json.read", "stat", path, errno: errno) }
         let size = Int(info.st_size)
         let regular = (info.st_mode & S_IFMT) == S_IFREG
 
@@ -266,7 +261,7 @@ enum JSONFiles {
                 let n = read(fd, mapped + length, size - length)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw ioError("json.read", "read", path, errno: errno)
+                    throw RecordIO.ioError("json.read", "read", path, errno: errno)
                 }
                 if n == 0 { break }
                 length += n
@@ -277,7 +272,7 @@ enum JSONFiles {
                 return
             }
             // The file changed while being read: read it again the plain way.
-            if lseek(fd, 0, SEEK_SET) != 0 { throw ioError("json.read", "seek", path, errno: errno) }
+            if lseek(fd, 0, SEEK_SET) != 0 { throw RecordIO.ioError("json.read", "seek", path, errno: errno) }
         }
 
         var capacity = max(size, 0) + 4096
@@ -295,7 +290,7 @@ enum JSONFiles {
             let n = read(fd, buffer + length, capacity - length)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw ioError("json.read", "read", path, errno: errno)
+                throw RecordIO.ioError("json.read", "read", path, errno: errno)
             }
             if n == 0 { break }
             length += n
@@ -312,37 +307,15 @@ enum JSONFiles {
         }
     }
 
-    /// Encodes, writes a temporary file beside `path`, then renames it.
+    /// Encodes, then writes through the one atomic writer (a temporary file
+    /// beside `path`, fsynced and renamed; a dead run's leftovers removed).
     static func writeFile(_ lua: LuaState, path: String, value: Int32, options: JSONEncodeOptions) throws -> Int {
         var writer = try JSONWriter.encode(lua, value: value, options: options, function: "json.write")
         defer { writer.deallocate() }
         writer.appendByte(0x0A)  // a text file ends with a newline
-        let temp = AtomicTemp.name(for: path)
-        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        if fd < 0 { throw ioError("json.write", "create", temp, errno: errno) }
-        var ok = false
-        defer {
-            if !ok { unlink(temp) }
-        }
-        var offset = 0
-        while offset < writer.count {
-            let n = write(fd, writer.bytes + offset, writer.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                let code = errno
-                close(fd)
-                throw ioError("json.write", "write", temp, errno: code)
-            }
-            offset += n
-        }
-        if fsync(fd) != 0 {
-            let code = errno
-            close(fd)
-            throw ioError("json.write", "sync", temp, errno: code)
-        }
-        if close(fd) != 0 { throw ioError("json.write", "close", temp, errno: errno) }
-        if rename(temp, path) != 0 { throw ioError("json.write", "rename the temporary file to", path, errno: errno) }
-        ok = true
+        let output = try AtomicOutput(path: path, function: "json.write")
+        try output.write(UnsafeRawBufferPointer(start: writer.bytes, count: writer.count))
+        try output.commit()
         return writer.count
     }
 }

@@ -23,39 +23,11 @@ import Darwin
 ///   atomically (temporary file, fsync, rename).
 enum NDJSONModule {
     static var builtin: BuiltinModule {
-        BuiltinModule(name: "ndjson.native") { call in
-            let lua = call.lua
-            lua.ensureStack(8)
-            registerTypes(lua)
-            lua.newTable(recordCount: 3)
-            let module = lua.top
-            lua.setFunction(module, "read", qualifiedName: "ndjson.read") { call in try read(&call) }
-            lua.setFunction(module, "write", qualifiedName: "ndjson.write") { call in try writeList(&call) }
-            lua.setFunction(module, "writer", qualifiedName: "ndjson.writer") { call in try openWriter(&call) }
-            return .results(1)
-        }
+        RecordIO.module("ndjson", registerTypes: registerTypes, read: read, write: writeList, writer: openWriter)
     }
 
     static func registerTypes(_ lua: LuaState) {
-        lua.registerObjectType(
-            NDJSONReader.self,
-            methods: [
-                "close": { call in
-                    try call.object(1, "reader", as: NDJSONReader.self).input.close()
-                    return .results(0)
-                }
-            ],
-            metamethods: [
-                "__close": { call in
-                    call.lua.object(at: 1, as: NDJSONReader.self)?.input.close()
-                    return .results(0)
-                },
-                "__tostring": { call in
-                    let path = call.lua.object(at: 1, as: NDJSONReader.self)?.input.path ?? "?"
-                    call.lua.push("ndjson.reader (\(path))")
-                    return .results(1)
-                },
-            ])
+        lua.registerReaderType(NDJSONReader.self)
         lua.registerWriterType(NDJSONWriter.self) { call, writer in
             try writer.write(call.lua, value: 2)
         }
@@ -79,10 +51,7 @@ enum NDJSONModule {
         let reader = NDJSONReader(input: input)
         lua.ensureStack(6)
         lua.push(function: "ndjson.read") { call in try reader.next(call.lua) }
-        lua.push(object: reader)
-        lua.pushNil()
-        lua.pushValue(at: -2)
-        return .results(4)
+        return RecordIO.iteratorResults(lua, reader)
     }
 
     static func writerOptions(_ call: LuaCall, _ index: Int32) throws -> JSONEncodeOptions {
@@ -109,28 +78,11 @@ enum NDJSONModule {
         try RecordIO.checkList(call, 2, "list")
         let options = try writerOptions(call, 3)
         let writer = NDJSONWriter(output: try AtomicOutput(path: path, function: call.name), options: options)
-        lua.ensureStack(4)
-        let base = lua.top
-        do {
-            let n = lua.rawLength(2)
-            if n > 0 {
-                for i in 1...n {
-                    lua_rawgeti(lua.L, 2, lua_Integer(i))
-                    try writer.write(lua, value: base + 1)
-                    lua.top = base
-                }
-            }
-            try writer.commit()
-        } catch {
-            writer.output.abort()
-            throw error
-        }
-        lua.push(writer.rows)
-        return .results(1)
+        return try RecordIO.writeList(lua, to: writer) { item in try writer.write(lua, value: item) }
     }
 }
 
-final class NDJSONReader: LuaObject {
+final class NDJSONReader: RecordReader {
     static let luaTypeName = "ndjson.reader"
 
     let input: ChunkedInput
@@ -212,13 +164,7 @@ final class NDJSONWriter: RecordWriter {
         self.options = options
     }
 
-    func commit() throws {
-        if output.finished {
-            if output.committed { return }
-            throw LuaError.usage("\(output.function): the writer of '\(output.path)' was aborted")
-        }
-        try output.commit()
-    }
+    func commit() throws { try output.commitOnce() }
 
     func write(_ lua: LuaState, value: Int32) throws {
         let function = output.function

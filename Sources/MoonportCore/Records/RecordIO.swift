@@ -8,9 +8,9 @@ import Glibc
 import Darwin
 #endif
 
-/// File plumbing shared by `csv` and `ndjson`: a chunked reader whose memory
-/// does not grow with the file, and an atomic writer (temporary file beside
-/// the target, fsync, rename).
+/// File plumbing shared by `csv` and `ndjson`: their native modules' shape,
+/// a chunked reader whose memory does not grow with the file, and an atomic
+/// writer (temporary file beside the target, fsync, rename).
 /// close(2), callable where a method named `close` hides it.
 @inline(__always)
 func sysClose(_ fd: Int32) -> Int32 { close(fd) }
@@ -61,6 +61,97 @@ enum RecordIO {
                         + "got a table without item 1 (a single record? wrap it: {record})")
             }
         }
+    }
+}
+
+extension RecordIO {
+    /// The native module of a record format (`csv.native`, `ndjson.native`):
+    /// `read` (a streaming iterator), `write` (a whole list at once) and
+    /// `writer` (one item per call), named FORMAT.read etc. in messages.
+    /// `registerTypes` makes the metatables of its reader and writer.
+    static func module(
+        _ format: String, registerTypes: @escaping (LuaState) -> Void, read: @escaping LuaFunctionBody,
+        write: @escaping LuaFunctionBody, writer: @escaping LuaFunctionBody
+    ) -> BuiltinModule {
+        BuiltinModule(name: "\(format).native") { call in
+            let lua = call.lua
+            lua.ensureStack(8)
+            registerTypes(lua)
+            lua.newTable(recordCount: 3)
+            let module = lua.top
+            lua.setFunction(module, "read", qualifiedName: "\(format).read", read)
+            lua.setFunction(module, "write", qualifiedName: "\(format).write", write)
+            lua.setFunction(module, "writer", qualifiedName: "\(format).writer", writer)
+            return .results(1)
+        }
+    }
+
+    /// The end of FORMAT.read, once its iterator function is pushed: returns
+    /// iterator, reader, nil, reader (the reader as the for loop's closing
+    /// value closes the file when the loop ends, also by break or error, as
+    /// io.lines does).
+    static func iteratorResults<R: RecordReader>(_ lua: LuaState, _ reader: R) -> LuaReturn {
+        lua.push(object: reader)
+        lua.pushNil()
+        lua.pushValue(at: -2)
+        return .results(4)
+    }
+
+    /// FORMAT.write(path, list, opts) once `writer` is open: each item of
+    /// the list (argument 2) is pushed and written by `write(slot)`, then
+    /// the file is committed; an error removes the temporary file instead.
+    /// Returns the number written.
+    static func writeList<W: RecordWriter>(_ lua: LuaState, to writer: W, _ write: (Int32) throws -> Void) throws
+        -> LuaReturn
+    {
+        lua.ensureStack(4)
+        let base = lua.top
+        do {
+            let n = lua.rawLength(2)
+            if n > 0 {
+                for i in 1...n {
+                    lua_rawgeti(lua.L, 2, lua_Integer(i))
+                    try write(base + 1)
+                    lua.top = base
+                }
+            }
+            try writer.commit()
+        } catch {
+            writer.output.abort()
+            throw error
+        }
+        lua.push(writer.rows)
+        return .results(1)
+    }
+}
+
+/// What csv.read's and ndjson.read's readers have in common: the file.
+protocol RecordReader: LuaObject {
+    var input: ChunkedInput { get }
+}
+
+extension LuaState {
+    /// The metatable of a reader: r:close() and the format's own `methods`,
+    /// `__close` (closes the file) and `__tostring` ("csv.reader (PATH)").
+    func registerReaderType<R: RecordReader>(_ type: R.Type, methods: [String: LuaFunctionBody] = [:]) {
+        var all = methods
+        all["close"] = { call in
+            try call.object(1, "reader", as: R.self).input.close()
+            return .results(0)
+        }
+        registerObjectType(
+            R.self, methods: all,
+            metamethods: [
+                "__close": { call in
+                    call.lua.object(at: 1, as: R.self)?.input.close()
+                    return .results(0)
+                },
+                "__tostring": { call in
+                    let path = call.lua.object(at: 1, as: R.self)?.input.path ?? "?"
+                    call.lua.push("\(R.luaTypeName) (\(path))")
+                    return .results(1)
+                },
+            ])
     }
 }
 

@@ -115,6 +115,14 @@ public enum LuaCompleter {
             }
             lua.pop()
         }
+        // The parts of a built-in kept in files of their own (clari.ingest,
+        // csv.native) are not modules to require, unless asked for by name.
+        if !partial.contains(".") {
+            names = names.filter { name in
+                guard let dot = name.firstIndex(of: "."), !name.hasPrefix("moonport.") else { return true }
+                return !names.contains(String(name[..<dot]))
+            }
+        }
         return Completion(word: partial, candidates: names.sorted())
     }
 

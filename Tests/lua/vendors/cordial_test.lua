@@ -10,6 +10,8 @@ local json = require "json"
 local state = require "state"
 
 t.sim_reset()
+-- The simulator's account, like a real one, holds finished exports made before the run.
+local history = #cordial.jobs()
 
 local uniq = tostring(os.time()) .. "-" .. tostring(math.random(100000, 999999))
 local function name(what) return "mp-" .. what .. "-" .. uniq end
@@ -53,16 +55,18 @@ local function posted(fn)
 end
 
 --- Runs fn while Cordial's job list (GET /v2/jobs) is rewritten by
---- rewrite(list) (bare or under data, whichever the simulator answers), or
---- answered by another path when rewrite is a string (a 404 of Cordial's).
+--- rewrite(list, query) (bare or under data, whichever the simulator
+--- answers), or answered by another path when rewrite is a string (a 404
+--- of Cordial's).
 local function with_job_list(rewrite, fn)
   local orig = cordial.Client.call
   cordial.Client.call = function(self, m, path, opts)
     if m == "GET" and path == "/v2/jobs" then
       if type(rewrite) == "string" then return orig(self, m, rewrite, opts) end
       local body = orig(self, m, path, opts)
-      if body[1] == nil and type(body.data) == "table" then body.data = rewrite(body.data) return body end
-      return rewrite(body)
+      local query = opts and opts.query or {}
+      if body[1] == nil and type(body.data) == "table" then body.data = rewrite(body.data, query) return body end
+      return rewrite(body, query)
     end
     return orig(self, m, path, opts)
   end
@@ -184,7 +188,7 @@ end)
 
 t.test("export: arguments are checked before anything is sent", function()
   invalid(function() cordial.export("segments", {}) end, "argument #1 (kind) must be one of audience_trends, contacts")
-  invalid(function() cordial.export("contacts") end, "argument #2 (params) is required")
+  invalid(function() cordial.export("contacts") end, "argument #2 (params) must be a table, got nil")
   invalid(function() cordial.export("audience_trends", trends("x", nil, {name = "has space"})) end,
     "name may only contain letters, numbers and dashes")
   invalid(function() cordial.export("audience_trends", trends("x", nil, {name = "under_score"})) end, "only contain letters, numbers and dashes")
@@ -253,7 +257,7 @@ t.test("the vendor's errors: 404 RECORD_NOT_FOUND, 400 VALIDATION_ERROR", functi
   err = t.raises(cordial.job, "000000000000000000000000")
   t.equal(err.status, 404)
   t.equal(err.code, "RECORD_NOT_FOUND")
-  invalid(function() cordial.job() end, "argument #1 (id) is required")
+  invalid(function() cordial.job() end, "argument #1 (id) must be a string, got nil")
   invalid(function() cordial.job("") end, "id must not be empty")
 end)
 
@@ -578,14 +582,14 @@ t.test("jobs listing: every job, when Cordial serves fewer a page than asked or 
     t.equal(e.kind, "validation")
     return
   end
-  t.equal(#all, total, "every job Cordial has")
+  t.equal(#all, history + total, "every job Cordial has: the account's earlier ones and this run's")
   assert(sent <= 4, "requests for the listing: " .. sent)
   local ids = {}
   for _, j in ipairs(all) do
     t.equal(ids[j.id], nil, "each job once")
     ids[j.id] = true
   end
-  t.equal(#cordial.jobs{per_page = 7}, total)
+  t.equal(#cordial.jobs{per_page = 7}, history + total)
 end)
 
 t.test("exactly once when Cordial's job list names its fields id and name", function()
@@ -712,13 +716,63 @@ t.test("exactly once: 'no job of that name' is trusted only once the job list ha
   t.equal(err.retryable, false)
   t.contains(err.message, "export '" .. name("unproven") .. "' may have been created")
   t.contains(err.message, "cannot be trusted")
+  -- Nor does a list prove anything whose jobs (the account's earlier ones too) carry no names, or one
+  -- that names its jobs but does not show them when asked for their name.
+  local strip = function(list, query)
+    if query.jobName then return json.array({}) end
+    local out = {}
+    for i, j in ipairs(list) do out[i] = {_id = j._id, status = j.status} end
+    return out
+  end
+  local unfiltered = function(list, query) if query.jobName then return json.array({}) end return list end
+  for i, rewrite in ipairs({strip, unfiltered}) do
+    local what = "unproven-" .. i
+    local e = with_job_list(rewrite, function()
+      local fired = t.lose_next(cordial.Client, "POST", "/v2/audiencetrendsexport")
+      local e = t.raises(cordial.client{}.export, cordial.client{}, "audience_trends", trends(what))
+      t.equal(fired(), true, "the answer was lost")
+      return e
+    end)
+    t.equal(created() - before, 1 + i, "sent once, never again")
+    t.contains(e.message, "export '" .. name(what) .. "' may have been created")
+    t.contains(e.message, "cannot be trusted")
+  end
+  before = created()
   -- The real list finds this run's exports by name: an answer lost before the export was made is sent again.
   local other = cordial.client{}
   local fired = t.lose_next(cordial.Client, "POST", "/v2/audiencetrendsexport", "reset")
   local job = other:export("audience_trends", trends("proven"))
   t.equal(fired(), true, "the request was reset before it took effect")
-  t.equal(created() - before, 2, "the export that was never made is made once")
+  t.equal(created() - before, 1, "the export that was never made is made once")
   t.equal(cordial.jobs{job_name = name("proven")}[1].id, job.id)
+end)
+
+t.test("a lost first export of a run is resolved when the job list names its earlier jobs: sent again once, no duplicate", function()
+  assert(history > 0, "the account has jobs from before the run")
+  for _, j in ipairs(cordial.jobs{page = 1, per_page = 100}) do
+    if j.raw.jobName:find("^contacts%-") then t.equal(j.status, "done", "an earlier export") end
+  end
+  -- A run that has made no export yet: a copy of the binding of its own (no export claimed, no listing seen).
+  local loaded, modules = package.loaded.cordial, require("moonport.client").modules
+  package.loaded.cordial = nil
+  local ok, first_run = pcall(require, "cordial")
+  package.loaded.cordial, modules.cordial = loaded, loaded
+  assert(ok, first_run)
+  assert(first_run ~= cordial, "a fresh copy of the binding")
+  local before = t.sim_stats()
+  -- Its very first export is answered 500 (the export is not made): Cordial's list has no job of that name,
+  -- and it finds the account's earlier jobs by name, so the export is sent again, once.
+  local fired = t.lose_next(first_run.Client, "POST", "/v2/audiencetrendsexport", "500")
+  local job = first_run.export("audience_trends", trends("first-lost"))
+  t.equal(fired(), true, "the first answer was a 500")
+  local after = t.sim_stats()
+  t.equal(after.created.cordial.exports - before.created.cordial.exports, 1, "sent again once: one export made")
+  t.equal(after.duplicates.total, before.duplicates.total, "no duplicate")
+  local named = cordial.jobs{job_name = name("first-lost")}
+  t.equal(#named, 1, "one job of that name")
+  t.equal(named[1].id, job.id)
+  job:wait{interval = 0.05}
+  t.equal(job.status, "done")
 end)
 
 t.done()

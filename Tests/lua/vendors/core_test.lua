@@ -68,7 +68,7 @@ end)
 t.test("poll validates its options and rejects what is not a Job", function()
   local e = t.raises(clari.poll, {{id = "x"}})
   t.equal(e.kind, "validation")
-  t.contains(e.message, "item 1 is not a Job")
+  t.contains(e.message, "item 1 must be a Job, got table")
   e = t.raises(clari.poll, {}, {intervall = 1})
   t.contains(e.message, "unknown option 'intervall'")
 end)
@@ -110,6 +110,58 @@ t.test("the state.once journal adopts what an interrupted run created", function
   t.equal(job.id, first.id)
   local after = t.sim_stats()
   t.equal(after.duplicates.total, before.duplicates.total, "duplicates")
+end)
+
+t.test("one argument checker, one message shape, located at the script's line", function()
+  local args = require "moonport.args"
+  local cases = {
+    {"batch.chunks", "argument #2 (size)", 0, "integer >= 1", "batch.chunks: argument #2 (size) must be an integer >= 1, got 0"},
+    {"batch.chunks", "argument #2 (size)", 1.5, "integer >= 1", "batch.chunks: argument #2 (size) must be an integer >= 1, got 1.5"},
+    {"f", "option 'x'", "s", "number", "f: option 'x' must be a number, got string"},
+    {"f", "argument #1 (key)", "", "non-empty string", "f: argument #1 (key) must be a non-empty string, got ''"},
+    {"f", "argument #1 (key)", nil, "string", "f: argument #1 (key) must be a string, got nil"},
+    {"f", "option 'mode'", "x", {a = true, b = true}, "f: option 'mode' must be one of a, b, got 'x'"},
+    {"f", "option 'mode'", 3, {a = true}, "f: option 'mode' must be one of a, got number"},
+  }
+  for _, c in ipairs(cases) do
+    local e = t.raises(function() args.check(c[1], c[2], c[3], c[4]) end)
+    t.equal(e.kind, "validation", c[5])
+    t.equal(e.message, c[5])
+    t.contains(tostring(e.where), "core_test.lua:", c[5])
+  end
+  t.equal(args.check("f", "x", nil, "string", true), nil)
+  t.equal(args.check("f", "x", 3, "integer >= 1"), 3)
+  -- A vendor's function: the error carries the vendor.
+  local e = t.raises(args.check, {fname = "clari.export", vendor = "clari"}, "argument #1 (kind)", 5, "string")
+  t.equal(e.vendor, "clari")
+  t.equal(e.message, "clari.export: argument #1 (kind) must be a string, got number")
+  e = t.raises(args.check_known, "f", "option", {colour = 1}, {color = true, size = true})
+  t.equal(e.message, "f: unknown option 'colour' (known: color, size)")
+  -- Through a stdlib module, the error points at this line, not inside the stdlib.
+  local line = debug.getinfo(1, "l").currentline + 1
+  e = t.raises(function() require("batch").chunks({1}, 0) end)
+  t.contains(tostring(e.where), "core_test.lua:" .. line .. ":")
+  e = t.raises(function() clari.poll({}, {interval = 0}) end)
+  t.equal(e.message, "clari.poll: option 'interval' must be a number > 0, got 0")
+  t.contains(tostring(e.where), "core_test.lua:")
+end)
+
+t.test("retrying and 'may have been created' are read from the error's facts, never its message", function()
+  local function err(kind, message, fields) return require("moonport").error(kind, message, fields) end
+  -- The message says "connection refused"; the fact says the request may have taken effect.
+  t.equal(V.outcome_unknown(err("network", "POST /x: connection refused", {may_have_taken_effect = true})), true)
+  t.equal(V.outcome_unknown(err("network", "POST /x: the server closed the connection", {may_have_taken_effect = false})), false)
+  t.equal(V.outcome_unknown(err("validation", "clari.export: argument #1 (kind) must be a string, got nil")), false)
+  t.equal(V.outcome_unknown("a raw error"), false)
+  t.equal(V.transient(err("http", "GET /x answered 500", {status = 500, retryable = true})), true)
+  t.equal(V.transient(err("http", "GET /x answered 500", {status = 500, retryable = false})), false)
+  t.equal(V.transient(err("network", "GET /x: connection reset")), false)
+  -- The vendor's error for an answer carries the http module's verdict on its status.
+  for status, facts in pairs{[400] = {false, false}, [429] = {true, false}, [500] = {true, true}, [503] = {true, false}} do
+    local e = clari.response_error({status = status, body = '{"message": "x"}', headers = {}}, "POST", "/v4/export")
+    t.equal(e.retryable, facts[1], "retryable " .. status)
+    t.equal(e.may_have_taken_effect, facts[2], "may_have_taken_effect " .. status)
+  end
 end)
 
 t.done()

@@ -106,11 +106,11 @@ t.test("a job built from a status response: status, vendor_status, error", funct
 end)
 
 t.test("the error body gives code and message, with error_id", function()
-  local code, message = mics._def.error_body({status = "error", error = "Datamart 9 not found", error_code = "NOT_FOUND",
+  local code, message = mics._def.code_and_message({status = "error", error = "Datamart 9 not found", error_code = "NOT_FOUND",
     error_id = "abc-123"})
   t.equal(code, "NOT_FOUND")
   t.equal(message, "Datamart 9 not found (error_id abc-123)")
-  t.equal(mics._def.error_body({status = "ok", data = {}}), nil)
+  t.equal(mics._def.code_and_message({status = "ok", data = {}}), nil)
 end)
 
 ---------------------------------------------------------------------------
@@ -247,7 +247,7 @@ t.test("document_imports: every import of a datamart, every page", function()
     t.equal(sent >= #all, true, "requests for " .. #all .. " pages: " .. sent)
   end
   for i = 1, #all do t.equal(paged[i].id, all[i].id) end
-  invalid(function() mics.document_imports() end, "argument #1 (datamart) is required")
+  invalid(function() mics.document_imports() end, "argument #1 (datamart) must be a string, got nil")
   invalid(function() mics.document_imports("15/02") end, "must be an id")
 end)
 
@@ -291,15 +291,15 @@ t.test("document_import: arguments checked before anything is sent", function()
     s[k] = v
     return function() mics.document_import(s) end
   end
-  invalid(function() mics.document_import() end, "argument #1 (import spec) is required")
+  invalid(function() mics.document_import() end, "argument #1 (import spec) must be a table, got nil")
   invalid(function() mics.document_import("x") end, "must be a table")
-  invalid(with("datamart", nil), "field 'datamart' is required")
+  invalid(with("datamart", nil), "field 'datamart' must be a string, got nil")
   invalid(with("datamart", 1.5), "field 'datamart' must be a string")
   invalid(with("document_type", "USER_THING"), "field 'document_type' must be one of USER_ACTIVITY, "
     .. "USER_IDENTIFIERS_ASSOCIATION_DECLARATIONS, USER_PROFILE, USER_SEGMENT, got 'USER_THING'")
-  invalid(with("document_type", nil), "field 'document_type' is required")
+  invalid(with("document_type", nil), "field 'document_type' must be one of")
   invalid(with("mime_type", "application/json"), "field 'mime_type' must be one of APPLICATION_X_NDJSON, TEXT_CSV")
-  invalid(with("name", nil), "field 'name' is required")
+  invalid(with("name", nil), "field 'name' must be a string, got nil")
   invalid(with("name", "  "), "must not be blank")
   invalid(with("encoding", 8), "field 'encoding' must be a string")
   invalid(with("colour", "red"), "unknown field 'colour'")
@@ -444,12 +444,12 @@ t.test("submit: arguments checked before anything is sent", function()
   local path = tmp("check.ndjson")
   write_activities(path, 2, "check")
   invalid(function() mics.submit("files", imp, {}) end, "argument #1 (kind) must be one of documents")
-  invalid(function() mics.submit("documents", nil, {}) end, "argument #2 (import) is required")
-  invalid(function() mics.submit("documents", {name = "x"}, {}) end, "import.id is required")
-  invalid(function() mics.submit("documents", {id = "1"}, {}) end, "import.datamart_id is required")
+  invalid(function() mics.submit("documents", nil, {}) end, "argument #2 (import) must be a table, got nil")
+  invalid(function() mics.submit("documents", {name = "x"}, {}) end, "import.id must be a string, got nil")
+  invalid(function() mics.submit("documents", {id = "1"}, {}) end, "import.datamart_id must be a string, got nil")
   invalid(function() mics.submit("documents", {id = "1", datamart_id = "1502", mime_type = "JSON"}, {}) end, "import.mime_type must be one of")
   invalid(function() mics.submit("documents", imp, 42) end, "argument #3 (data) must be a list, an iterator function or a file path")
-  invalid(function() mics.submit("documents", imp) end, "got nothing")
+  invalid(function() mics.submit("documents", imp) end, "got nil")
   invalid(function() mics.submit("documents", imp, {}, "ndjson") end, "argument #4 (options) must be a table")
   invalid(function() mics.submit("documents", imp, {}, {fromat = "ndjson"}) end, "unknown option 'fromat'")
   invalid(function() mics.submit("documents", imp, {}, {format = "xml"}) end, "option 'format' must be one of csv, ndjson")
@@ -527,7 +527,7 @@ t.test("cancel: a pending execution is CANCELED; a finished one cannot be", func
   t.equal(err.status, 400)
   t.equal(err.code, "BAD_REQUEST_DATA")
   t.contains(err.message, "can no longer be canceled")
-  invalid(function() mics.cancel("63000") end, "argument #1 (job) must be a Job, got a string")
+  invalid(function() mics.cancel("63000") end, "argument #1 (job) must be a Job, got string")
 end)
 
 t.test("download: the execution's final record as JSON; result: data.result", function()
@@ -567,11 +567,11 @@ t.test("executions: newest first, limit and since", function()
   t.equal(#recent < #list, true, "the seeded execution is a week old")
   list[1]:wait(fast)
   t.equal(list[1].status, "done")
-  invalid(function() mics.executions() end, "argument #2 (import) is required")
+  invalid(function() mics.executions() end, "argument #2 (import) must be a table, got nil")
   invalid(function() mics.executions(imp, {limit = 1.5}) end, "option 'limit' must be an integer")
   invalid(function() mics.executions(imp, {newest = true}) end, "unknown option 'newest'")
   invalid(function() mics.poll(list[1], {interval = "fast"}) end, "option 'interval' must be a number")
-  invalid(function() mics.poll({42}) end, "item 1 is not a Job")
+  invalid(function() mics.poll({42}) end, "item 1 must be a Job, got number")
 end)
 
 t.test("state.once: jobs come back alive with their datamart and import", function()
