@@ -418,16 +418,32 @@ local function find_transaction(c, dataset, part, snap, since)
   return nil, string.format("%s among the transactions that appeared since (%s)", check, table.concat(unsure, "; "))
 end
 
-local function send_part(c, dataset, name, fields, rows)
-  local body = {transactionName = name, fields = json.array(fields), rows = json.array(rows)}
+-- `rows` is a list of rows, or (from a CSV path) `rows_json`, the part's
+-- rows already encoded by csv.native.parts, and `count`: the rows become
+-- Lua tables only if a lost answer makes the lookup compare them.
+local function send_part(c, dataset, name, fields, rows, rows_json, count)
+  local request
   local part = {name = name, fields = fields, rows = rows}
+  if rows_json then
+    request = {body = '{"transactionName":' .. json.encode(name) .. ',"fields":' .. json.encode(json.array(fields))
+      .. ',"rows":' .. rows_json .. '}', headers = {["Content-Type"] = "application/json"}}
+    setmetatable(part, {__index = function(t, k)
+      if k ~= "rows" then return nil end
+      local decoded = json.decode(rows_json)
+      rawset(t, "rows", decoded)
+      return decoded
+    end})
+  else
+    request = {json = {transactionName = name, fields = json.array(fields), rows = json.array(rows)}}
+    count = #rows
+  end
   local id = V.create{
     vendor = "claravine", what = "transaction '" .. name .. "' in the dataset " .. dataset,
     key = "data " .. dataset .. " " .. name,
     before = function() return snapshot(c, dataset) end,
     send = function()
       local path = "/v1/datasets/" .. esc(dataset) .. "/data"
-      local answer = c:call("POST", path, {json = body})
+      local answer = c:call("POST", path, request)
       local uuid = type(answer) == "string" and answer
         or type(answer) == "table" and (answer.transactionUuid or answer.uuid or answer.id) or nil
       if uuid == nil or type(uuid) == "table" then
@@ -441,7 +457,7 @@ local function send_part(c, dataset, name, fields, rows)
     find = function(snap, started_at) return find_transaction(c, dataset, part, snap, started_at) end,
   }
   claimed[id] = true
-  return c:job("data", id, {dataset = dataset, name = name, rows = #rows})
+  return c:job("data", id, {dataset = dataset, name = name, rows = count})
 end
 
 --- Rows from a list, an iterator or a CSV path, as arrays in `fields` order.
@@ -450,28 +466,24 @@ end
 local function row_source(w, fields, rows)
   local cleanup = function() end
   if type(rows) == "string" then
-    local total = V.count_csv_rows(rows)
-    local it = batch._source(w.fname, "data.rows", rows, {format = "csv", header = false})
-    local header = it()
-    if fields == nil then fields = header
-    else
-      -- Columns of the file in the order of `fields`.
-      local index = {}
-      for i, h in ipairs(header or {}) do index[h] = i end
-      local map = {}
-      for i, f in ipairs(fields) do
-        map[i] = index[f] or V.raise("claravine", "validation", string.format("%s: field '%s' is not a column of %s", w.fname, f, rows))
+    -- A CSV path: read natively, each part encoded as JSON in Swift
+    -- (csv.native.parts), never as Lua tables. The count is native too.
+    -- The count reads the whole file first and checks every row's width,
+    -- so a ragged row is reported before the first part is sent.
+    local native = require "csv.native"
+    local function read(f, ...)
+      local ok, a, b = pcall(f, ...)
+      if ok then return a, b end
+      if type(a) == "table" and a.kind then
+        local fields = {}
+        for k, v in pairs(a) do if k ~= "kind" and k ~= "message" and k ~= "where" then fields[k] = v end end
+        V.raise("claravine", a.kind, w.fname .. ": " .. tostring(a.message):gsub("^csv%.[%w_]+: ", ""), fields)
       end
-      local raw = it
-      it = function()
-        local r = raw()
-        if r == nil then return nil end
-        local out = {}
-        for i, k in ipairs(map) do out[i] = r[k] end
-        return out
-      end
+      error(a, 0)
     end
-    return fields, it, total, cleanup
+    local total = read(native.count, rows)
+    local next_part, header = read(native.parts, rows, {size = claravine.max_rows, columns = fields})
+    return fields or header, next_part, total, cleanup, true
   end
   if fields == nil then V.raise("claravine", "validation", w.fname .. ": data.fields is required (a list of field names)") end
   local it, total = batch._source(w.fname, "data.rows", rows), type(rows) == "table" and #rows or nil
@@ -556,14 +568,27 @@ function Client:submit(kind, dataset, data, opts)
   local concurrency = args.check(w, "option 'concurrency'", opts.concurrency, "integer", true) or claravine.default_concurrency
   if concurrency < 1 then V.raise("claravine", "validation", w.fname .. ": concurrency must be >= 1") end
 
-  local fields, next_row, total, cleanup = row_source(w, data.fields, data.rows)
+  local fields, next_row, total, cleanup, encoded = row_source(w, data.fields, data.rows)
   local done <close> = setmetatable({}, {__close = function() cleanup() end})
   local parts = math.max(1, math.ceil(total / claravine.max_rows))
   local jobs = {}
   local part = 0
   -- Workers take the next 1,000 rows (reading does not yield, so parts
-  -- are cut in order) and send them.
+  -- are cut in order) and send them. From a CSV path a part comes encoded:
+  -- its JSON text and its number of rows.
   local function take()
+    if encoded then
+      local rows_json, count = next_row()
+      if rows_json == nil then
+        if part > 0 then return nil end
+        rows_json, count = "[]", 0
+      end
+      part = part + 1
+      if part > parts then
+        V.raise("claravine", "validation", w.fname .. ": the rows changed while they were being sent (more than counted)")
+      end
+      return part, nil, rows_json, count
+    end
     local rows = {}
     for _ = 1, claravine.max_rows do
       local r = next_row()
@@ -581,10 +606,10 @@ function Client:submit(kind, dataset, data, opts)
   for k = 1, math.min(concurrency, parts) do
     workers[k] = function()
       while true do
-        local i, rows = take()
+        local i, rows, rows_json, count = take()
         if i == nil then return end
         local name = parts == 1 and data.name or string.format("%s (part %d of %d)", data.name, i, parts)
-        jobs[i] = send_part(self, dataset, name, fields, rows)
+        jobs[i] = send_part(self, dataset, name, fields, rows, rows_json, count)
       end
     end
   end

@@ -193,6 +193,9 @@ public final class VendorSimulator: Sendable {
     private let server: SimServer
     private let channel = NIOLockedValueBox<Channel?>(nil)
 
+    /// The body `GET /__sim/stats` answers (JSON text), read in this process.
+    public func statsJSON() -> [UInt8] { JSON.encode(context.stats.json(faults: faults)) }
+
     public init(config: SimulatorConfig = SimulatorConfig()) {
         self.config = config
         let context = SimContext(config: config)

@@ -3,9 +3,6 @@ import Foundation
 import MoonportCore
 import VendorSim
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -290,7 +287,7 @@ struct Soak: Sendable {
             if !again || attempt >= 6 { break }
         }
         r.seconds = Date().timeIntervalSince(started)
-        if let stats = Self.stats(endpoints.root) {
+        if let stats = Self.stats(simulator) {
             r.faults = ((stats["faults"] as? [String: Any]) ?? [:]).compactMapValues { ($0 as? NSNumber)?.intValue }.filter { $0.value > 0 }
             let dup = (stats["duplicates"] as? [String: Any]) ?? [:]
             r.duplicates = (dup["total"] as? NSNumber)?.intValue ?? 0
@@ -511,18 +508,11 @@ struct Soak: Sendable {
         return String(cString: made)
     }
 
-    /// GET /__sim/stats, decoded.
-    static func stats(_ root: String) -> [String: Any]? {
-        guard let url = URL(string: root + "/__sim/stats") else { return nil }
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var body: Data?
-        let task = URLSession.shared.dataTask(with: url) { data, _, _ in
-            body = data
-            done.signal()
-        }
-        task.resume()
-        guard done.wait(timeout: .now() + 30) == .success, let body else { return nil }
-        return (try? JSONSerialization.jsonObject(with: body)) as? [String: Any]
+    /// What GET /__sim/stats answers, decoded. The simulator runs in this
+    /// process: read it directly (no URLSession, so the binary does not link
+    /// FoundationNetworking and libcurl, which every start-up paid for).
+    static func stats(_ simulator: VendorSimulator) -> [String: Any]? {
+        (try? JSONSerialization.jsonObject(with: Data(simulator.statsJSON()))) as? [String: Any]
     }
 }
 

@@ -52,6 +52,53 @@ final class CSVTests: RecordFileTestCase {
         return (r.first?.stringValue, r.dropFirst().first?.stringValue ?? "", r.dropFirst(2).first?.stringValue, lineNumber)
     }
 
+    // MARK: csv.native.parts / count (Claravine's CSV path: rows encoded as JSON, no Lua table per row)
+
+    func testNativePartsEncodeRowsAsJSONInParts() throws {
+        let p = try put(
+            "parts.csv",
+            "\u{FEFF}id,name,note\r\n1,\"Smith, John\",\"He said \"\"hi\"\"\"\r\n2,plain,\"two\nlines\"\n\n3,tab\there,\n4,\u{E9}t\u{E9},x\n5,a,b\n")
+        let r = try run(
+            """
+            local native = require "csv.native"
+            local out = {native.count(\(quoted(p)))}
+            local next_part, header = native.parts(\(quoted(p)), {size = 2})
+            out[#out + 1] = table.concat(header, "|")
+            for j, n, first, last in next_part do out[#out + 1] = j .. " " .. n .. " " .. first .. "-" .. last end
+            out[#out + 1] = tostring(next_part())
+            local sub = native.parts(\(quoted(p)), {size = 10, columns = {"note", "id"}})
+            out[#out + 1] = (sub())
+            return table.concat(out, "\\n")
+            """)
+        XCTAssertEqual(
+            r.first?.stringValue,
+            [
+                "5", "id|name|note",
+                #"[["1","Smith, John","He said \"hi\""],["2","plain","two\nlines"]] 2 2-3"#,
+                #"[["3","tab\there",""],["4","\#u{E9}t\#u{E9}","x"]] 2 6-7"#,
+                #"[["5","a","b"]] 1 8-8"#,
+                "nil",
+                #"[["He said \"hi\"","1"],["two\nlines","2"],["","3"],["x","4"],["b","5"]]"#,
+            ].joined(separator: "\n"))
+    }
+
+    func testNativePartsErrorsAndEmptyFile() throws {
+        let p = try put("bad.csv", "id,name\n1,a\n2,b,c\n")
+        let missing = try failure("require('csv.native').parts(\(quoted(p)), {columns = {'name', 'budget'}})")
+        XCTAssertEqual(missing.kind, "validation")
+        XCTAssertTrue(missing.message.contains("'budget' is not a column of"), missing.message)
+        let ragged = try failure("for _ in require('csv.native').parts(\(quoted(p))) do end")
+        XCTAssertEqual(ragged.kind, "validation")
+        XCTAssertEqual(ragged.line, 3)
+        XCTAssertTrue(ragged.message.contains("the row has 3 fields but the header has 2 columns"), ragged.message)
+        let e = try put("empty.csv", "id,name\n")
+        let r = try run(
+            "local n = require('csv.native'); local it = n.parts(\(quoted(e))); return n.count(\(quoted(e))), it()")
+        XCTAssertEqual(r.first, .integer(0))
+        XCTAssertEqual(r.count, 2)
+        XCTAssertEqual(r.last, .nil)
+    }
+
     // MARK: reading
 
     func testHeaderRowsAndQuoting() throws {

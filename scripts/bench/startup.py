@@ -40,6 +40,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bin", help="a built moonport (default: build release)")
     ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--before", metavar="PATH",
+                    help="also time this other moonport binary (e.g. the build before a change), in the same run")
     ap.add_argument("--json-out", metavar="FILE",
                     help="also write the results as JSON (rows and moonport-vs-reference comparisons) to FILE")
     args = ap.parse_args()
@@ -48,6 +50,8 @@ def main():
         script = os.path.join(tmp, "empty.lua")
         open(script, "w").close()
         commands = {"true": ["true"], "lua5.4": ["lua5.4", script], "moonport run": [moonport, "run", script]}
+        if args.before:
+            commands["moonport before"] = [args.before, "run", script]
         for cmd in commands.values():  # warm the page cache
             for _ in range(10):
                 once(cmd)
@@ -57,13 +61,14 @@ def main():
                 times[name].append(once(cmd))
     spawn = statistics.median(times.pop("true"))
     ref = statistics.median(times["lua5.4"]) - spawn
-    print(f"{'command':<14} {'median ms':>10} {'p90 ms':>8} {'net ms':>7} {'ratio':>7}")
+    print(f"{'command':<16} {'median ms':>10} {'p90 ms':>8} {'net ms':>7} {'ratio':>7} {'wall ratio':>10}")
     for name, ts in times.items():
         ts.sort()
         med = statistics.median(ts)
         p90 = ts[int(len(ts) * 0.9)]
-        print(f"{name:<14} {med * 1000:>10.2f} {p90 * 1000:>8.2f} {(med - spawn) * 1000:>7.2f} {(med - spawn) / ref:>6.2f}x")
-    print(f"(net = median minus {spawn * 1000:.2f} ms for Python to spawn /bin/true; ratio of net times vs lua5.4)")
+        wall = med / statistics.median(times["lua5.4"])
+        print(f"{name:<16} {med * 1000:>10.2f} {p90 * 1000:>8.2f} {(med - spawn) * 1000:>7.2f} {(med - spawn) / ref:>6.2f}x {wall:>9.2f}x")
+    print(f"(net = median minus {spawn * 1000:.2f} ms for Python to spawn /bin/true; ratio of net times vs lua5.4; wall ratio of medians vs lua5.4)")
     if args.json_out:
         rows = []
         for name, ts in times.items():

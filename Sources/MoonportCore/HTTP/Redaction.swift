@@ -125,12 +125,19 @@ public enum Redaction {
     /// Every name `isSecretName` accepts holds one of these (lowercased).
     private static let secretStems: [[UInt8]] = ["token", "secret", "passw", "pwd", "signature", "credential",
         "cookie", "auth", "key"].map { Array($0.utf8) }
+    /// The (lowercased) first bytes of the stems: the scan tries the stems only at these.
+    private static let stemStarts: [Bool] = {
+        var t = [Bool](repeating: false, count: 256)
+        for stem in secretStems { t[Int(stem[0])] = true }
+        return t
+    }()
 
     /// False when no name in `body` can be a secret's: the body is ASCII,
     /// none of the stems appears (any case) and there is no `\u` escape that
     /// could spell one. Parsing a large upload only to find nothing is skipped.
     static func mayNameASecret(_ body: [UInt8]) -> Bool {
-        body.withUnsafeBufferPointer { b in
+        let starts = stemStarts
+        return body.withUnsafeBufferPointer { b in
             let n = b.count
             var i = 0
             while i < n {
@@ -138,6 +145,10 @@ public enum Redaction {
                 if b[i] == UInt8(ascii: "\\"), i + 1 < n, b[i + 1] == UInt8(ascii: "u") { return true }
                 // Beyond ASCII, full lowercasing can make a stem (KELVIN SIGN -> k).
                 if b[i] >= 0x80 { return true }
+                if !starts[Int(c)] {
+                    i += 1
+                    continue
+                }
                 for stem in secretStems where stem[0] == c && i + stem.count <= n {
                     var k = 1
                     while k < stem.count && (b[i + k] | 0x20) == stem[k] { k += 1 }

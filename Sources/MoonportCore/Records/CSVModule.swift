@@ -36,7 +36,8 @@ enum CSVModule {
     static let lf: UInt8 = 0x0A
 
     static var builtin: BuiltinModule {
-        RecordIO.module("csv", registerTypes: registerTypes, read: read, write: writeList, writer: openWriter)
+        RecordIO.module("csv", registerTypes: registerTypes, read: read, write: writeList, writer: openWriter,
+            extra: ["parts": CSVParts.open, "count": CSVParts.count])
     }
 
     static func registerTypes(_ lua: LuaState) {

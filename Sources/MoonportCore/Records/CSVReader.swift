@@ -60,6 +60,27 @@ final class CSVReader: RecordReader {
         return UnsafeBufferPointer(start: scratch + start, count: ends[i] - start)
     }
 
+    enum ShortRows { case accepted, refused(hint: Bool) }
+
+    /// The record just read against the header's width: the one rule of
+    /// csv.read, csv.native.parts and csv.native.count. A long row is always
+    /// an error; a short one unless `shortRows` accepts it (`hint`: say how).
+    func checkWidth(_ width: Int, line: Int, shortRows: ShortRows) throws {
+        let n = fieldCount
+        if n > width {
+            throw failure(
+                line,
+                "the row has \(n) fields but the header has \(width) columns "
+                    + "(a separator inside a value that should have been quoted?)")
+        }
+        if n < width, case .refused(let hint) = shortRows {
+            throw failure(
+                line,
+                "the row has \(n) fields but the header has \(width) columns"
+                    + (hint ? " (read with {strict=false} to accept short rows, the missing fields being nil)" : ""))
+        }
+    }
+
     func readHeader() throws {
         guard let headerLine = try nextRecord() else {
             columns = []
@@ -107,18 +128,7 @@ final class CSVReader: RecordReader {
         lua.ensureStack(6)
         let n = fieldCount
         if let columns {
-            if n > columns.count {
-                throw failure(
-                    rowLine,
-                    "the row has \(n) fields but the header has \(columns.count) columns "
-                        + "(a separator inside a value that should have been quoted?)")
-            }
-            if n < columns.count && strict {
-                throw failure(
-                    rowLine,
-                    "the row has \(n) fields but the header has \(columns.count) columns "
-                        + "(read with {strict=false} to accept short rows, the missing fields being nil)")
-            }
+            try checkWidth(columns.count, line: rowLine, shortRows: strict ? .refused(hint: true) : .accepted)
             lua_createtable(L, 0, Int32(n))
             let row = lua.top
             call.pushAnchor()

@@ -71,7 +71,7 @@ extension RecordIO {
     /// `registerTypes` makes the metatables of its reader and writer.
     static func module(
         _ format: String, registerTypes: @escaping (LuaState) -> Void, read: @escaping LuaFunctionBody,
-        write: @escaping LuaFunctionBody, writer: @escaping LuaFunctionBody
+        write: @escaping LuaFunctionBody, writer: @escaping LuaFunctionBody, extra: [String: LuaFunctionBody] = [:]
     ) -> BuiltinModule {
         BuiltinModule(name: "\(format).native") { call in
             let lua = call.lua
@@ -82,6 +82,7 @@ extension RecordIO {
             lua.setFunction(module, "read", qualifiedName: "\(format).read", read)
             lua.setFunction(module, "write", qualifiedName: "\(format).write", write)
             lua.setFunction(module, "writer", qualifiedName: "\(format).writer", writer)
+            for (name, body) in extra { lua.setFunction(module, name, qualifiedName: "\(format).\(name)", body) }
             return .results(1)
         }
     }

@@ -331,6 +331,73 @@ t.test("no base URL: kind = auth naming CLARAVINE_BASE_URL (each customer has it
   t.contains(out, "given=https://acme.claravine.com")
 end)
 
+t.test("a CSV path is sent in 1,000-row parts encoded natively: names, counts, a fields subset, bad column, ragged row, lost answer", function()
+  local path = tmp("big.csv")
+  local big = {}
+  for i = 1, 2500 do big[i] = {"f" .. i, "Campaign \"" .. i .. "\"", i % 2 == 0 and "email" or "web", "EU"} end
+  csv.write(path, big, {header = {"campaign_id", "campaign_name", "channel", "region"}})
+  local n = created_transactions()
+  local jobs = claravine.submit("data", "ds-campaigns", {name = "CSV parts", rows = path}, {concurrency = 2})
+  t.equal(#jobs, 3)
+  t.equal(created_transactions() - n, 3)
+  for i, expect in ipairs{1000, 1000, 500} do
+    t.equal(jobs[i].ref.name, string.format("CSV parts (part %d of 3)", i))
+    t.equal(jobs[i].ref.rows, expect)
+  end
+  claravine.poll(jobs, {interval = 0.1})
+  local d3 = claravine.data("ds-campaigns", jobs[3].id)
+  t.equal(#d3.rows, 500)
+  t.equal(d3.rows[1][1], "f2001")
+  t.equal(d3.rows[1][2], 'Campaign "2001"')
+  -- A subset of the columns, in another order.
+  local sub = claravine.submit("data", "ds-campaigns", {name = "CSV subset",
+    fields = {"channel", "campaign_name", "campaign_id"}, rows = path})
+  t.equal(#sub, 3)
+  claravine.poll(sub, {interval = 0.1})
+  local d = claravine.data("ds-campaigns", sub[2].id)
+  t.equal(#d.rows, 1000)
+  t.equal(#d.fields, 3)
+  t.equal(d.rows[1][1], "web")
+  t.equal(d.rows[1][3], "f1001")
+  -- A field that is not a column: validation naming it, nothing sent.
+  local requests = t.sim_stats().requests
+  local e = t.raises(claravine.submit, "data", "ds-campaigns", {name = "CSV bad", fields = {"campaign_id", "budget"}, rows = path})
+  t.equal(e.kind, "validation")
+  t.contains(e.message, "claravine.submit: field 'budget' is not a column of")
+  t.equal(t.sim_stats().requests, requests, "nothing sent")
+  -- A ragged row: reported with its line.
+  local ragged = tmp("ragged.csv")
+  local f = assert(io.open(ragged, "wb"))
+  f:write("campaign_id,campaign_name,channel\nr1,n,web\nr2,n\n")
+  f:close()
+  local r = t.raises(claravine.submit, "data", "ds-campaigns", {name = "CSV ragged", rows = ragged})
+  t.equal(r.kind, "validation")
+  t.contains(r.message, "claravine.submit: ")
+  t.contains(r.message, ":3:")
+  t.equal(r.line, 3)
+  -- A ragged row in the third part: reported before the first part is sent.
+  local late = tmp("late.csv")
+  f = assert(io.open(late, "wb"))
+  f:write("campaign_id,campaign_name,channel\n")
+  for i = 1, 2500 do f:write(i == 2222 and "r,n\n" or ("r" .. i .. ",n,web\n")) end
+  f:close()
+  requests = t.sim_stats().requests
+  r = t.raises(claravine.submit, "data", "ds-campaigns", {name = "CSV late ragged", rows = late})
+  t.equal(r.line, 2223)
+  t.equal(t.sim_stats().requests, requests, "nothing sent before the ragged row was found")
+  -- A lost answer: the part is found (by name, or by its rows decoded from
+  -- the encoded part) and adopted, not sent twice.
+  local before, m = t.sim_stats(), created_transactions()
+  local fired = t.lose_next(claravine.Client, "POST", "/data")
+  local lost = claravine.submit("data", "ds-campaigns", {name = "CSV lost", rows = path})
+  t.equal(fired(), true)
+  t.equal(#lost, 3)
+  t.equal(created_transactions() - m, 3)
+  t.equal(t.sim_stats().duplicates.total, before.duplicates.total, "duplicates")
+  claravine.poll(lost, {interval = 0.1})
+  t.equal(claravine.data("ds-campaigns", lost[2].id).rows[1][1], "f1001", "each part adopted its own transaction")
+end)
+
 t.test("no duplicates over the whole run", function()
   t.equal(t.sim_stats().duplicates.total, meant_duplicates, "only the transactions made twice on purpose")
 end)
