@@ -472,17 +472,23 @@ local function row_source(w, fields, rows)
     -- so a ragged row is reported before the first part is sent.
     local native = require "csv.native"
     local function read(f, ...)
-      local ok, a, b = pcall(f, ...)
-      if ok then return a, b end
+      local r = table.pack(pcall(f, ...))
+      if r[1] then return table.unpack(r, 2, r.n) end
+      local a = r[2]
       if type(a) == "table" and a.kind then
         local fields = {}
         for k, v in pairs(a) do if k ~= "kind" and k ~= "message" and k ~= "where" then fields[k] = v end end
-        V.raise("claravine", a.kind, w.fname .. ": " .. tostring(a.message):gsub("^csv%.[%w_]+: ", ""), fields)
+        -- The reader's hint about csv.read's options does not apply here.
+        local message = tostring(a.message):gsub("^csv%.[%w_]+: ", "")
+          :gsub("; read with {header=false} to get rows as arrays%)", ")")
+          :gsub(" %(read with {header=false} to get rows as arrays%)", "")
+        V.raise("claravine", a.kind, w.fname .. ": " .. message, fields)
       end
       error(a, 0)
     end
     local total = read(native.count, rows)
-    local next_part, header = read(native.parts, rows, {size = claravine.max_rows, columns = fields})
+    local next_native, header = read(native.parts, rows, {size = claravine.max_rows, columns = fields})
+    local function next_part() return read(next_native) end
     return fields or header, next_part, total, cleanup, true
   end
   if fields == nil then V.raise("claravine", "validation", w.fname .. ": data.fields is required (a list of field names)") end

@@ -375,6 +375,21 @@ t.test("a CSV path is sent in 1,000-row parts encoded natively: names, counts, a
   t.contains(r.message, "claravine.submit: ")
   t.contains(r.message, ":3:")
   t.equal(r.line, 3)
+  -- A header column without a name, and a field that is not UTF-8: errors of
+  -- claravine.submit, with no hint about csv.read's options.
+  local unnamed = tmp("unnamed.csv")
+  f = assert(io.open(unnamed, "wb")); f:write("a,b,\nx,y,\n"); f:close()
+  r = t.raises(claravine.submit, "data", "ds-campaigns", {name = "CSV unnamed", rows = unnamed})
+  t.equal(r.vendor, "claravine")
+  t.contains(r.message, "claravine.submit: ")
+  t.contains(r.message, "column 3 of the header has no name")
+  t.equal(r.message:find("header=false", 1, true), nil, r.message)
+  local latin1 = tmp("latin1.csv")
+  f = assert(io.open(latin1, "wb")); f:write("a,b\nx,\xe9t\xe9\n"); f:close()
+  r = t.raises(claravine.submit, "data", "ds-campaigns", {name = "CSV latin1", rows = latin1})
+  t.equal(r.kind, "validation")
+  t.equal(r.vendor, "claravine")
+  t.contains(r.message, "not valid UTF-8")
   -- A ragged row in the third part: reported before the first part is sent.
   local late = tmp("late.csv")
   f = assert(io.open(late, "wb"))
