@@ -32,7 +32,19 @@ final class CSVParts {
         reader.close()
     }
 
+    /// The next part; after an error the iterator is finished and its file
+    /// closed (the rows of a part cut short are not given again).
     func next(_ call: inout LuaCall) throws -> LuaReturn {
+        do {
+            return try nextPart(&call)
+        } catch {
+            reader.finished = true
+            reader.close()
+            throw error
+        }
+    }
+
+    private func nextPart(_ call: inout LuaCall) throws -> LuaReturn {
         let lua = call.lua
         lua.ensureStack(6)
         if reader.finished {
