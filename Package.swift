@@ -100,8 +100,25 @@ let package = Package(
                 "CEditline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Sources/moonport"
+            path: "Sources/moonport",
+            exclude: ["exports.map"],
+            // Start-up (scripts/bench/startup.py): the executable exports no
+            // symbols (42,000 did, and the Swift runtime's dladdr at start-up
+            // scanned them all), and its relative relocations are packed (RELR:
+            // glibc 2.36 or later, Debian 12), which lld writes.
+            linkerSettings: [
+                .unsafeFlags([
+                    "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+                    "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/moonport/exports.map",
+                ])
+            ]
         ),
+        // The floor under the small GETs of scripts/bench/http.py: the HTTP
+        // client alone, with the thread hop, with moonport's transport.
+        .executableTarget(
+            name: "TransportFloor",
+            dependencies: ["MoonportCore", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            path: "Sources/TransportFloor"),
         // Compiles stdlib/*.lua into the binary (no files beside the executable).
         .executableTarget(name: "EmbedStdlibTool", dependencies: ["DocIndex"], path: "Sources/EmbedStdlibTool"),
         // The one reader of the `---` doc blocks: run by EmbedStdlibTool at

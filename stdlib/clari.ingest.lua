@@ -202,11 +202,58 @@ local function bulk_files(w, next_item, each)
   if not ok then error(e, 0) end
 end
 
+--- Sends the records of an NDJSON file (one record a line) as data.json
+--- files of at most clari.max_bulk_bytes in Clari's structure
+--- [{"sourceEntity": source, "records": [...]}], calling each(path, n, last)
+--- as bulk_files does. The records go from the file to each data.json in
+--- Swift (ndjson.native.parts: checked, copied as written without the
+--- whitespace between tokens) and never become Lua tables. A line that is
+--- not JSON raises ndjson.read's error (kind = "validation" with `file` and
+--- `line`), a value that is not an object or an array, or a record of more
+--- than a file can carry, clari.submit's; each when that record is reached
+--- (the files before it are sent).
+local function ndjson_files(w, path, source, each)
+  local f = io.open(path, "rb")
+  if not f then
+    V.raise("clari", "validation", string.format("%s: argument #3 (data): cannot read the file '%s'", w.fname, path))
+  end
+  f:close()
+  local limit = clari.max_bulk_bytes
+  local function read(fn, ...)
+    local r = table.pack(pcall(fn, ...))
+    if r[1] then return table.unpack(r, 2, r.n) end
+    local e = r[2]
+    if type(e) == "table" and e.record_bytes then
+      V.raise("clari", "validation", string.format("%s: one record is %d bytes, more than a %d-byte file can carry (line %d of %s)",
+        w.fname, e.record_bytes, limit, e.line, e.file), {file = e.file, line = e.line})
+    elseif type(e) == "table" and e.got then
+      V.raise("clari", "validation", string.format("%s: record %d must be a table (a JSON object), got %s (line %d of %s)",
+        w.fname, e.record, e.got, e.line, e.file), {file = e.file, line = e.line})
+    end
+    error(e, 0)
+  end
+  local native = require "ndjson.native"
+  -- Each file: [{"sourceEntity":SOURCE,"records":[...]}], written by Swift
+  -- straight to the temporary file (the records never pass through Lua).
+  local next_part = read(native.parts, path, {bytes = math.max(3, limit), tables = true,
+    prefix = '[{"sourceEntity":' .. json.encode(source) .. ',"records":', suffix = "}]"})
+  local tmp = os.tmpname()
+  local ok, e = pcall(function()
+    while true do
+      local size, n, _, _, more = read(next_part, tmp)
+      if size == nil then break end
+      each(tmp, n, not more)
+    end
+  end)
+  os.remove(tmp)
+  if not ok then error(e, 0) end
+end
+
 local function ingest_bulk(c, entity, data, opts)
   local w = where("submit")
   check_entity(w, entity)
   local query = ingest_query(w, opts, {mode = true, last_batch = true, source_entity = true})
-  local next_item
+  local next_item, from_file
   local structured = type(data) == "table" and type(data[1]) == "table" and data[1].sourceEntity ~= nil
   if structured then
     -- Clari's own structure: {{sourceEntity=, records={...}}, ...}.
@@ -234,7 +281,8 @@ local function ingest_bulk(c, entity, data, opts)
         .. "Clari files them under, e.g. {source_entity = \"crm\"}), or give data as {{sourceEntity = ..., records = {...}}}")
     end
     args.check(w, "option 'source_entity'", source, "string")
-    local it = batch._source(w.fname, "argument #3 (data)", data, {format = type(data) == "string" and "ndjson" or nil})
+    if type(data) == "string" then from_file = source end
+    local it = not from_file and batch._source(w.fname, "argument #3 (data)", data)
     local i = 0
     next_item = function()
       local record = it()
@@ -248,7 +296,9 @@ local function ingest_bulk(c, entity, data, opts)
   end
   local jobs = {}
   local path = "/v2/ingest/bulk/entity/" .. entity
-  bulk_files(w, next_item, function(tmp, n, last)
+  local files = from_file and function(each) ndjson_files(w, data, from_file, each) end
+    or function(each) bulk_files(w, next_item, each) end
+  files(function(tmp, n, last)
     -- Sent as each file is made (it is removed after): one job per file.
     -- isLastBatch marks the last batch of initial data: only the last file
     -- carries it (Clari refuses initial mode after it).
@@ -276,7 +326,12 @@ end
 ---     record a line) with opts.source_entity naming their sourceEntity;
 ---     they are sent as data.json files of at most 10 MB
 ---     (clari.max_bulk_bytes) in Clari's structure [{sourceEntity, records}],
----     one Job per file, each file sent as soon as it is complete. A job
+---     one Job per file, each file sent as soon as it is complete. The
+---     records of an NDJSON file go into the files natively, checked and
+---     copied as written (keys in the file's order), without becoming Lua
+---     tables; a line that is not JSON raises kind = "validation" with
+---     `file` and `line` when it is reached (the files before it are
+---     sent). A job
 ---     whose records Clari rejects ends "failed" (VALIDATION_ERROR, with
 ---     Clari's error summaries): poll raises kind = "job_failed".
 --- opts.mode is "incremental" (the default) or "initial"; opts.last_batch

@@ -59,9 +59,11 @@ public struct ModulePath: Equatable, Sendable {
     }
 
     private func join(_ ours: [String], _ stock: String) -> String {
-        var seen = Set<String>()
+        // A handful of entries: a linear check. (A Set here made the first
+        // use of Set<String> in a run, whose type lookup scans every
+        // protocol conformance in the binary: a fifth of an empty run.)
         var all: [String] = []
-        for t in ours + stock.split(separator: ";").map(String.init) where !t.isEmpty && seen.insert(t).inserted {
+        for t in ours + stock.split(separator: ";").map(String.init) where !t.isEmpty && !all.contains(t) {
             all.append(t)
         }
         return all.joined(separator: ";")

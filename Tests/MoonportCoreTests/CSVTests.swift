@@ -99,6 +99,21 @@ final class CSVTests: RecordFileTestCase {
         XCTAssertEqual(r.last, .nil)
     }
 
+    /// V.count_csv_rows's count: every record, of any width, header names unchecked.
+    func testNativeCountWithoutHeader() throws {
+        let p = try put("loose.csv", "\u{FEFF}a,a\n1\n\n\"2\n\",3,4\r\n5,6")
+        let r = try run(
+            "local n = require('csv.native'); local V = require('moonport.vendor')\n"
+                + "return n.count(\(quoted(p)), {header = false}), V.count_csv_rows(\(quoted(p)))")
+        XCTAssertEqual(r, [.integer(4), .integer(3)])
+        let open = try put("open.csv", "a,b\n1,\"2\n")
+        let e = try failure("require('csv.native').count(\(quoted(open)), {header = false})")
+        XCTAssertEqual(e.kind, "validation")
+        XCTAssertEqual(e.line, 2)
+        let bad = try failure("require('csv.native').count(\(quoted(p)), {headers = false})")
+        XCTAssertTrue(bad.message.contains("unknown field 'headers'"), bad.message)
+    }
+
     // MARK: reading
 
     func testHeaderRowsAndQuoting() throws {

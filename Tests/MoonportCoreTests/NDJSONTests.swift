@@ -52,6 +52,137 @@ final class NDJSONTests: RecordFileTestCase {
         return (r.first?.stringValue, r.count > 1 ? r[1].stringValue ?? "" : "", int(2), int(3), r.count > 4 ? r[4].stringValue : nil)
     }
 
+    // MARK: ndjson.native.parts / count (Clari's NDJSON path: values copied as JSON, no Lua table per record)
+
+    func testNativePartsCopyValuesAsJSONInParts() throws {
+        let p = try put(
+            "parts.ndjson",
+            [0xEF, 0xBB, 0xBF]
+                + Array(
+                    ("{ \"b\" : 1, \"a\":[ true ,false, null, -0.5, \"x\\\"y\\u00e9\" ] }\r\n\n  \t\n\"caf\u{E9}\"\n"
+                        + "[\"\\ud83d\\ude00\", 1e2]\n[ ]\n{}\n7").utf8))
+        let r = try run(
+            """
+            local native = require "ndjson.native"
+            local out = {native.count(\(quoted(p)))}
+            local next_part = native.parts(\(quoted(p)), {size = 2})
+            for j, n, first, last, more in next_part do out[#out + 1] = j .. " " .. n .. " " .. first .. "-" .. last .. " " .. tostring(more) end
+            out[#out + 1] = tostring(next_part())
+            return table.concat(out, "\\n")
+            """)
+        XCTAssertEqual(
+            r.first?.stringValue,
+            [
+                "6",
+                #"[{"b":1,"a":[true,false,null,-0.5,"x\"y\u00e9"]},"caf\#u{E9}"] 2 1-4 true"#,
+                #"[["😀",100.0],[]] 2 5-6 true"#,
+                #"[{},7] 2 7-8 false"#,
+                "nil",
+            ].joined(separator: "\n"))
+        // Parts of at most 30 bytes: the first value alone is 47 bytes.
+        let tooBig = try failure("for _ in require('ndjson.native').parts(\(quoted(p)), {bytes = 30}) do end")
+        XCTAssertEqual(tooBig.kind, "validation")
+        XCTAssertEqual(tooBig.line, 1)
+        XCTAssertTrue(tooBig.message.contains("the value is 47 bytes, more than a part of 30 bytes can hold"), tooBig.message)
+        let r2 = try run(
+            """
+            local out = {}
+            for j, n, first, last, more in require("ndjson.native").parts(\(quoted(p)), {bytes = 50}) do
+              out[#out + 1] = j .. " " .. n .. " " .. first .. "-" .. last .. " " .. tostring(more)
+            end
+            return table.concat(out, "\\n")
+            """)
+        XCTAssertEqual(
+            r2.first?.stringValue,
+            [
+                #"[{"b":1,"a":[true,false,null,-0.5,"x\"y\u00e9"]}] 1 1-1 true"#,
+                #"["caf\#u{E9}",["😀",100.0],[],{},7] 5 4-8 false"#,
+            ].joined(separator: "\n"))
+    }
+
+    /// Clari's data.json files: prefix and suffix around each part, counted
+    /// in `bytes`, the text written to a file by next_part(file).
+    func testNativePartsWithPrefixAndSuffixIntoAFile() throws {
+        let p = try put("wrap.ndjson", "{\"id\":1}\n{\"id\":2}\n{\"id\":3}\n")
+        let r = try run(
+            """
+            local out = {}
+            local next_part = require("ndjson.native").parts(\(quoted(p)), {prefix = '[{"s":"a","records":', suffix = "}]", bytes = 41})
+            local file = P .. "part.json"
+            while true do
+              local size, n, first, last, more = next_part(file)
+              if size == nil then break end
+              local f = assert(io.open(file, "rb")); local text = f:read("a"); f:close()
+              out[#out + 1] = text .. " " .. size .. " " .. n .. " " .. first .. "-" .. last .. " " .. tostring(more)
+            end
+            return table.concat(out, "\\n")
+            """)
+        XCTAssertEqual(
+            r.first?.stringValue,
+            [
+                #"[{"s":"a","records":[{"id":1},{"id":2}]}] 41 2 1-2 true"#,
+                #"[{"s":"a","records":[{"id":3}]}] 32 1 3-3 false"#,
+            ].joined(separator: "\n"))
+        let tooBig = try failure(
+            "require('ndjson.native').parts(\(quoted(p)), {prefix = '[{\"s\":\"a\",\"records\":', suffix = '}]', bytes = 30})()")
+        XCTAssertEqual(tooBig.line, 1)
+        XCTAssertTrue(tooBig.message.contains("the value is 8 bytes, more than a part of 30 bytes can hold (with the 22 bytes around its values)"), tooBig.message)
+    }
+
+    func testNativePartsErrorsNameFileAndLine() throws {
+        let p = try put("bad.ndjson", "{\"a\":1}\n\n{\"a\":1,,}\n")
+        let bad = try failure("for _ in require('ndjson.native').parts(\(quoted(p))) do end")
+        XCTAssertEqual(bad.kind, "validation")
+        XCTAssertEqual(bad.line, 3)
+        XCTAssertEqual(bad.file, p)
+        XCTAssertTrue(bad.message.contains("line 3"), bad.message)
+        // The same message as ndjson.read gives for that line.
+        let read = try failure("for _ in ndjson.read(\(quoted(p))) do end")
+        XCTAssertEqual(bad.message, read.message)
+        let s = try put("scalar.ndjson", "{\"a\":1}\n[1]\nnull\n")
+        let scalar = try failure("for _ in require('ndjson.native').parts(\(quoted(s)), {tables = true}) do end")
+        XCTAssertEqual(scalar.kind, "validation")
+        XCTAssertEqual(scalar.line, 3)
+        XCTAssertTrue(scalar.message.contains("line 3: the value is a null, not an object or an array"), scalar.message)
+        let deep = try put("deep.ndjson", String(repeating: "[", count: 10_001) + String(repeating: "]", count: 10_001) + "\n")
+        let tooDeep = try failure("for _ in require('ndjson.native').parts(\(quoted(deep))) do end")
+        XCTAssertEqual(tooDeep.line, 1)
+        XCTAssertTrue(tooDeep.message.contains("nesting deeper than"), tooDeep.message)
+        let invalid = try put("utf8.ndjson", Array("{\"a\":\"".utf8) + [0xC3, 0x28] + Array("\"}\n".utf8))
+        let notUTF8 = try failure("for _ in require('ndjson.native').parts(\(quoted(invalid))) do end")
+        XCTAssertEqual(notUTF8.kind, "validation")
+        XCTAssertEqual(notUTF8.line, 1)
+        let e = try put("empty.ndjson", "\n \r\n")
+        let r = try run(
+            "local n = require('ndjson.native'); local it = n.parts(\(quoted(e))); return n.count(\(quoted(e))), it()")
+        XCTAssertEqual(r.first, .integer(0))
+        XCTAssertEqual(r.last, .nil)
+        let missing = try failure("require('ndjson.native').parts(P .. 'nope.ndjson')")
+        XCTAssertEqual(missing.kind, "validation")
+        XCTAssertTrue(missing.message.contains("cannot open"), missing.message)
+    }
+
+    /// The copy of each line is json.encode(json.decode(line)) up to key
+    /// order, number spelling and escapes: every value decodes the same.
+    func testNativePartsDecodeAsTheLinesDo() throws {
+        let lines = [
+            #"{"k":"v","n":-12.25,"z":0,"e":"","u":"\u0041\n\t\/","deep":{"a":[[{"b":null}]]}}"#,
+            #"  [1, 2 , 3]  "#, #""\u00e9\u4e2d""#, "123456789012345678", "1234567890123456789012", "-1.5E3", "true",
+        ]
+        let p = try put("same.ndjson", lines.joined(separator: "\n") + "\n")
+        let r = try run(
+            """
+            local a, b = {}, {}
+            for v in ndjson.read(\(quoted(p))) do a[#a + 1] = json.encode(v, {sort_keys = true}) end
+            for part in require("ndjson.native").parts(\(quoted(p)), {size = 3}) do
+              for _, v in ipairs(json.decode(part)) do b[#b + 1] = json.encode(v, {sort_keys = true}) end
+            end
+            return table.concat(a, "\\n"), table.concat(b, "\\n")
+            """)
+        XCTAssertEqual(r.count, 2)
+        XCTAssertEqual(r.first?.stringValue, r.last?.stringValue)
+    }
+
     func testReadValuesBlankLinesCRLFAndBOM() throws {
         let p = try put(
             "a.ndjson",

@@ -8,8 +8,9 @@ measured in the same run.
 
 1. Builds moonport once, in release mode with the Swift standard library
    linked in (scripts/lib/ensure-deps.sh, then
-   swift build -c release --static-swift-stdlib --product moonport),
-   unless --bin is given.
+   swift build -c release --static-swift-stdlib --product moonport, and
+   the same for TransportFloor, the floor of http.py's GETs), unless --bin
+   is given (then http.py looks for TransportFloor beside it).
 2. Runs each benchmark script of scripts/bench/ in turn, in its own process,
    with --bin and --json-out DIR/NAME.json (each script still prints its own
    table: it goes to DIR/NAME.log, or to the terminal with --verbose):
@@ -80,6 +81,10 @@ def build():
     cmd = ["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "moonport"]
     print("building:", " ".join(cmd), flush=True)
     subprocess.run(cmd, cwd=REPO, check=True)
+    # The floor under the small GETs (http.py finds it beside moonport).
+    floor = ["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "TransportFloor"]
+    print("building:", " ".join(floor), flush=True)
+    subprocess.run(floor, cwd=REPO, check=True)
     out = subprocess.run(cmd + ["--show-bin-path"], cwd=REPO, check=True, capture_output=True, text=True)
     return os.path.join(out.stdout.strip(), "moonport")
 

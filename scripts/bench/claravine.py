@@ -1,15 +1,33 @@
 #!/usr/bin/env python3
-"""Claravine bulk submission: 1,000,000 rows in 1,000 parts, moonport vs Python requests.
+"""Claravine bulk submission: 1,000,000 rows in 1,000 parts, moonport vs Python requests and the simulator's limit.
 
     python3 scripts/bench/claravine.py [--bin PATH] [--scratch .build-bench-release]
-                                       [--rows 1000000] [--concurrency 16] [--json-out FILE]
+                                       [--rows 1000000] [--concurrency 16] [--limit-runs 3]
+                                       [--json-out FILE]
 
 1. Builds moonport in release mode unless --bin is given; installs
-   python3-requests with apt-get (or pip) when it is missing.
+   python3-requests with apt-get (or pip) and curl with apt-get when missing.
 2. Writes a deterministic CSV of --rows rows (bench-out/claravine-ROWS.csv,
    six columns of ds-campaigns, about 60 bytes a row), reused when present.
 3. For each contender, starts a fresh standalone `moonport sim --speed 20`
    (a transaction is Pending for 0.1 s) and runs, in its own process:
+   - the simulator's limit (curl --parallel, pre-built bodies): the wall time
+     when the client costs (almost) nothing. The 1,000 request bodies are
+     written beforehand (not timed) to part-P.json in a temporary folder,
+     compact JSON {transactionName, fields, rows} as moonport sends them;
+     then one `curl --parallel --parallel-max C --config FILE` POSTs them
+     all (Content-Type and the X-Api-Key/X-Api-Secret headers of the
+     simulator's credentials; every answer must be 2xx), and each round of
+     polling is one curl --parallel of the pending transactions' statuses.
+     Its wall is submit + wait (no process start-up); its CPU and RSS are
+     curl's. A limit is the best the simulator can do: each limit contender
+     runs --limit-runs times (a fresh simulator each) and the fastest counts;
+   - simulator's limit + a listing GET per part: the same, with before each
+     POST in the config the GET of the dataset's transactions (start-date,
+     end-date) that moonport's claravine.submit sends as its exactly-once
+     snapshot, here once per part (the most it sends: an answer that grows
+     with the transactions, more work for the simulator, which shares the
+     machine's cores; the requests column shows what each run sent);
    - moonport, task.map:  scripts/bench/claravine_bench.lua map: task.map over
      the 1,000 parts with {concurrency = C}; each task builds its rows and
      calls claravine.submit; then claravine.poll over all the Jobs;
@@ -20,14 +38,20 @@
      {concurrency = C}; then claravine.poll;
    - python, csv file:    csv.reader over the file, parts of 1,000 rows
      submitted by C threads with at most 2*C parts read ahead; then polled.
-   Both sides poll every 0.2 s.
+   Every contender polls every 0.2 s.
 4. After each run asks the simulator for its stats: exactly ROWS/1000
    transactions and ROWS rows received, zero duplicates, else the run fails.
 5. Prints one table: wall time (process start to exit), submit and wait
    phases, rows/s, CPU time (user + system) and peak RSS of the client
-   process (rusage from wait4), and moonport's ratios to the Python run of
-   the same input. The simulator runs in its own process and is not counted.
-   --json-out FILE also writes them as JSON (read by scripts/bench/all.py).
+   process (rusage from wait4), moonport's ratios to the Python run of the
+   same input, every run's ratio to the (first) limit's wall, the simulator's
+   own CPU time (from /proc; it runs in its own process and is not counted
+   as the client's) and the Claravine requests it served; moonport's ratios
+   to the limit with listings; then the issue's goal for the CSV case (wall
+   <= 0.5x Python's or within 10% of the first limit), met or missed.
+   --json-out FILE also writes them as JSON (read by scripts/bench/all.py):
+   rows, the goal, and comparisons of each moonport run with its Python run
+   (wall, CPU, RSS) and with both limits (wall).
 """
 
 import os
@@ -146,6 +170,127 @@ def python_client(mode, source, concurrency):
     print("RESULT parts=%d rows=%d submit_s=%.3f wait_s=%.3f" % (len(ids), total, t1 - t0, t2 - t1))
 
 
+# ------------------------------------------------------------ the simulator's limit
+
+LIMIT_LABEL = "simulator's limit (curl --parallel, pre-built bodies)"
+LISTING_LABEL = "simulator's limit + a listing GET per part (curl --parallel)"
+
+
+def write_bodies(folder, total):
+    """Writes part-P.json, P = 1..parts: the request bodies of the 1,000-row
+    parts (rows as row(i), compact JSON, keys in the order moonport sends
+    them). Not timed. Returns the number of parts."""
+    parts = (total + 999) // 1000
+    for p in range(1, parts + 1):
+        rows = [row(i) for i in range((p - 1) * 1000 + 1, min(p * 1000, total) + 1)]
+        body = {"transactionName": "bench limit (part %d of %d)" % (p, parts), "fields": FIELDS, "rows": rows}
+        with open(os.path.join(folder, "part-%d.json" % p), "w") as f:
+            json.dump(body, f, separators=(",", ":"))
+    return parts
+
+
+def curl_quote(s):
+    return '"%s"' % s.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def run_curl(folder, name, blocks, concurrency):
+    """Runs one `curl --parallel --parallel-max C --config FILE` of the
+    transfers `blocks` ([(tag, [config lines])]; each writes
+    "HTTP_CODE TAG" with -w). Returns ({tag: http code}, rusage)."""
+    cfg = os.path.join(folder, name + ".cfg")
+    with open(cfg, "w") as f:
+        for n, (tag, lines) in enumerate(blocks):
+            if n:
+                f.write("next\n")
+            f.writelines(line + "\n" for line in lines)
+            f.write('write-out = "%%{http_code} %s\\n"\n' % tag)
+    out_path = os.path.join(folder, name + ".out")
+    with open(out_path, "w+") as out, tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(["curl", "--silent", "--show-error", "--parallel", "--parallel-max", str(concurrency),
+                              "--config", cfg], stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        _, status, usage = os.wait4(p.pid, 0)
+        out.seek(0)
+        text = out.read()
+        err.seek(0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit("curl failed (%d): %s\n%s" % (os.waitstatus_to_exitcode(status),
+                                                  err.read().decode("utf-8", "replace"), text[-2000:]))
+    codes = {}
+    for line in text.splitlines():
+        code, tag = line.split(" ", 1)
+        codes[tag] = int(code)
+    bad = [(t, c) for t, c in codes.items() if not 200 <= c < 300]
+    if len(codes) != len(blocks) or bad:
+        sys.exit("%s: %d of %d transfers answered, non-2xx: %s" % (name, len(codes), len(blocks), bad[:10]))
+    return codes, usage
+
+
+def limit_run(sim, folder, parts, total, concurrency, listing=False):
+    """The wall time when the client costs (almost) nothing: the pre-built
+    bodies sent by curl --parallel at the same concurrency, then every
+    transaction polled until Complete (one curl --parallel of the pending
+    statuses, then 0.2 s, as the Python client). With `listing`, each POST
+    is preceded in the config by the GET of the dataset's transactions that
+    moonport's claravine.submit sends as its exactly-once snapshot (at most
+    one per part; the answer grows with the transactions). Returns what
+    common.run_child does: (fields, peak RSS kB, wall s, CPU s), the CPU and
+    RSS being curl's (all its processes)."""
+    base = sim.env["CLARAVINE_BASE_URL"].rstrip("/")
+    auth = ['header = %s' % curl_quote("X-Api-Key: " + sim.env["CLARAVINE_API_KEY"]),
+            'header = %s' % curl_quote("X-Api-Secret: " + sim.env["CLARAVINE_API_SECRET"])]
+    post_url = "%s/v1/datasets/%s/data" % (base, DATASET)
+    now = time.time()
+    list_url = "%s/v1/datasets/%s/transactions/?start-date=%s&end-date=%s" % (
+        base, DATASET, time.strftime("%Y-%m-%d", time.gmtime(now - 86400)),
+        time.strftime("%Y-%m-%d", time.gmtime(now + 86400)))
+    submit = []
+    for p in range(1, parts + 1):
+        if listing:
+            submit.append(("list-%d" % p, ["url = " + curl_quote(list_url)] + auth + ['output = "/dev/null"']))
+        submit.append((str(p), ["url = " + curl_quote(post_url),
+                                "data-binary = " + curl_quote("@" + os.path.join(folder, "part-%d.json" % p)),
+                                'header = "Content-Type: application/json"'] + auth
+                       + ["output = " + curl_quote(os.path.join(folder, "answer-%d.json" % p))]))
+    cpu, rss = 0.0, 0
+
+    def account(usage):
+        nonlocal cpu, rss
+        cpu += usage.ru_utime + usage.ru_stime
+        rss = max(rss, usage.ru_maxrss)
+
+    t0 = time.perf_counter()
+    _, usage = run_curl(folder, "submit", submit, concurrency)
+    account(usage)
+    ids = []
+    for p in range(1, parts + 1):
+        with open(os.path.join(folder, "answer-%d.json" % p)) as f:
+            answer = json.load(f)
+        ids.append(answer.get("transactionUuid") or answer["uuid"])
+    t1 = time.perf_counter()
+    pending = ids
+    rounds = 0
+    while pending:
+        rounds += 1
+        blocks = [(t, ["url = " + curl_quote("%s/v1/datasets/%s/transactions/%s/status" % (base, DATASET, t))] + auth
+                   + ["output = " + curl_quote(os.path.join(folder, "status-%s.json" % t))]) for t in pending]
+        _, usage = run_curl(folder, "poll", blocks, concurrency)
+        account(usage)
+        still = []
+        for t in pending:
+            with open(os.path.join(folder, "status-%s.json" % t)) as f:
+                status = json.load(f)["status"]
+            if status == "Failed":
+                sys.exit("%s: transaction %s failed" % (LIMIT_LABEL, t))
+            if status != "Complete":
+                still.append(t)
+        pending = still
+        if pending:
+            time.sleep(POLL)
+    t2 = time.perf_counter()
+    fields = {"parts": len(ids), "rows": total, "submit_s": t1 - t0, "wait_s": t2 - t1, "poll_rounds": rounds}
+    return fields, rss, t2 - t0, cpu
+
+
 # ------------------------------------------------------------ the harness
 
 def ensure_requests():
@@ -183,6 +328,21 @@ def client_env(sim):
     return env
 
 
+def fmt(seconds):
+    return "-" if seconds is None else "%.1f" % seconds
+
+
+def sim_cpu(sim):
+    """The simulator process's CPU time so far (user + system, all its
+    threads), from /proc; None where there is no /proc."""
+    try:
+        with open("/proc/%d/stat" % sim.proc.pid) as f:
+            after_name = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(after_name[11]) + int(after_name[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def check_stats(stats, parts, rows, label):
     created = stats.get("created", {}).get("claravine", {})
     dups = stats.get("duplicates", {}).get("total", 0)
@@ -203,10 +363,13 @@ def main():
     ap.add_argument("--scratch", default=".build-bench-release", help="scratch path of the release build")
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--limit-runs", type=int, default=3,
+                    help="runs of each simulator's-limit contender; the fastest is kept (default 3)")
     common.add_json_out_option(ap)
     a = ap.parse_args()
 
     ensure_requests()
+    common.ensure_commands({"curl": "curl"})
     binary = os.path.abspath(a.bin) if a.bin else common.build_moonport(a.scratch)
     csv_path = os.path.join(REPO, "bench-out", "claravine-%d.csv" % a.rows)
     write_csv(csv_path, a.rows)
@@ -214,6 +377,8 @@ def main():
     c = str(a.concurrency)
     me = os.path.abspath(__file__)
     contenders = [
+        (LIMIT_LABEL, "limit", None),
+        (LISTING_LABEL, "limit+list", None),
         ("moonport, task.map", "map", [binary, "run", "--state", "STATE", LUA_BENCH, "map", str(a.rows), c]),
         ("python requests, threads", "map", [sys.executable, me, "--python-client", "map", str(a.rows), c]),
         ("moonport, csv file", "csv", [binary, "run", "--state", "STATE", LUA_BENCH, "csv", csv_path, c]),
@@ -222,35 +387,74 @@ def main():
     print("%d rows in %d parts, concurrency %d, simulator speed %s; CPU cores: %d, load average %.2f"
           % (a.rows, parts, a.concurrency, SPEED, os.cpu_count(), os.getloadavg()[0]), flush=True)
     results = {}
-    for label, kind, cmd in contenders:
-        with tempfile.TemporaryDirectory() as tmp:
-            cmd = [os.path.join(tmp, "state.sqlite") if x == "STATE" else x for x in cmd]
-            sim = Sim(binary)
-            try:
-                fields, rss, wall, cpu = common.run_child(cmd, client_env(sim))
-                check_stats(sim.stats(), parts, a.rows, label)
-            finally:
-                sim.stop()
-        results[label] = (kind, fields, rss, wall, cpu)
-        print("  %-26s wall %6.1f s, CPU %6.1f s, peak RSS %5.0f MB" % (label, wall, cpu, rss / 1024), flush=True)
+    with tempfile.TemporaryDirectory() as bodies:
+        write_bodies(bodies, a.rows)  # not timed
+        for label, kind, cmd in contenders:
+            # A limit is the best the simulator can do: the fastest of --limit-runs runs.
+            tries = []
+            for _ in range(max(1, a.limit_runs) if kind.startswith("limit") else 1):
+                with tempfile.TemporaryDirectory() as tmp:
+                    cmd = cmd and [os.path.join(tmp, "state.sqlite") if x == "STATE" else x for x in cmd]
+                    sim = Sim(binary)
+                    try:
+                        if kind.startswith("limit"):
+                            fields, rss, wall, cpu = limit_run(sim, bodies, parts, a.rows, a.concurrency,
+                                                               listing=kind == "limit+list")
+                        else:
+                            fields, rss, wall, cpu = common.run_child(cmd, client_env(sim))
+                        stats = sim.stats()
+                        check_stats(stats, parts, a.rows, label)
+                        fields["sim_cpu_s"] = sim_cpu(sim)
+                        fields["sim_requests"] = stats.get("vendorRequests", {}).get("claravine")
+                    finally:
+                        sim.stop()
+                tries.append((kind, fields, rss, wall, cpu))
+            results[label] = min(tries, key=lambda r: r[3])
+            results[label][1]["walls_s"] = [r[3] for r in tries]
+            _, fields, rss, wall, cpu = results[label]
+            print("  %-*s wall %6.1f s, CPU %6.1f s, peak RSS %5.0f MB; simulator CPU %s s%s"
+                  % (max(len(x[0]) for x in contenders), label, wall, cpu, rss / 1024, fmt(fields["sim_cpu_s"]),
+                     "" if len(tries) == 1 else " (best of the walls %s)"
+                     % ", ".join("%.1f" % r[3] for r in tries)), flush=True)
 
     ref = {kind: results[label] for label, (kind, *_rest) in results.items() if label.startswith("python")}
+    limit_wall = results[LIMIT_LABEL][3]
+    listing_wall = results[LISTING_LABEL][3]
+    inputs = {"map": "generated", "csv": "CSV file", "limit": "pre-built bodies", "limit+list": "pre-built bodies"}
     print()
     print("| client | input | wall s | submit s | wait s | rows/s | client CPU s | peak RSS MB "
-          "| wall vs Python | CPU vs Python | RSS vs Python |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| wall vs Python | CPU vs Python | RSS vs Python | wall vs limit | simulator CPU s | requests |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for label, (kind, fields, rss, wall, cpu) in results.items():
-        _, _, rrss, rwall, rcpu = ref[kind]
-        print("| %s | %s | %.1f | %.1f | %.1f | %.0f | %.1f | %.0f | %.2f | %.2f | %.2f |" % (
-            label, "generated" if kind == "map" else "CSV file", wall, fields["submit_s"], fields["wait_s"],
-            fields["rows"] / wall, cpu, rss / 1024, wall / rwall, cpu / rcpu, rss / rrss))
+        if kind in ref:
+            _, _, rrss, rwall, rcpu = ref[kind]
+            vs_python = "%.2f | %.2f | %.2f" % (wall / rwall, cpu / rcpu, rss / rrss)
+        else:
+            vs_python = "- | - | -"
+        print("| %s | %s | %.1f | %.1f | %.1f | %.0f | %.1f | %.0f | %s | %.2f | %s | %s |" % (
+            label, inputs[kind], wall, fields["submit_s"], fields["wait_s"],
+            fields["rows"] / wall, cpu, rss / 1024, vs_python, wall / limit_wall, fmt(fields["sim_cpu_s"]),
+            "-" if fields["sim_requests"] is None else fields["sim_requests"]))
     print("\nEvery run: the simulator received exactly %d transactions and %d rows, 0 duplicates." % (parts, a.rows))
+    print("The limit's wall is submit + wait only (no process start-up); its CPU and RSS are curl's; it polled in "
+          "%d round(s)." % results[LIMIT_LABEL][1]["poll_rounds"])
+    print("With a listing GET before each part (moonport's exactly-once snapshot, at most), the limit is %.1f s: "
+          "moonport csv file %.2fx, task.map %.2fx of it." % (listing_wall, results["moonport, csv file"][3] / listing_wall,
+                                                            results["moonport, task.map"][3] / listing_wall))
+    # The issue's goal for the CSV case: wall <= 0.5x Python's, or within 10% of the simulator's limit.
+    csv_wall, py_csv_wall = results["moonport, csv file"][3], results["python requests, csv file"][3]
+    goals = [{"goal": "CSV wall <= 0.5x Python's or <= 1.1x the limit",
+              "value": "%.2fx Python, %.2fx limit" % (csv_wall / py_csv_wall, csv_wall / limit_wall),
+              "met": csv_wall <= 0.5 * py_csv_wall or csv_wall <= 1.1 * limit_wall}]
+    print("goal: %s: %s, %s" % (goals[0]["goal"], goals[0]["value"], "met" if goals[0]["met"] else "MISSED"))
     if a.json_out:
         rows, comparisons = [], []
         for label, (kind, fields, rss, wall, cpu) in results.items():
-            rows.append({"client": label, "input": "generated" if kind == "map" else "CSV file", "wall_s": wall,
+            rows.append({"client": label, "input": inputs[kind], "wall_s": wall,
                          "submit_s": fields["submit_s"], "wait_s": fields["wait_s"], "rows": fields["rows"],
-                         "rows_s": fields["rows"] / wall, "client_cpu_s": cpu, "peak_rss_mb": rss / 1024})
+                         "rows_s": fields["rows"] / wall, "client_cpu_s": cpu, "peak_rss_mb": rss / 1024,
+                         "simulator_cpu_s": fields["sim_cpu_s"], "simulator_requests": fields["sim_requests"],
+                         "walls_of_the_runs_s": fields["walls_s"]})
             if label.startswith("moonport"):
                 ref_label = next(r for r, (k, *_rest) in results.items() if k == kind and r.startswith("python"))
                 _, rfields, rrss, rwall, rcpu = results[ref_label]
@@ -265,12 +469,17 @@ def main():
                 comparisons.append({"measure": what + ": client peak RSS", "unit": "MB", "better": "lower",
                                     "moonport": rss / 1024, "moonport_label": label,
                                     "reference": rrss / 1024, "reference_label": ref_label})
+                comparisons.append({"measure": what + ": wall time vs the simulator's limit", "unit": "s",
+                                    "better": "lower", "moonport": wall, "moonport_label": label,
+                                    "reference": limit_wall, "reference_label": LIMIT_LABEL})
+                comparisons.append({"measure": what + ": wall time vs the limit with a listing GET per part",
+                                    "unit": "s", "better": "lower", "moonport": wall, "moonport_label": label,
+                                    "reference": listing_wall, "reference_label": LISTING_LABEL})
         with open(a.json_out, "w") as f:
             json.dump({"bench": "claravine", "script": "scripts/bench/claravine.py", "argv": sys.argv[1:],
                        "settings": {"rows": a.rows, "parts": parts, "concurrency": a.concurrency, "speed": SPEED},
-                       "rows": rows, "comparisons": comparisons}, f, indent=2)
+                       "rows": rows, "comparisons": comparisons, "goals": goals}, f, indent=2)
             f.write("\n")
-
 
 if __name__ == "__main__":
     main()

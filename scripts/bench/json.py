@@ -1,12 +1,22 @@
 #!/usr/bin/env python3
 """JSON benchmark: moonport's json module vs lua-cjson (stock lua5.4) vs Python.
 
-    python3 scripts/bench/json.py [--bin PATH] [--size-mb 100] [--runs 3] [--json-out FILE]
+    python3 scripts/bench/json.py [--bin PATH] [--size-mb 100] [--runs 3] [--files records,events]
+                                  [--json-out FILE]
 
-1. Generates a deterministic (seeded), export-like JSON file of about
-   --size-mb MB (an array of records: nested objects, unicode text, escapes,
-   integers incl. 64-bit ids, floats, nulls, booleans, short arrays) into
-   bench-out/ (ignored by git). The file is reused when it already exists.
+1. Generates two deterministic (seeded), export-like JSON files of about
+   --size-mb MB each into bench-out/ (ignored by git; reused when they exist):
+   - file A, "records" (export-*.json): an array of CRM records, one per
+     line: nested objects, UTF-8 text, a few escapes, integers incl. 64-bit
+     ids, 2-decimal floats, nulls, booleans, short arrays;
+   - file B, "events" (events-*.json): differently shaped, as Python writes
+     JSON by default (non-ASCII as \\uXXXX, emoji as surrogate pairs): deeper
+     nesting, long strings with many escapes and control characters, much
+     non-ASCII (Latin, Cyrillic, CJK, emoji), floats of every magnitude
+     (exponents, negatives, 17 digits), wide objects (40-68 keys, some
+     non-ASCII), empty objects and arrays.
+   Each file is measured and tabled on its own; --json-out names the file in
+   each comparison's measure.
 2. Builds moonport in release mode unless --bin is given; installs lua5.4
    and lua-cjson with apt-get when missing.
 3. Runs, each in a fresh process and --runs times:
@@ -176,6 +186,126 @@ def generate(path, size, seed):
     return i
 
 
+# The second file ("events"): a differently shaped export, written the way
+# Python writes JSON by default (ensure_ascii=True: every non-ASCII character
+# as \uXXXX, emoji as surrogate pairs). Deeper nesting (objects in arrays in
+# objects, 5-7 levels), long strings with many escapes (quotes, backslashes,
+# control characters, newlines, tabs), much non-ASCII text (accented Latin,
+# Cyrillic, CJK, emoji), floats of every magnitude (exponents, negatives),
+# wide objects (40-80 keys, some non-ASCII), empty objects and arrays.
+
+EV_TEXT = ("Grüße aus Köln · naïve café · Ærøskøbing · Şişli · Łódź · Ελληνικά · Русский текст · "
+           "日本語のテキスト · 中文内容测试 · 한국어 문장 · 🚀🎉👍🏽 · 😀😅🙈 · 👩‍💻 · ½ € ™ ✓ → ∞").split(" · ")
+EV_ASCII = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho "
+            "sigma tau upsilon phi chi psi omega request response payload header retry timeout").split()
+EV_ESCAPES = ['"', '\\', '\n', '\t', '\r', '\b', '\f', '\x01', '\x1f', '/', '\\n', 'C:\\Temp\\x.log',
+              '"quoted"', '<tag attr="v">', '\u2028']
+EV_TYPES = ["page_view", "click", "form_submit", "purchase", "signup", "error", "api_call", "export"]
+EV_KEYS = (["größe", "名前", "prix_€", "ключ", "emoji_🙂", "naïve", "日付", "città"]
+           + ["k%02d" % i for i in range(60)])
+
+
+def _ev_text(r, lo, hi, escapes):
+    parts = []
+    for _ in range(r.randint(lo, hi)):
+        x = r.random()
+        if x < 0.45:
+            parts.append(r.choice(EV_ASCII))
+        elif x < 0.75:
+            parts.append(r.choice(EV_TEXT))
+        elif x < 0.75 + escapes:
+            parts.append(r.choice(EV_ESCAPES))
+        else:
+            parts.append(r.choice(EV_ASCII).upper())
+    return " ".join(parts)
+
+
+def _ev_float(r):
+    x = r.random()
+    if x < 0.3:
+        return r.uniform(-1, 1) * 10.0 ** r.randint(-300, 300)  # exponents both ways
+    if x < 0.5:
+        return -r.random() * 10.0 ** r.randint(-12, -4)  # small negatives: 1e-07 style
+    if x < 0.7:
+        return round(r.uniform(-1e6, 1e6), r.randint(0, 6))
+    if x < 0.8:
+        return float(r.randint(-10**6, 10**6)) * 10.0 ** r.randint(15, 22)  # large, exact in .0 or e+
+    return r.random()  # 17 significant digits
+
+
+def _ev_person(r):
+    return {"id": "usr_%012x" % r.getrandbits(48), "display_name": _ev_text(r, 1, 3, 0.0),
+            "locale": r.choice(["ja-JP", "de-DE", "fr-FR", "ru-RU", "zh-CN", "ko-KR", "en-US", "tr-TR"]),
+            "profile": {"bio": _ev_text(r, 10, 90, 0.12), "links": [] if r.random() < 0.5 else
+                        ["https://example.com/u/%d" % r.randint(1, 10**6) for _ in range(r.randint(1, 3))],
+                        "prefs": {} if r.random() < 0.6 else {"theme": r.choice(["dark", "light"]),
+                                                               "digest": r.random() < 0.5}}}
+
+
+def _ev_record(r, i):
+    wide = {}
+    for k in r.sample(EV_KEYS, r.randint(40, 68)):
+        x = r.random()
+        wide[k] = (_ev_float(r) if x < 0.4 else r.randint(-10**12, 10**12) if x < 0.5 else
+                   _ev_text(r, 1, 12, 0.08) if x < 0.9 else None if x < 0.95 else r.random() < 0.5)
+    revisions = []
+    for n in range(r.randint(0, 4)):
+        revisions.append({
+            "rev": n + 1, "at": 1.6e9 + r.random() * 1e8, "author": _ev_person(r),
+            "diff": {"added": [{"line": r.randint(1, 5000), "text": _ev_text(r, 2, 14, 0.2)}
+                               for _ in range(r.randint(0, 5))],
+                     "removed": [{"line": r.randint(1, 5000), "text": _ev_text(r, 2, 14, 0.2)}
+                                 for _ in range(r.randint(0, 3))],
+                     "stats": {"similarity": r.random(), "delta_bytes": r.randint(-5000, 5000)}}})
+    return {
+        "event_id": "%08x-%04x-%04x-%04x-%012x" % (r.getrandbits(32), r.getrandbits(16), r.getrandbits(16),
+                                                   r.getrandbits(16), r.getrandbits(48)),
+        "seq": i,
+        "type": r.choice(EV_TYPES),
+        "ts": 1.7e9 + r.random() * 1e7,
+        "actor": _ev_person(r),
+        "context": {"session": {"id": "%x" % r.getrandbits(64), "pages": [
+            {"url": "/p/%d?q=%s" % (r.randint(1, 999), r.choice(EV_ASCII)), "title": _ev_text(r, 2, 8, 0.05),
+             "timing": {"dns_ms": _ev_float(r), "ttfb_ms": r.uniform(0, 2000), "samples": [
+                 _ev_float(r) for _ in range(r.randint(0, 6))]},
+             "tags": [], "meta": {}}
+            for _ in range(r.randint(1, 4))]}, "device": {"ua": _ev_text(r, 3, 9, 0.1), "screen": [
+                r.choice([320, 768, 1280, 1920, 2560]), r.choice([568, 1024, 800, 1080, 1440])], "ext": {}}},
+        "document": {"title": _ev_text(r, 2, 10, 0.1), "body": _ev_text(r, 80, 700, 0.15),
+                     "revisions": revisions},
+        "attributes": wide,
+        "matrix": [[_ev_float(r) for _ in range(3)] for _ in range(r.randint(0, 3))],
+        "empty_object": {},
+        "empty_array": [],
+    }
+
+
+def generate_events(path, size, seed):
+    r = random.Random(seed)
+    tmp = path + ".part"
+    written = 0
+    with open(tmp, "w", encoding="ascii", newline="\n") as f:
+        f.write("[")
+        i = 0
+        while written < size:
+            line = json.dumps(_ev_record(r, i + 1), separators=(",", ":"))  # ensure_ascii=True
+            if i:
+                f.write(",")
+            f.write(line)
+            written += len(line) + 1
+            i += 1
+        f.write("]\n")
+    os.replace(tmp, path)
+    return i
+
+
+# name: (generator, file name prefix, label in the comparisons)
+FILES = {
+    "records": (generate, "export", "file A: flat CRM records"),
+    "events": (generate_events, "events", "file B: nested events, escapes, \\u, floats"),
+}
+
+
 # ---------------------------------------------------------------- children
 
 def python_child(path, mode):
@@ -244,40 +374,56 @@ def main():
         return
 
     ap = common.parser(__doc__)
-    ap.add_argument("--size-mb", type=float, default=100, help="size of the generated file (default 100)")
+    ap.add_argument("--size-mb", type=float, default=100, help="size of each generated file (default 100)")
     ap.add_argument("--seed", type=int, default=20240601)
     ap.add_argument("--runs", type=int, default=3, help="processes per implementation and phase (best is kept)")
     common.add_out_option(ap)
     ap.add_argument("--only", default="moonport,cjson,python", help="comma-separated subset of moonport,cjson,python")
+    ap.add_argument("--files", default=",".join(FILES), help="comma-separated subset of " + ",".join(FILES))
     common.add_json_out_option(ap)
     args = ap.parse_args()
 
     os.makedirs(args.out, exist_ok=True)
     size = int(args.size_mb * MB)
-    path = os.path.join(args.out, "export-%dMB-seed%d.json" % (round(args.size_mb), args.seed))
-    if not os.path.exists(path):
-        print("generating %s ..." % path, flush=True)
-        t0 = time.perf_counter()
-        n = generate(path, size, args.seed)
-        print("  %d records in %.1f s" % (n, time.perf_counter() - t0), flush=True)
-    file_bytes = os.path.getsize(path)
-
     only = set(args.only.split(","))
-    impls = []
+    binary = None
     if "moonport" in only:
         binary = os.path.abspath(args.bin) if args.bin else common.build_moonport(args.scratch_path)
+    if "cjson" in only:
+        ensure_lua_cjson()
+    measured = []
+    for kind in args.files.split(","):
+        make, prefix, label = FILES[kind]
+        path = os.path.join(args.out, "%s-%dMB-seed%d.json" % (prefix, round(args.size_mb), args.seed))
+        if not os.path.exists(path):
+            print("generating %s ..." % path, flush=True)
+            t0 = time.perf_counter()
+            n = make(path, size, args.seed)
+            print("  %d records in %.1f s" % (n, time.perf_counter() - t0), flush=True)
+        results = measure(args, only, binary, path)
+        measured.append((kind, label, path, os.path.getsize(path), results))
+    for kind, label, path, file_bytes, results in measured:
+        print_table(label, path, file_bytes, results)
+    if args.json_out:
+        write_json_out(args, measured)
+
+
+def measure(args, only, binary, path):
+    """Runs every implementation on `path`; returns {name: best figures}."""
+    impls = []
+    if "moonport" in only:
         impls.append(("moonport json", ("decode", "roundtrip"),
                       lambda mode: [binary, "run", LUA_BENCH, "json", path, mode]))
         impls.append(("moonport json.read(path)", ("read",),
                       lambda mode: [binary, "run", LUA_BENCH, "json", path, mode]))
     if "cjson" in only:
-        ensure_lua_cjson()
         lua = shutil.which("lua5.4") or "lua5.4"
         impls.append(("lua5.4 + lua-cjson", ("decode", "roundtrip"), lambda mode: [lua, LUA_BENCH, "cjson", path, mode]))
     if "python" in only:
         impls.append(("python3 json", ("decode", "roundtrip"),
                       lambda mode: [sys.executable, os.path.abspath(__file__), "--python-child", path, mode]))
 
+    print("file: %s" % path, flush=True)
     results = {}
     for name, modes, cmd in impls:
         best = {"decode_s": float("inf"), "encode_s": float("inf"), "decode_peak_kb": 0, "encode_peak_kb": 0,
@@ -298,11 +444,14 @@ def main():
                     "%.3f s" % fields["encode_s"] if fields["encode_s"] >= 0 else "-",
                     maxrss * 1024 // MB, wall), flush=True)
         results[name] = best
+    return results
 
+
+def print_table(label, path, file_bytes, results):
     base = results.get("lua5.4 + lua-cjson")
     mb = file_bytes / MB
     print()
-    print("file: %s (%.1f MB)" % (path, mb))
+    print("%s: %s (%.1f MB)" % (label, path, mb))
     header = ("implementation", "decode MB/s", "encode MB/s", "decode peak MB", "peak/file",
               "process peak MB", "decode vs cjson", "encode vs cjson", "output MB")
     rows = []
@@ -322,50 +471,54 @@ def main():
     for row in rows:
         print(line(row))
 
-    if args.json_out:
-        write_json_out(args, path, file_bytes, results)
 
-
-def write_json_out(args, path, file_bytes, results):
-    """--json-out: the table's numbers, and moonport's rows beside each reference."""
-    mb = file_bytes / MB
+def write_json_out(args, measured):
+    """--json-out: the tables' numbers, and moonport's rows beside each
+    reference, for each file (the measure names say which file)."""
     rows = []
-    for name, r in results.items():
-        has_encode = r["encode_s"] != float("inf")
-        rows.append({
-            "implementation": name,
-            "decode_s": r["decode_s"], "encode_s": r["encode_s"] if has_encode else None,
-            "decode_mb_s": mb / r["decode_s"], "encode_mb_s": mb / r["encode_s"] if has_encode else None,
-            "decode_peak_mb": r["decode_peak_kb"] * 1024 / MB, "process_peak_mb": r["maxrss_kb"] * 1024 / MB,
-            "output_mb": r["out_bytes"] / MB if has_encode else None,
-        })
-    by_name = {row["implementation"]: row for row in rows}
-    measures = [("decode", "decode_mb_s", "MB/s", "higher"), ("encode", "encode_mb_s", "MB/s", "higher"),
-                ("decode peak memory", "decode_peak_mb", "MB", "lower"),
-                ("process peak memory", "process_peak_mb", "MB", "lower")]
     comparisons = []
-    for ref_name in ("lua5.4 + lua-cjson", "python3 json"):
-        ref = by_name.get(ref_name)
-        if ref is None:
-            continue
-        for mine_name in ("moonport json", "moonport json.read(path)"):
-            mine = by_name.get(mine_name)
-            if mine is None:
+    for kind, label, path, file_bytes, results in measured:
+        mb = file_bytes / MB
+        file_rows = []
+        for name, r in results.items():
+            has_encode = r["encode_s"] != float("inf")
+            file_rows.append({
+                "implementation": name, "file": kind, "file_label": label,
+                "decode_s": r["decode_s"], "encode_s": r["encode_s"] if has_encode else None,
+                "decode_mb_s": mb / r["decode_s"], "encode_mb_s": mb / r["encode_s"] if has_encode else None,
+                "decode_peak_mb": r["decode_peak_kb"] * 1024 / MB, "process_peak_mb": r["maxrss_kb"] * 1024 / MB,
+                "output_mb": r["out_bytes"] / MB if has_encode else None,
+            })
+        rows.extend(file_rows)
+        by_name = {row["implementation"]: row for row in file_rows}
+        measures = [("decode", "decode_mb_s", "MB/s", "higher"), ("encode", "encode_mb_s", "MB/s", "higher"),
+                    ("decode peak memory", "decode_peak_mb", "MB", "lower"),
+                    ("process peak memory", "process_peak_mb", "MB", "lower")]
+        for ref_name in ("lua5.4 + lua-cjson", "python3 json"):
+            ref = by_name.get(ref_name)
+            if ref is None:
                 continue
-            for measure, key, unit, better in measures:
-                if mine_name != "moonport json" and measure == "encode":
-                    continue  # json.read only decodes
-                if ref_name == "python3 json" and "memory" in measure:
-                    continue  # memory is compared with lua-cjson only
-                if mine[key] is None or ref[key] is None:
+            for mine_name in ("moonport json", "moonport json.read(path)"):
+                mine = by_name.get(mine_name)
+                if mine is None:
                     continue
-                comparisons.append({"measure": "%s (%.0f MB file)" % (measure, mb) if mine_name == "moonport json"
-                                    else "%s, json.read(path) (%.0f MB file)" % (measure, mb),
-                                    "unit": unit, "better": better,
-                                    "moonport": mine[key], "moonport_label": mine_name,
-                                    "reference": ref[key], "reference_label": ref_name})
+                for measure, key, unit, better in measures:
+                    if mine_name != "moonport json" and measure == "encode":
+                        continue  # json.read only decodes
+                    if ref_name == "python3 json" and "memory" in measure:
+                        continue  # memory is compared with lua-cjson only
+                    if mine[key] is None or ref[key] is None:
+                        continue
+                    what = measure if mine_name == "moonport json" else measure + ", json.read(path)"
+                    comparisons.append({"measure": "%s (%.0f MB %s)" % (what, mb, label),
+                                        "unit": unit, "better": better,
+                                        "moonport": mine[key], "moonport_label": mine_name,
+                                        "reference": ref[key], "reference_label": ref_name})
+    first = measured[0] if measured else (None, None, None, 0, None)
     out = {"bench": "json", "script": "scripts/bench/json.py", "argv": sys.argv[1:],
-           "settings": {"file": path, "file_bytes": file_bytes, "runs": args.runs, "seed": args.seed},
+           "settings": {"file": first[2], "file_bytes": first[3], "runs": args.runs, "seed": args.seed,
+                        "files": [{"file": kind, "label": label, "path": path, "bytes": file_bytes}
+                                  for kind, label, path, file_bytes, _ in measured]},
            "rows": rows, "comparisons": comparisons}
     with open(args.json_out, "w") as f:
         json.dump(out, f, indent=2)

@@ -129,7 +129,10 @@ def download(sim_port, size):
     deadline = time.time() + 30
     while time.time() < deadline:
         with urllib.request.urlopen(urllib.request.Request(base + "/v4/export/jobs/" + job, headers=h), timeout=10) as r:
-            if json.load(r)["job"]["status"] == "DONE":
+            answer = json.load(r)
+            # Clari's job is flat ({jobId, status, ...}); the simulator's
+            # clari.job=wrapped reading answers {"job": {...}}.
+            if answer.get("job", answer).get("status") == "DONE":
                 break
         time.sleep(0.25)
     cmd = ["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{size_download} %{time_total}",

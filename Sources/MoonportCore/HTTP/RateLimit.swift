@@ -38,6 +38,8 @@ public struct RateLimitBudget: Sendable, Equatable {
     ///   reset, assume it resets after this many seconds (Claravine's per-minute
     ///   allowance: 60). Nil (the default) leaves `resetAfter` unknown.
     public init?(headers: [(name: String, value: String)], now: Date, defaultWindow: Double? = nil) {
+        // Most answers carry no budget: one pass over the names first.
+        guard headers.contains(where: { Self.mayBeBudgetHeader($0.name) }) else { return nil }
         var limit: Int?
         var remaining: Int?
         var reset: Double?
@@ -85,6 +87,25 @@ public struct RateLimitBudget: Sendable, Equatable {
 
     static func header(_ name: String, in headers: [(name: String, value: String)]) -> String? {
         RetryPolicy.header(name, in: headers)
+    }
+
+    /// Could this header be one of the families above? (`RateLimit...`,
+    /// `X-RateLimit-...`, `X-Rate-Limit-...`, any case.) No allocation.
+    static func mayBeBudgetHeader(_ name: String) -> Bool {
+        var name = name
+        return name.withUTF8 { b in
+            // Lower-case ASCII compare of b[at...] with `word`.
+            func has(_ word: StaticString, at i: Int) -> Bool {
+                guard i + word.utf8CodeUnitCount <= b.count else { return false }
+                for k in 0..<word.utf8CodeUnitCount where b[i + k] | 0x20 != word.utf8Start[k] { return false }
+                return true
+            }
+            var i = b.count >= 2 && b[0] | 0x20 == UInt8(ascii: "x") && b[1] == UInt8(ascii: "-") ? 2 : 0
+            guard has("rate", at: i) else { return false }
+            i += 4
+            if i < b.count, b[i] == UInt8(ascii: "-") { i += 1 }
+            return has("limit", at: i)
+        }
     }
 
     /// A non-negative integer at the start of the value (`100`, `100, 100;w=60`, `"100"`).

@@ -84,7 +84,7 @@ public enum Redaction {
     /// Registers the values of the query parameters named like secrets
     /// (raw and percent-decoded), so an echo of them is masked too.
     static func registerQuerySecrets(of url: String) {
-        guard url.contains("?"), let items = URLComponents(string: url)?.percentEncodedQueryItems else { return }
+        guard url.utf8.contains(UInt8(ascii: "?")), let items = URLComponents(string: url)?.percentEncodedQueryItems else { return }
         for item in items where isSecretName(item.name) {
             guard let v = item.value else { continue }
             SecretRegistry.shared.register(v)
@@ -187,6 +187,55 @@ struct URLParts {
         self.scheme = scheme
         self.host = host
         self.port = c.port
+    }
+
+    /// The origin of `text` (see `origin`), or nil when it is not a URL
+    /// with a host. The common shape (`http[s]://name[:port]` then `/`, `?`,
+    /// `#` or the end, the name of letters, digits, dots and hyphens) is read
+    /// here without Foundation's parser (it ran three times per request);
+    /// anything else goes through `URLComponents`, as before.
+    static func origin(of text: String) -> String? {
+        var text = text
+        return text.withUTF8 { b -> String? in
+            var i = 0
+            let n = b.count
+            func lower(_ c: UInt8) -> UInt8 { c >= 65 && c <= 90 ? c | 0x20 : c }
+            let scheme: String
+            if n >= 7, lower(b[0]) == 0x68, lower(b[1]) == 0x74, lower(b[2]) == 0x74, lower(b[3]) == 0x70 {
+                if b[4] == UInt8(ascii: ":") { scheme = "http"; i = 4 }
+                else if lower(b[4]) == 0x73, b[5] == UInt8(ascii: ":") { scheme = "https"; i = 5 }
+                else { return nil }
+            } else {
+                return nil
+            }
+            guard i + 2 < n, b[i + 1] == UInt8(ascii: "/"), b[i + 2] == UInt8(ascii: "/") else { return nil }
+            i += 3
+            var host: [UInt8] = []
+            while i < n {
+                let c = b[i]
+                let ok = (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c == 0x2E || c == 0x2D
+                guard ok else { break }
+                host.append(lower(c))
+                i += 1
+            }
+            guard !host.isEmpty else { return nil }
+            var port = scheme == "https" ? 443 : 80
+            if i < n, b[i] == UInt8(ascii: ":") {
+                i += 1
+                var digits = 0, value = 0
+                while i < n, b[i] >= 48, b[i] <= 57, digits < 5 {
+                    value = value * 10 + Int(b[i] - 48)
+                    digits += 1
+                    i += 1
+                }
+                guard digits > 0, value <= 65535 else { return nil }
+                port = value
+            }
+            guard i == n || b[i] == UInt8(ascii: "/") || b[i] == UInt8(ascii: "?") || b[i] == UInt8(ascii: "#") else {
+                return nil
+            }
+            return scheme + "://" + String(decoding: host, as: UTF8.self) + ":" + String(port)
+        } ?? URLParts(text)?.origin
     }
 
     /// scheme://host:port, with the default port made explicit.

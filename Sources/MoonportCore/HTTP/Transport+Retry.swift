@@ -73,7 +73,7 @@ extension Transport {
             attempt += 1
             try Task.checkCancellation()
             // Budgets are per origin (scheme, host and port): another port is another server.
-            if firstHop == nil, let host = URLParts(spec.url)?.origin, let pause = limiter.wait(for: host, now: Date()), pause > 0 {
+            if firstHop == nil, let host = URLParts.origin(of: spec.url), let pause = limiter.wait(for: host, now: Date()), pause > 0 {
                 let budgetLeft = spec.retry.maxTotalWait - waited
                 if pause > budgetLeft {
                     // Nothing was sent.
@@ -183,11 +183,20 @@ extension Transport {
                 // deadline only guards against a hang (the read timeout catches stalls).
                 let long = spec.streamTo != nil || upload != nil
                 let deadline = long ? max(spec.timeout, 7 * 24 * 3600) : spec.timeout
+                if let path = spec.streamTo {
+                    // A 2xx body goes to the file (Transport+Download.swift); any
+                    // other answer comes back as this hop's answer.
+                    switch try await download(
+                        url: url, method: method, headers: wire, body: body, upload: upload, spec: spec, to: path,
+                        deadline: .now() + .milliseconds(Int64(deadline * 1000)))
+                    {
+                    case .finished(let result): return result
+                    case .answer(let answer): pending = .success(answer)
+                    }
+                    continue
+                }
                 let response = try await client.execute(request, timeout: .milliseconds(Int64(deadline * 1000)))
                 let status = Int(response.status.code)
-                if let path = spec.streamTo, (200..<300).contains(status) {
-                    return try await download(response, url: url, method: method, headers: wire, spec: spec, to: path)
-                }
                 var collected: ByteBuffer?
                 if Self.isRedirect(status) {
                     collected = try? await response.body.collect(upTo: 1 << 20)
@@ -212,7 +221,7 @@ extension Transport {
                         .http, "\(method) \(Redaction.url(url)): redirect to an invalid location",
                         outcome: .response(status: r.status, headers: []))
                 }
-                if URLParts(next)?.origin != URLParts(url)?.origin {
+                if URLParts.origin(of: next) != URLParts.origin(of: url) {
                     // Never forward credentials to another host.
                     // Anything named like a secret (Authorization, Cookie, X-Api-Key, ...), not only the auth headers.
                     headers.removeAll { spec.secretHeaders.contains($0.name.lowercased()) || Redaction.isSecretName($0.name) }

@@ -41,7 +41,8 @@ final class Cancellation: Sendable {
 public final class Transport: Sendable {
     public static let shared = Transport()
 
-    let client: HTTPClient
+    /// The shared client (public for the floor of scripts/bench/http.py: Sources/TransportFloor).
+    public let client: HTTPClient
     let limiter = RateLimiter()
     private let tracerBox = Mutex<HTTPTracer?>(nil)
 
@@ -98,7 +99,7 @@ public final class Transport: Sendable {
         }
         // The rate-limit check takes one unit of the budget: it is made last,
         // and only for a request that then goes out here (else `send` makes it).
-        guard spec.streamTo == nil, spec.upload == nil, tracer == nil, let origin = URLParts(spec.url)?.origin,
+        guard spec.streamTo == nil, spec.upload == nil, tracer == nil, let origin = URLParts.origin(of: spec.url),
             let request = try? HTTPClient.Request(
                 url: spec.url, method: HTTPMethod(rawValue: spec.method),
                 headers: HTTPHeaders(Self.wireHeaders(spec.headers, auth: spec.auth).map { ($0.name, $0.value) }), body: spec.body.map { .bytes($0) }),
@@ -169,10 +170,11 @@ public final class Transport: Sendable {
             out.removeAll { names.contains($0.name.lowercased()) }
             out += auth.headers.map { (name: $0.name, value: $0.value.reveal()) }
         }
-        if !out.contains(where: { $0.name.lowercased() == "accept-encoding" }) {
+        let same = RetryPolicy.asciiEqualIgnoringCase
+        if !out.contains(where: { same($0.name, "accept-encoding") }) {
             out.append((name: "Accept-Encoding", value: "gzip, deflate"))
         }
-        if !out.contains(where: { $0.name.lowercased() == "user-agent" }) {
+        if !out.contains(where: { same($0.name, "user-agent") }) {
             out.append((name: "User-Agent", value: "moonport/\(MoonportModule.version)"))
         }
         return out
@@ -180,7 +182,7 @@ public final class Transport: Sendable {
 
     /// The rate-limit budget an answer announces, kept per origin.
     func recordBudget(_ r: HTTPResult) {
-        if let host = URLParts(r.url)?.origin, let budget = RateLimitBudget(headers: r.headers, now: Date()) {
+        if let budget = RateLimitBudget(headers: r.headers, now: Date()), let host = URLParts.origin(of: r.url) {
             limiter.record(host: host, budget: budget)
         }
     }

@@ -162,15 +162,28 @@ final class CSVParts {
         return .results(2)
     }
 
-    /// csv.count(path) → the number of records after the header. Every
-    /// record is checked against the header's width as csv.parts checks it,
-    /// so that a ragged row is reported before the first part is sent.
+    /// csv.count(path [, {header=true}]) → the number of records after the
+    /// header. Every record is checked against the header's width as
+    /// csv.parts checks it, so that a ragged row is reported before the
+    /// first part is sent. With header = false: every record, of any
+    /// width, the first one too (as csv.read with {header=false} gives them).
     static func count(_ call: inout LuaCall) throws -> LuaReturn {
         let path = try call.string(1, "path")
+        var header = true
+        if let options = try call.optionalTable(2, "options") {
+            try RecordIO.checkKnownFields(options, ["header"])
+            header = try options.bool("header") ?? true
+        }
         let input = try ChunkedInput(path: path, function: "csv.count")
-        let reader = CSVReader(input: input, separator: 0x2C, header: true, strict: true)
+        let reader = CSVReader(input: input, separator: 0x2C, header: header, strict: header)
         defer { reader.close() }
         try input.skipByteOrderMark()
+        if !header {
+            var n = 0
+            while try reader.nextRecord() != nil { n += 1 }
+            call.lua.push(n)
+            return .results(1)
+        }
         try reader.readHeader()
         let width = reader.columns?.count ?? 0
         var n = 0

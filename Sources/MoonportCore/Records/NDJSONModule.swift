@@ -23,7 +23,8 @@ import Darwin
 ///   atomically (temporary file, fsync, rename).
 enum NDJSONModule {
     static var builtin: BuiltinModule {
-        RecordIO.module("ndjson", registerTypes: registerTypes, read: read, write: writeList, writer: openWriter)
+        RecordIO.module("ndjson", registerTypes: registerTypes, read: read, write: writeList, writer: openWriter,
+            extra: ["parts": NDJSONParts.open, "count": NDJSONParts.count])
     }
 
     static func registerTypes(_ lua: LuaState) {
@@ -103,6 +104,30 @@ final class NDJSONReader: RecordReader {
         guard input.isOpen else {
             throw LuaError.usage("ndjson.read: the reader of '\(input.path)' was closed before the end of the file")
         }
+        guard let (bytes, number) = try nextLine() else {
+            lua.pushNil()
+            return .results(1)
+        }
+        // The line goes to the parser whole (from its start, so its offsets
+        // count from there): spaces, tabs and the CR of CRLF around the
+        // value are JSON whitespace.
+        do {
+            try JSONParser.decode(lua, bytes, function: "ndjson.read", source: input.path, line: number)
+        } catch var error as LuaError {
+            error.extra["file"] = .text(input.path)
+            error.extra["line"] = .integer(Int64(number))
+            throw error
+        }
+        lua.push(number)
+        return .results(2)
+    }
+
+    /// The next line that is not blank (blank: only spaces, tabs, CR), as
+    /// its bytes (valid until the next call) and its number; nil after the
+    /// last one (the file is then closed). The one line rule of ndjson.read
+    /// and ndjson.native.parts.
+    func nextLine() throws -> (UnsafeRawBufferPointer, Int)? {
+        if finished { return nil }
         while true {
             let from = input.start + scanned
             let lineEnd: Int
@@ -117,8 +142,7 @@ final class NDJSONReader: RecordReader {
             } else if input.start == input.end {
                 finished = true
                 input.close()
-                lua.pushNil()
-                return .results(1)
+                return nil
             } else {
                 lineEnd = input.end
                 nextStart = input.end
@@ -128,23 +152,10 @@ final class NDJSONReader: RecordReader {
             line += 1
             let lineStart = input.start
             input.start = nextStart
-            // Blank lines are skipped. The rest goes to the parser whole (from
-            // the start of the line, so its offsets count from there): spaces,
-            // tabs and the CR of CRLF around the value are JSON whitespace.
             var first = lineStart
             while first < lineEnd && isSpace(input.buffer[first]) { first += 1 }
             if first == lineEnd { continue }
-            do {
-                try JSONParser.decode(
-                    lua, UnsafeRawBufferPointer(start: input.buffer + lineStart, count: lineEnd - lineStart),
-                    function: "ndjson.read", source: input.path, line: number)
-            } catch var error as LuaError {
-                error.extra["file"] = .text(input.path)
-                error.extra["line"] = .integer(Int64(number))
-                throw error
-            }
-            lua.push(number)
-            return .results(2)
+            return (UnsafeRawBufferPointer(start: input.buffer + lineStart, count: lineEnd - lineStart), number)
         }
     }
 

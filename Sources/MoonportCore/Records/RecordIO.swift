@@ -330,10 +330,17 @@ final class AtomicOutput {
     }
 
     func flush() throws {
+        try writeAll(UnsafeRawPointer(out.bytes), out.count)
+        out.count = 0
+    }
+
+    /// write(2) until all `count` bytes are in the temporary file; a failure
+    /// removes it and says which file and why.
+    private func writeAll(_ base: UnsafeRawPointer, _ count: Int) throws {
         guard fd >= 0 else { throw LuaError.usage("\(function): the writer of '\(path)' is closed") }
         var offset = 0
-        while offset < out.count {
-            let n = sysWrite(fd, out.bytes + offset, out.count - offset)
+        while offset < count {
+            let n = sysWrite(fd, base + offset, count - offset)
             if n < 0 {
                 if errno == EINTR { continue }
                 let code = errno
@@ -342,7 +349,6 @@ final class AtomicOutput {
             }
             offset += n
         }
-        out.count = 0
     }
 
     /// Appends raw bytes (a downloaded chunk), going straight to the file
@@ -351,6 +357,14 @@ final class AtomicOutput {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         out.append(base.assumingMemoryBound(to: UInt8.self), bytes.count)
         try flushIfNeeded()
+    }
+
+    /// Writes these bytes as they are (no copy into the buffer; anything
+    /// buffered goes first): a batch of a download's received bytes.
+    func write(unbuffered bytes: UnsafeRawBufferPointer) throws {
+        try flush()
+        guard let base = bytes.baseAddress else { return }
+        try writeAll(base, bytes.count)
     }
 
     /// Empties the temporary file (a download that has to start over).

@@ -331,6 +331,154 @@ t.test("ingest_bulk splits at 10 MB", function()
   for _, j in ipairs(jobs) do t.equal(j.vendor_status, "SUCCESS") end
 end)
 
+-- Issue 16: the records of an NDJSON file go to Clari's data.json files in
+-- Swift (ndjson.native.parts), never through ndjson.read and Lua tables.
+local function bulk_sends(fn)
+  local C = clari.Client
+  local original = C.request
+  local sent = {}
+  C.request = function(self, m, path, opts)
+    if m == "POST" and path:find("/v2/ingest/bulk/entity/", 1, true) then
+      sent[#sent + 1] = {body = t.slurp(opts.multipart[1].file), last = (opts.query or {}).isLastBatch}
+    end
+    return original(self, m, path, opts)
+  end
+  local ndjson = require "ndjson"
+  local read = ndjson.read
+  ndjson.read = function() error("ndjson.read was called: the records became Lua values", 0) end
+  local saved = clari.max_bulk_bytes
+  clari.max_bulk_bytes = 2000
+  local ok, r = pcall(fn)
+  clari.max_bulk_bytes = saved
+  ndjson.read = read
+  C.request = original
+  return sent, ok, r
+end
+
+local function ndjson_file(name, lines)
+  local path = tmp(name)
+  local f = assert(io.open(path, "wb"))
+  f:write(table.concat(lines, "\n"), "\n")
+  f:close()
+  return path
+end
+
+t.test("ingest_bulk from an NDJSON file: records go natively into files of Clari's structure, split by size", function()
+  local lines, want = {}, {}
+  for i = 1, 80 do
+    -- Spaces, CRLF, blank lines, keys in any order, escapes and non-ASCII text.
+    lines[#lines + 1] = string.format('{ "note" : "caf\195\169 \\"%d\\"\\u00e9 %s", "id":"nd%d" ,"createdAt": 1, "updatedAt": 2.5, "tags":[ true, null ] }%s',
+      i, string.rep("z", 40), i, i % 3 == 0 and "\r" or "")
+    if i % 10 == 0 then lines[#lines + 1] = "   " end
+    want[i] = {id = "nd" .. i, note = "caf\195\169 \"" .. i .. "\"\195\169 " .. string.rep("z", 40)}
+  end
+  local path = ndjson_file("native.ndjson", lines)
+  local before = t.sim_stats()
+  local sent, ok, jobs = bulk_sends(function()
+    return clari.submit("ingest_bulk", "opportunity", path, {source_entity = "crm", mode = "initial", last_batch = true})
+  end)
+  assert(ok, type(jobs) == "table" and jobs.message or tostring(jobs))
+  t.equal(#sent > 3, true, "several files: " .. #sent)
+  t.equal(#jobs, #sent)
+  local n, total = 0, 0
+  for i, s in ipairs(sent) do
+    t.equal(#s.body <= 2000, true, "file " .. i .. " is " .. #s.body .. " bytes")
+    t.equal(s.last, i == #sent and "true" or "false", "isLastBatch of file " .. i)
+    local body = json.decode(s.body)
+    t.equal(#body, 1); t.equal(body[1].sourceEntity, "crm")
+    t.equal(jobs[i].ref.records, #body[1].records)
+    for _, r in ipairs(body[1].records) do
+      n = n + 1
+      t.equal(r.id, want[n].id); t.equal(r.note, want[n].note)
+      t.equal(r.createdAt, 1); t.equal(r.updatedAt, 2.5); t.equal(r.tags[1], true); t.equal(r.tags[2], json.null)
+    end
+    total = total + jobs[i].ref.records
+    -- Copied as written, without the whitespace between tokens.
+    t.equal(s.body:find(", ", 1, true) == nil and s.body:find('" :', 1, true) == nil, true, "no whitespace kept")
+  end
+  t.equal(n, 80); t.equal(total, 80)
+  clari.poll(jobs, {interval = 0.1})
+  for _, j in ipairs(jobs) do t.equal(j.vendor_status, "SUCCESS") end
+  t.equal(created(t.sim_stats(), "records_received") - created(before, "records_received"), 80)
+end)
+
+t.test("ingest_bulk from an NDJSON file: a bad line names the file and the line; files before it are sent", function()
+  local lines = {}
+  for i = 1, 60 do lines[i] = json.encode({id = "bl" .. i, createdAt = 1, updatedAt = 2, note = string.rep("q", 50)}) end
+  lines[45] = '{"id": "bl45", "createdAt": 1,, "updatedAt": 2}'
+  local path = ndjson_file("badline.ndjson", lines)
+  local submit = function() return clari.submit("ingest_bulk", "opportunity", path, {source_entity = "crm"}) end
+  local sent, ok, e = bulk_sends(submit)
+  t.equal(ok, false)
+  t.equal(e.kind, "validation"); t.equal(e.file, path); t.equal(e.line, 45)
+  t.contains(e.message, path); t.contains(e.message, "line 45")
+  -- ~100-byte records, files of 2,000 bytes: the files of records 1-38 went before line 45 was read.
+  t.equal(#sent, 2)
+  for _, s in ipairs(sent) do t.equal(s.last, "false") end
+  -- A value that is not a record, and a record no file can carry: raised
+  -- when reached, before the file the records before it fill is sent.
+  lines[45] = json.encode({id = "bl45", createdAt = 1, updatedAt = 2})
+  lines[7] = '"just a string"'
+  path = ndjson_file("scalar.ndjson", lines)
+  sent, ok, e = bulk_sends(submit)
+  t.equal(ok, false); t.equal(#sent, 0)
+  t.equal(e.kind, "validation"); t.equal(e.file, path); t.equal(e.line, 7)
+  t.contains(e.message, "record 7 must be a table (a JSON object), got string")
+  lines[7] = json.encode({id = "big", createdAt = 1, updatedAt = 2, note = string.rep("w", 3000)})
+  path = ndjson_file("big.ndjson", lines)
+  sent, ok, e = bulk_sends(submit)
+  t.equal(ok, false); t.equal(#sent, 0)
+  t.equal(e.kind, "validation"); t.equal(e.file, path); t.equal(e.line, 7)
+  t.contains(e.message, string.format("one record is %d bytes, more than a 2000-byte file can carry", #lines[7]))
+end)
+
+t.test("ingest_bulk from an NDJSON file: after a lost answer the same file is sent again, every record once in the jobs", function()
+  local lines = {}
+  for i = 1, 30 do lines[i] = json.encode({id = "la" .. i, createdAt = 1, updatedAt = 2, note = string.rep("l", 50)}) end
+  local path = ndjson_file("lost.ndjson", lines)
+  local before = t.sim_stats()
+  local C = clari.Client
+  local lost = false
+  local sent, ok, jobs = bulk_sends(function()
+    local original = C.request
+    C.request = function(self, m, p, opts)
+      if not lost and m == "POST" and p:find("/v2/ingest/bulk/entity/", 1, true) then
+        -- The simulator takes the file and drops the connection before answering;
+        -- the request is then repeated as the transport repeats it (safe_to_repeat).
+        lost = true
+        local once = {}
+        for k, v in pairs(opts) do once[k] = v end
+        once.retry = false
+        t.sim_faults("lost:1", 1)
+        local okl, err = pcall(original, self, m, p, once)
+        t.sim_faults("", 1)
+        t.equal(okl, false); t.equal(err.kind, "network")
+      end
+      return original(self, m, p, opts)
+    end
+    local okc, r = pcall(clari.submit, "ingest_bulk", "opportunity", path, {source_entity = "crm"})
+    C.request = original
+    if not okc then error(r, 0) end
+    return r
+  end)
+  assert(ok, type(jobs) == "table" and jobs.message or tostring(jobs))
+  t.equal(lost, true)
+  -- sent: the file whose answer was lost, the same file again, then the rest.
+  t.equal(#jobs, #sent - 1)
+  t.equal(sent[2].body, sent[1].body, "the repeat is the same file")
+  local total = 0
+  for _, j in ipairs(jobs) do total = total + j.ref.records end
+  t.equal(total, 30)
+  clari.poll(jobs, {interval = 0.1})
+  for _, j in ipairs(jobs) do t.equal(j.vendor_status, "SUCCESS") end
+  -- Clari lists no ingestion jobs to look the lost one up in: the same file
+  -- is sent again (records are upserted by id), never a different one.
+  local after = t.sim_stats()
+  local function dups(s) return ((s.duplicates or {}).clari or {}).ingestion_jobs or 0 end
+  t.equal(created(after, "ingestion_jobs") - created(before, "ingestion_jobs"), #sent)
+  t.equal(dups(after) - dups(before), 1, "the repeat is the same file")
+end)
+
 -- Defect 4: GET /v2/ingest/schema/{entity}/field?fieldNames=A,B → {A: [values], B: [values]} (001_5f3c65e90f1cda6d.txt:2437).
 t.test("picklists: add, then get one field, several, or all", function()
   local added = clari.picklist_add("opportunity", "region", "multipicklist", {"EMEA", "APAC"})
