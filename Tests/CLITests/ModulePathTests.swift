@@ -37,6 +37,40 @@ final class ModulePathTests: XCTestCase {
         XCTAssertEqual(r.stdout, "template\tpkg init\tfunction\n", r.stderr)
     }
 
+    /// A C module built the usual way (not linked with liblua: the Lua C API
+    /// comes from the process that loads it) loads from `DIR/acme/fiscal.so`.
+    /// The executable exports no symbols of its own (Package.swift); the Lua
+    /// C API comes from liblua5.4, which the executable loads.
+    func testACModuleLoadsFromTheSearchPath() throws {
+        let compilers = ["/usr/bin/cc", "/usr/bin/gcc", "/usr/bin/clang"] + ((ProcessInfo.processInfo.environment["PATH"] ?? "")
+            .split(separator: ":").map { "\($0)/clang" })
+        guard let cc = compilers.first(where: { FileManager.default.isExecutableFile(atPath: $0) }),
+            FileManager.default.fileExists(atPath: "/usr/include/lua5.4/lua.h")
+        else { throw XCTSkip("no C compiler or no Lua 5.4 headers") }
+        let root = try MoonportProcess.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let source = root.appendingPathComponent("fiscal.c")
+        try MoonportProcess.write("""
+            #include <lua5.4/lua.h>
+            #include <lua5.4/lauxlib.h>
+            static int twice(lua_State *L) { lua_pushinteger(L, 2 * luaL_checkinteger(L, 1)); return 1; }
+            int luaopen_acme_fiscal(lua_State *L) {
+              lua_newtable(L); lua_pushcfunction(L, twice); lua_setfield(L, -2, "twice"); return 1;
+            }
+            """, to: source)
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("lib/acme"), withIntermediateDirectories: true)
+        let compile = Process()
+        compile.executableURL = URL(fileURLWithPath: cc)
+        compile.arguments = ["-shared", "-fPIC", "-o", root.appendingPathComponent("lib/acme/fiscal.so").path, source.path]
+        try compile.run()
+        compile.waitUntilExit()
+        XCTAssertEqual(compile.terminationStatus, 0, "\(cc) could not build the module")
+        let r = try MoonportProcess.run(["run", "-I", root.appendingPathComponent("lib").path, "-e",
+                                         "print(require('acme.fiscal').twice(21))"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "42\n")
+    }
+
     func testBuiltinsComeFromPreloadAndTheStockPathFollows() throws {
         let r = try MoonportProcess.run(["run", "-e", """
             for _, name in ipairs{"log", "json", "moonport"} do
