@@ -41,7 +41,10 @@
    Every contender polls every 0.2 s.
 4. After each run asks the simulator for its stats: exactly ROWS/1000
    transactions and ROWS rows received, zero duplicates, else the run fails.
-5. Prints one table: wall time (process start to exit), submit and wait
+5. Times the rows alone (claravine_bench.lua rows / --python-rows, best
+   of 3, CPU): the share of the task.map runs that is each script's own
+   work, and the client CPU without it.
+6. Prints one table: wall time (process start to exit), submit and wait
    phases, rows/s, CPU time (user + system) and peak RSS of the client
    process (rusage from wait4), moonport's ratios to the Python run of the
    same input, every run's ratio to the (first) limit's wall, the simulator's
@@ -354,9 +357,35 @@ def check_stats(stats, parts, rows, label):
     return got_parts, got_rows
 
 
+def python_rows(n):
+    """The Python client's own work alone: its rows built, nothing sent."""
+    c0, built = time.process_time(), 0
+    for p in range((n + 999) // 1000):
+        part = [row(i) for i in range(p * 1000 + 1, min((p + 1) * 1000, n) + 1)]
+        built += len(part)
+    print("RESULT rows=%d cpu_s=%.3f" % (built, time.process_time() - c0))
+
+
+def rows_alone(binary, rows):
+    """CPU seconds each language takes to build the rows (best of 3): the
+    part of the task.map runs that is the script's own, not the client's."""
+    def best(cmd):
+        times = []
+        for _ in range(3):
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO).stdout
+            line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+            times.append(float(dict(kv.split("=", 1) for kv in line.split()[1:])["cpu_s"]))
+        return min(times)
+    return (best([binary, "run", LUA_BENCH, "rows", str(rows)]),
+            best([sys.executable, os.path.abspath(__file__), "--python-rows", str(rows)]))
+
+
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--python-client":
         python_client(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--python-rows":
+        python_rows(int(sys.argv[2]))
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bin", help="a moonport binary (default: build release)")
@@ -441,6 +470,15 @@ def main():
     print("With a listing GET before each part (moonport's exactly-once snapshot, at most), the limit is %.1f s: "
           "moonport csv file %.2fx, task.map %.2fx of it." % (listing_wall, results["moonport, csv file"][3] / listing_wall,
                                                             results["moonport, task.map"][3] / listing_wall))
+    # The rows of the task.map runs are built by each script: that share is
+    # the language's (Lua's string.format and tables vs Python's), not the client's.
+    lua_rows, py_rows = rows_alone(binary, a.rows)
+    mp_cpu, py_cpu = results["moonport, task.map"][4], results["python requests, threads"][4]
+    rows_note = {"lua_s": lua_rows, "python_s": py_rows,
+                 "client_only_ratio": (mp_cpu - lua_rows) / max(py_cpu - py_rows, 1e-9)}
+    print("Building the rows alone (nothing sent, best of 3): Lua %.2f s, Python %.2f s of CPU. Without it, the "
+          "task.map run's client CPU is %.2f s against Python's %.2f s: %.2fx."
+          % (lua_rows, py_rows, mp_cpu - lua_rows, py_cpu - py_rows, rows_note["client_only_ratio"]))
     # The issue's goal for the CSV case: wall <= 0.5x Python's, or within 10% of the simulator's limit.
     csv_wall, py_csv_wall = results["moonport, csv file"][3], results["python requests, csv file"][3]
     goals = [{"goal": "CSV wall <= 0.5x Python's or <= 1.1x the limit",
@@ -475,6 +513,13 @@ def main():
                 comparisons.append({"measure": what + ": wall time vs the limit with a listing GET per part",
                                     "unit": "s", "better": "lower", "moonport": wall, "moonport_label": label,
                                     "reference": listing_wall, "reference_label": LISTING_LABEL})
+        what = "%d rows in %d parts, rows generated" % (a.rows, parts)
+        comparisons.append({"measure": what + ": building the rows alone (the script's own work), CPU", "unit": "s",
+                            "better": "lower", "moonport": lua_rows, "moonport_label": "Lua, in moonport",
+                            "reference": py_rows, "reference_label": "Python"})
+        comparisons.append({"measure": what + ": client CPU without building the rows", "unit": "s",
+                            "better": "lower", "moonport": mp_cpu - lua_rows, "moonport_label": "moonport, task.map",
+                            "reference": py_cpu - py_rows, "reference_label": "python requests, threads"})
         with open(a.json_out, "w") as f:
             json.dump({"bench": "claravine", "script": "scripts/bench/claravine.py", "argv": sys.argv[1:],
                        "settings": {"rows": a.rows, "parts": parts, "concurrency": a.concurrency, "speed": SPEED},

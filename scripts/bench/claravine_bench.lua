@@ -9,6 +9,10 @@
 --       one claravine.submit of a CSV file (streamed), CONCURRENCY parts
 --       in flight
 --
+--   moonport run scripts/bench/claravine_bench.lua rows ROWS
+--       only builds the rows of the parts (nothing is sent): the script's
+--       own share of the task.map run; prints "RESULT rows=N cpu_s=S"
+--
 -- Prints "RESULT parts=N rows=N submit_s=S wait_s=S".
 local claravine = require "claravine"
 local moonport, task = require "moonport", require "task"
@@ -25,6 +29,20 @@ local function row(i)
     string.format("C%07d", i), "Campaign " .. i, CHANNELS[i % 5 + 1], REGIONS[i % 4 + 1],
     string.format("2024-%02d-%02d", i % 12 + 1, i % 28 + 1), tostring((i * 37) % 100000),
   }
+end
+
+if mode == "rows" then
+  -- The script's own work alone: the rows of every part built as task.map's
+  -- tasks build them, and nothing sent (CPU time of the building).
+  local n = math.tointeger(tonumber(source)) or error("ROWS must be an integer")
+  local c0, built = os.clock(), 0
+  for p = 1, (n + 999) // 1000 do
+    local part = {}
+    for i = (p - 1) * 1000 + 1, math.min(p * 1000, n) do part[#part + 1] = row(i) end
+    built = built + #part
+  end
+  print(string.format("RESULT rows=%d cpu_s=%.3f", built, os.clock() - c0))
+  return
 end
 
 local t0 = moonport.now()
