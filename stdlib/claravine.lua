@@ -359,6 +359,11 @@ end
 --- shared listing and a part's send is one more candidate for the lookup,
 --- which tells them apart by name or rows (as one created while the part
 --- was in flight); the parts of this process are never candidates (claimed).
+--- Each transaction a part of this client creates (or adopts) joins the
+--- shared listing, so a later part never counts it as new, also when its
+--- lookup runs from the journal after a crash (where `claimed` is empty);
+--- a part that ends in an error drops the shared listing (what it made, if
+--- anything, is unknown), and the next part lists afresh.
 local snapshots = setmetatable({}, {__mode = "k"})
 local function snapshot(c, dataset)
   local now = moonport.now()
@@ -366,8 +371,8 @@ local function snapshot(c, dataset)
   local mine = snapshots[c] or {}
   snapshots[c] = mine
   local snap = mine[dataset]
-  if snap and now - snap.taken_at < claravine.snapshot_seconds and snap.start_date == range.start_date
-    and snap.end_date == range.end_date then
+  if snap and now >= snap.taken_at and now - snap.taken_at < claravine.snapshot_seconds
+    and snap.start_date == range.start_date and snap.end_date == range.end_date then
     return snap
   end
   local list = list_transactions(c, dataset, range)
@@ -376,6 +381,18 @@ local function snapshot(c, dataset)
   snap = {uuids = uuids, start_date = range.start_date, end_date = range.end_date, taken_at = now}
   mine[dataset] = snap
   return snap
+end
+
+-- A part's create ended: with the uuid it made or adopted, or in an error (nil).
+local function part_ended(c, dataset, uuid)
+  local mine = snapshots[c]
+  local snap = mine and mine[dataset]
+  if not snap then return end
+  if uuid == nil then
+    mine[dataset] = nil
+  else
+    snap.uuids[#snap.uuids + 1] = uuid
+  end
 end
 
 --- The transaction a part whose answer was lost created: its uuid, or nil
@@ -459,7 +476,7 @@ local function send_part(c, dataset, name, fields, rows, rows_json, count)
     request = {json = {transactionName = name, fields = json.array(fields), rows = json.array(rows)}}
     count = #rows
   end
-  local id = V.create{
+  local created, id = pcall(V.create, {
     vendor = "claravine", what = "transaction '" .. name .. "' in the dataset " .. dataset,
     key = "data " .. dataset .. " " .. name,
     before = function() return snapshot(c, dataset) end,
@@ -477,7 +494,12 @@ local function send_part(c, dataset, name, fields, rows, rows_json, count)
       return tostring(uuid)
     end,
     find = function(snap, started_at) return find_transaction(c, dataset, part, snap, started_at) end,
-  }
+  })
+  if not created then
+    part_ended(c, dataset, nil)
+    error(id, 0)
+  end
+  part_ended(c, dataset, id)
   claimed[id] = true
   return c:job("data", id, {dataset = dataset, name = name, rows = count})
 end

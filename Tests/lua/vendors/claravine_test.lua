@@ -237,6 +237,42 @@ end)
 -- second transaction of the same name in a dataset as a duplicate).
 local meant_duplicates = 0
 
+t.test("a rerun never adopts the transaction an earlier load of the same name made within the shared listing's "
+  .. "seconds: it sends its own", function()
+  local n = created_transactions()
+  local db = tmp("rerun-shared.sqlite")
+  -- Two loads of one name and the same rows, each in its own state.once,
+  -- the second within snapshot_seconds of the first: the first completes,
+  -- the second dies before its POST goes out. On the rerun, the first is
+  -- done (skipped) and the second looks for what it may have made.
+  local load = [[
+    local claravine, state = require "claravine", require "state"
+    local rows = {{"same-1", "Same", "email"}, {"same-2", "Same", "email"}}
+    local function load() return claravine.submit("data", "ds-campaigns", {name = "Same name twice",
+      fields = {"campaign_id", "campaign_name", "channel"}, rows = rows}) end
+    local first = state.once("first load", load)
+    if arg[1] == "die" then
+      local original = claravine.Client.request
+      claravine.Client.request = function(self, method, path, opts)
+        if method == "POST" then os.exit(7) end  -- dies before the POST goes out
+        return original(self, method, path, opts)
+      end
+    end
+    local second = state.once("second load", load)
+    print("first=" .. first[1].id .. " second=" .. second[1].id)
+  ]]
+  local died = run_child("", load:gsub('arg%[1%] == "die"', "true"), db)
+  t.equal(died:find("first=", 1, true), nil, "the first run died: " .. died)
+  t.equal(created_transactions() - n, 1, "the first load was sent, the second was not")
+  local rerun = run_child("", load, db)
+  local first, second = rerun:match("first=(%S+) second=(%S+)")
+  t.equal(first ~= nil and first ~= second, true, "the second load is its own transaction: " .. rerun)
+  t.equal(created_transactions() - n, 2, "the second load was sent on the rerun")
+  meant_duplicates = meant_duplicates + 1
+  os.remove(db)
+end)
+
+
 t.test("a lost part never adopts an older transaction of its name: it was not created, so it is sent once", function()
   local name = "Rerun after a failed load"
   -- A transaction of that name made earlier by someone else (an earlier
