@@ -211,7 +211,7 @@ end
 --- not JSON raises ndjson.read's error (kind = "validation" with `file` and
 --- `line`), a value that is not an object or an array, or a record of more
 --- than a file can carry, clari.submit's; each when that record is reached
---- (the files before it are sent).
+--- (a file is sent once the record after it has been read and checked).
 local function ndjson_files(w, path, source, each)
   local f = io.open(path, "rb")
   if not f then
@@ -330,8 +330,9 @@ end
 ---     records of an NDJSON file go into the files natively, checked and
 ---     copied as written (keys in the file's order), without becoming Lua
 ---     tables; a line that is not JSON raises kind = "validation" with
----     `file` and `line` when it is reached (the files before it are
----     sent). A job
+---     `file` and `line` when it is reached (a file is sent once the
+---     record after it has been read and checked: the files sent before
+---     stay sent, the one that line would have followed is not). A job
 ---     whose records Clari rejects ends "failed" (VALIDATION_ERROR, with
 ---     Clari's error summaries): poll raises kind = "job_failed".
 --- opts.mode is "incremental" (the default) or "initial"; opts.last_batch
