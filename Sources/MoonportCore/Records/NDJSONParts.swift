@@ -84,15 +84,8 @@ final class NDJSONParts {
 
     /// Writes `out` to the file and empties it.
     private func flushOut(_ into: String) throws {
-        var offset = 0
-        while offset < out.count {
-            let n = sysWrite(fd, out.bytes + offset, out.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw RecordIO.ioError("ndjson.parts", "write", into, errno: errno)
-            }
-            offset += n
-        }
+        let code = RecordIO.writeAll(fd, UnsafeRawPointer(out.bytes), out.count)
+        if code != 0 { throw RecordIO.ioError("ndjson.parts", "write", into, errno: code) }
         written += out.count
         out.count = 0
     }

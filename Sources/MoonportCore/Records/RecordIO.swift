@@ -20,6 +20,21 @@ enum RecordIO {
     /// The size of one read(2) and of one write(2) batch.
     static let chunk = 64 << 10
 
+    /// write(2) until all `count` bytes of `base` are in `fd` (EINTR is
+    /// retried): 0, or the errno of the failure.
+    static func writeAll(_ fd: Int32, _ base: UnsafeRawPointer, _ count: Int) -> Int32 {
+        var offset = 0
+        while offset < count {
+            let n = sysWrite(fd, base + offset, count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            offset += n
+        }
+        return 0
+    }
+
     /// An I/O failure: kind "validation" with `file` (as json.read/json.write do).
     static func ioError(_ function: String, _ what: String, _ path: String, errno code: Int32) -> LuaError {
         let reason = String(cString: strerror(code))
@@ -338,16 +353,10 @@ final class AtomicOutput {
     /// removes it and says which file and why.
     private func writeAll(_ base: UnsafeRawPointer, _ count: Int) throws {
         guard fd >= 0 else { throw LuaError.usage("\(function): the writer of '\(path)' is closed") }
-        var offset = 0
-        while offset < count {
-            let n = sysWrite(fd, base + offset, count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                let code = errno
-                abort()
-                throw RecordIO.ioError(function, "write", temp, errno: code)
-            }
-            offset += n
+        let code = RecordIO.writeAll(fd, base, count)
+        if code != 0 {
+            abort()
+            throw RecordIO.ioError(function, "write", temp, errno: code)
         }
     }
 
